@@ -1,0 +1,11 @@
+"""High-level inference APIs."""
+from .inference import (DEFAULT_SETTINGS, MODES, FrameResult,
+                        YOWOVideoDetector, init_detector, pipeline_settings,
+                        preprocessor_normalization)
+from .video_reader import VideoReader, check_frame, iter_frames, source_name
+
+__all__ = [
+    'DEFAULT_SETTINGS', 'MODES', 'FrameResult', 'YOWOVideoDetector',
+    'init_detector', 'pipeline_settings', 'preprocessor_normalization',
+    'VideoReader', 'check_frame', 'iter_frames', 'source_name'
+]

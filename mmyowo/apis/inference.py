@@ -1,0 +1,449 @@
+"""Video inference with YOWO-Plus: per-frame and streaming modes.
+
+Both modes read a video (a file, a camera, or any iterator of ``(H, W, 3)``
+RGB ``uint8`` frames) lazily, front to back, and return one detection
+result per frame: an ``InstanceData`` with ``bboxes`` ``(N, 4)`` xyxy in
+original-frame pixels, ``scores`` ``(N, C)`` and ``labels`` ``(N,)``
+(docs/architecture.md, "Model outputs").
+
+Modes
+-----
+``'per-frame'`` (YOWO's inference)
+    Every frame ``t`` is the key frame of its own clip
+    ``[v_{t-(L-1)p}, ..., v_{t-p}, v_t]``: the key frame is always the
+    *last* clip frame, and frame numbers before the start of the video are
+    clamped to the first frame (the edge repetition of KFRS, paper §3.1).
+    The result of frame ``t`` depends only on frames ``<= t``: the mode is
+    causal and online (a camera gets each answer as soon as its frame
+    arrives), and it suits any model, including ones trained the YOWO way
+    with the key frame last. Cost per frame: one 3D pass, one 2D pass, one
+    neck + head pass. Only the last ``(L - 1) p + 1`` frames are kept.
+
+``'streaming'`` (paper §1 and §3.1: "input N frames into the 3D-CNN to obtain
+global features, and use the 2D-CNN as a sliding window")
+    The video is cut into consecutive windows of ``L`` frames (with a
+    sampling step ``p``: chunks of ``L p`` frames, each split into ``p``
+    interleaved windows ``v_{s+r}, v_{s+r+p}, ...``, so every frame belongs
+    to exactly one window). One 3D pass serves all the key frames of a
+    window; the 2D branch runs once per frame, batched over the window, and
+    the neck and head run once per key frame, batched too. The key frames
+    sit at *every* position of the window, so the mode needs a model trained
+    with key-frame random sampling (KFRS, §3.1); a model trained with the
+    key frame last will degrade at the early positions. It is much cheaper
+    (the 3D cost, the bulk of the model, is shared by ``L`` frames) but not
+    causal: a frame's result comes when its window is complete, a latency of
+    up to ``L p`` frames. The last, partial window is padded by repeating its
+    last frame; results are returned for the real frames only. Only the
+    current chunk of ``L p`` frames is kept.
+
+With the same clip and the same key-frame position, both paths compute
+exactly the same function (``YOWO.predict`` with ``key_frame_index``);
+:meth:`YOWOVideoDetector.detect_windows` is the streaming path,
+:meth:`YOWOVideoDetector.detect_clips` the clip path.
+"""
+import copy
+import warnings
+from pathlib import Path
+from typing import (Dict, Iterable, Iterator, List, NamedTuple, Optional,
+                    Sequence, Tuple, Union)
+
+import cv2
+import numpy as np
+import torch
+import torch.nn as nn
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmengine.runner import load_checkpoint
+from mmengine.structures import InstanceData
+from mmengine.utils import import_modules_from_strings
+from torch import Tensor
+
+from mmaction.registry import MODELS
+from mmaction.structures import ActionDataSample
+from .video_reader import VideoLike, iter_frames
+
+MODES = ('per-frame', 'streaming')
+
+#: Used where neither the arguments nor the config's test pipeline say.
+DEFAULT_SETTINGS = dict(clip_len=16, frame_interval=1, input_size=(224, 224))
+
+#: Transforms (by type name) whose ``clip_len`` / ``frame_interval`` define
+#: the test clip.
+_SAMPLERS = ('KFRSampleFrames', 'SampleFrames', 'SampleAVAFrames')
+
+
+class FrameResult(NamedTuple):
+    """One frame of :meth:`YOWOVideoDetector.iter_video`."""
+
+    #: 0-based frame number in the video.
+    index: int
+    #: The original ``(H, W, 3)`` RGB ``uint8`` frame.
+    frame: np.ndarray
+    #: Detections in original-frame pixels.
+    pred: InstanceData
+
+
+def _type_name(transform: dict) -> str:
+    kind = transform.get('type', '')
+    return str(getattr(kind, '__name__', kind)).split('.')[-1]
+
+
+def _test_pipeline(cfg: Config) -> List[dict]:
+    """The test (else val) pipeline of a config, or ``[]``."""
+    if cfg.get('test_pipeline'):
+        return list(cfg.test_pipeline)
+    for loader in ('test_dataloader', 'val_dataloader'):
+        dataset = (cfg.get(loader) or {}).get('dataset')
+        # Wrappers (RepeatDataset, ...) nest the real dataset.
+        while dataset is not None:
+            if dataset.get('pipeline'):
+                return list(dataset['pipeline'])
+            dataset = dataset.get('dataset')
+    return []
+
+
+def pipeline_settings(cfg: Config) -> Dict[str, object]:
+    """Read the clip and input settings of a config's test pipeline.
+
+    Args:
+        cfg (Config): A full config (a model-only config gives ``{}``).
+
+    Returns:
+        dict: Any of ``clip_len``, ``frame_interval`` (from a frame sampler
+        such as ``KFRSampleFrames``) and ``input_size`` ``(h, w)`` (from a
+        ``Resize`` with ``keep_ratio=False``, whose ``scale`` is ``(w, h)``),
+        for the keys the pipeline fixes.
+    """
+    settings: Dict[str, object] = {}
+    for transform in _test_pipeline(cfg):
+        name = _type_name(transform)
+        if name in _SAMPLERS and 'clip_len' in transform:
+            settings['clip_len'] = int(transform['clip_len'])
+            settings['frame_interval'] = int(
+                transform.get('frame_interval', 1))
+        elif name == 'Resize' and not transform.get('keep_ratio', True):
+            scale = transform.get('scale')
+            if isinstance(scale, (tuple, list)) and len(scale) == 2 and all(
+                    isinstance(s, int) and s > 0 for s in scale):
+                settings['input_size'] = (int(scale[1]), int(scale[0]))
+    return settings
+
+
+def init_detector(config: Union[str, Path, Config],
+                  checkpoint: Optional[str] = None,
+                  device: Union[str, torch.device] = 'cpu',
+                  cfg_options: Optional[dict] = None) -> nn.Module:
+    """Build a YOWO detector from a config and load a checkpoint.
+
+    The config may hold only ``model`` (like configs/_base_/models/
+    yowo_plus.py). ``custom_imports`` are imported and ``default_scope``
+    (default ``'mmaction'``) is set before building. The config is kept as
+    ``model.cfg`` so that :class:`YOWOVideoDetector` can read the test
+    pipeline's clip length, sampling step and input size.
+
+    Args:
+        config (str | Path | Config): Config file or object (not modified).
+        checkpoint (str, optional): Checkpoint to load. Without one the
+            weights are random (with a warning).
+        device (str | torch.device): Device of the model.
+        cfg_options (dict, optional): Overrides merged into the config.
+
+    Returns:
+        nn.Module: The model in eval mode, with ``cfg`` and ``dataset_meta``
+        (the checkpoint's ``meta['dataset_meta']``, else ``None``) set.
+    """
+    if isinstance(config, (str, Path)):
+        config = Config.fromfile(str(config))
+    elif isinstance(config, Config):
+        config = copy.deepcopy(config)
+        if config.get('custom_imports'):
+            import_modules_from_strings(**config['custom_imports'])
+    else:
+        raise TypeError('config must be a file path or a Config, got '
+                        f'{type(config).__name__}')
+    if cfg_options:
+        config.merge_from_dict(cfg_options)
+    if 'model' not in config:
+        raise KeyError(f'{config.filename or "config"}: no "model" field')
+    init_default_scope(config.get('default_scope', 'mmaction'))
+    model = MODELS.build(config.model)
+    dataset_meta = None
+    if checkpoint is None:
+        warnings.warn('init_detector: no checkpoint given, the weights are '
+                      'random')
+    else:
+        ckpt = load_checkpoint(model, checkpoint, map_location='cpu')
+        dataset_meta = (ckpt.get('meta') or {}).get('dataset_meta')
+    model.cfg = config
+    model.dataset_meta = dataset_meta
+    model.to(device)
+    model.eval()
+    return model
+
+
+def preprocessor_normalization(
+        preprocessor: nn.Module) -> Tuple[Optional[Tensor],
+                                          Optional[Tensor], bool]:
+    """``(mean, std, to_rgb)`` of an ``ActionDataPreprocessor``.
+
+    ``mean`` / ``std`` are ``(3, 1, 1)`` float tensors, ``None`` where the
+    preprocessor does not normalise. ``to_rgb`` says whether it swaps the
+    channel order of its inputs.
+    """
+    mean = getattr(preprocessor, 'mean', None)
+    std = getattr(preprocessor, 'std', None)
+    if mean is not None:
+        mean = mean.detach().float().reshape(-1, 1, 1)
+        std = std.detach().float().reshape(-1, 1, 1)
+    return mean, std, bool(getattr(preprocessor, 'to_rgb', False))
+
+
+class YOWOVideoDetector:
+    """Run a YOWO model over whole videos (see the module docstring).
+
+    Settings come from the arguments, else from the test pipeline of
+    ``model.cfg`` (see :func:`pipeline_settings`), else from
+    :data:`DEFAULT_SETTINGS`.
+
+    Preprocessing mirrors the test pipeline: each frame is resized to the
+    input size (``cv2.resize``, bilinear, as mmaction's ``Resize``) and
+    normalised with the model's data-preprocessor mean / std; the metas
+    ``ori_shape`` / ``img_shape`` / ``scale_factor`` let the head rescale the
+    boxes back to original pixels.
+
+    Args:
+        model (nn.Module): A YOWO model (e.g. from :func:`init_detector`);
+            it is put in eval mode.
+        mode (str): ``'per-frame'`` or ``'streaming'``.
+        clip_len (int, optional): Clip length ``L``.
+        frame_interval (int, optional): Sampling step ``p``.
+        input_size (tuple[int, int], optional): Network input ``(h, w)``;
+            both must be multiples of the head's largest stride.
+    """
+
+    def __init__(self,
+                 model: nn.Module,
+                 mode: str = 'per-frame',
+                 clip_len: Optional[int] = None,
+                 frame_interval: Optional[int] = None,
+                 input_size: Optional[Sequence[int]] = None) -> None:
+        if mode not in MODES:
+            raise ValueError(f'mode must be one of {MODES}, got {mode!r}')
+        settings = dict(DEFAULT_SETTINGS)
+        cfg = getattr(model, 'cfg', None)
+        if isinstance(cfg, Config):
+            settings.update(pipeline_settings(cfg))
+        for key, value in (('clip_len', clip_len),
+                           ('frame_interval', frame_interval),
+                           ('input_size', input_size)):
+            if value is not None:
+                settings[key] = value
+        self.mode = mode
+        self.clip_len = int(settings['clip_len'])
+        self.frame_interval = int(settings['frame_interval'])
+        self.input_size = tuple(int(s) for s in settings['input_size'])
+        if self.clip_len < 1 or self.frame_interval < 1:
+            raise ValueError(f'clip_len ({self.clip_len}) and frame_interval '
+                             f'({self.frame_interval}) must be >= 1')
+        stride = max(model.bbox_head.strides)
+        if len(self.input_size) != 2 or any(s <= 0 or s % stride
+                                            for s in self.input_size):
+            raise ValueError(f'input_size {self.input_size} must be (h, w) '
+                             f'with multiples of the largest stride {stride}')
+        self.model = model.eval()
+        self.device = next(model.parameters()).device
+        mean, std, self.to_rgb = preprocessor_normalization(
+            model.data_preprocessor)
+        self.mean = None if mean is None else mean.to(self.device)
+        self.std = None if std is None else std.to(self.device)
+
+    # ------------------------------------------------------------------ #
+    # preprocessing
+    # ------------------------------------------------------------------ #
+    def preprocess(self, frame: np.ndarray,
+                   out: Optional[Tensor] = None) -> Tuple[Tensor, dict]:
+        """Resize and normalise one RGB frame.
+
+        Args:
+            frame (np.ndarray): ``(h, w, 3)`` RGB ``uint8``.
+            out (Tensor, optional): ``(3, H, W)`` float32 tensor (typically a
+                slot of a clip buffer) to write into, avoiding a copy.
+
+        Returns:
+            tuple: The ``(3, H, W)`` network input and its metas
+            (``ori_shape``, ``img_shape``, ``scale_factor`` ``(w, h)``).
+        """
+        h, w = frame.shape[:2]
+        in_h, in_w = self.input_size
+        if (h, w) != (in_h, in_w):
+            frame = cv2.resize(frame, (in_w, in_h),
+                               interpolation=cv2.INTER_LINEAR)
+        pixels = torch.from_numpy(np.ascontiguousarray(frame)).to(
+            self.device).permute(2, 0, 1)
+        if self.to_rgb:
+            pixels = pixels.flip(0)
+        if out is None:
+            out = torch.empty((3, in_h, in_w), dtype=torch.float32,
+                              device=self.device)
+        out.copy_(pixels)
+        if self.mean is not None:
+            out.sub_(self.mean).div_(self.std)
+        meta = dict(ori_shape=(h, w), img_shape=(in_h, in_w),
+                    scale_factor=(in_w / w, in_h / h))
+        return out, meta
+
+    # ------------------------------------------------------------------ #
+    # the two network paths
+    # ------------------------------------------------------------------ #
+    @torch.inference_mode()
+    def detect_clips(self, clips: Tensor, metas: Sequence[dict],
+                     key_frame_index: Optional[int] = None
+                     ) -> List[InstanceData]:
+        """Clip path: one key frame per clip (``YOWO.predict``).
+
+        Args:
+            clips (Tensor): ``[B, 3, L, H, W]`` normalised clips.
+            metas (sequence[dict]): ``B`` metas (see :meth:`preprocess`).
+            key_frame_index (int, optional): 0-based key-frame position;
+                defaults to ``L - 1`` (per-frame mode).
+
+        Returns:
+            list[InstanceData]: One result per clip, in original pixels.
+        """
+        if clips.dim() != 5 or clips.shape[0] != len(metas):
+            raise ValueError(f'expected [B, 3, L, H, W] clips with B = '
+                             f'{len(metas)} metas, got {tuple(clips.shape)}')
+        key = clips.shape[2] - 1 if key_frame_index is None \
+            else key_frame_index
+        samples = [ActionDataSample(metainfo=dict(meta, key_frame_index=key))
+                   for meta in metas]
+        return [s.pred_instances for s in self.model.predict(clips, samples)]
+
+    @torch.inference_mode()
+    def detect_windows(self, windows: Tensor,
+                       metas: Sequence[Sequence[dict]]
+                       ) -> List[List[InstanceData]]:
+        """Streaming path: every frame of each window is a key frame.
+
+        One 3D pass per window; the 2D branch, the neck and the head run once
+        per key frame, batched over all windows' frames.
+
+        Args:
+            windows (Tensor): ``[B, 3, L, H, W]`` normalised windows.
+            metas (sequence[sequence[dict]]): Per window, the metas of its
+                first ``n_b`` frames (``1 <= n_b <= L``): the key frames to
+                detect on. The frames after them are padding and only feed
+                the 3D branch.
+
+        Returns:
+            list[list[InstanceData]]: Per window, ``n_b`` results.
+        """
+        if windows.dim() != 5 or windows.shape[0] != len(metas):
+            raise ValueError(f'expected [B, 3, L, H, W] windows with B = '
+                             f'{len(metas)} meta lists, got '
+                             f'{tuple(windows.shape)}')
+        num, _, length, height, width = windows.shape
+        counts = [len(m) for m in metas]
+        if not all(1 <= n <= length for n in counts):
+            raise ValueError(f'each window needs 1..{length} key frames, got '
+                             f'{counts}')
+        model = self.model
+        feat_3d = model.extract_feat_3d(windows)
+        frames = windows.transpose(1, 2)
+        if all(n == length for n in counts):
+            frames = frames.reshape(num * length, 3, height, width)
+        else:
+            frames = torch.cat([frames[b, :n] for b, n in enumerate(counts)])
+        feats_2d = model.extract_feat_2d(frames)
+        if feat_3d is not None:
+            if num == 1:
+                # A view: the window's one 3D map serves all its key frames.
+                feat_3d = feat_3d.expand(counts[0], *feat_3d.shape[1:])
+            else:
+                feat_3d = feat_3d.repeat_interleave(
+                    torch.as_tensor(counts, device=feat_3d.device), dim=0)
+        head_maps = model.bbox_head(model.fuse(feats_2d, feat_3d))
+        preds = model.bbox_head.predict_by_feat(
+            head_maps, [m for window in metas for m in window], rescale=True)
+        results, start = [], 0
+        for n in counts:
+            results.append(preds[start:start + n])
+            start += n
+        return results
+
+    # ------------------------------------------------------------------ #
+    # whole videos
+    # ------------------------------------------------------------------ #
+    def iter_video(self, video: VideoLike) -> Iterator[FrameResult]:
+        """Lazily yield a :class:`FrameResult` per frame, in frame order.
+
+        Args:
+            video (VideoLike): A video file, a camera index or an iterable of
+                ``(H, W, 3)`` RGB ``uint8`` frames.
+
+        Raises:
+            FileNotFoundError, VideoDecodeError: Unreadable video file.
+            ValueError: No frames, or a malformed frame.
+        """
+        frames = iter_frames(video)
+        if self.mode == 'per-frame':
+            return self._iter_per_frame(frames)
+        return self._iter_streaming(frames)
+
+    def __call__(self, video: VideoLike) -> List[InstanceData]:
+        """Detections of every frame of ``video`` (see :meth:`iter_video`)."""
+        return [result.pred for result in self.iter_video(video)]
+
+    @torch.inference_mode()
+    def _iter_per_frame(self, frames: Iterable[np.ndarray]
+                        ) -> Iterator[FrameResult]:
+        length, step = self.clip_len, self.frame_interval
+        span = (length - 1) * step + 1
+        # Ring buffer of the last ``span`` preprocessed frames: each frame is
+        # resized and normalised once, though it enters ``length`` clips.
+        ring = torch.empty((3, span, *self.input_size), dtype=torch.float32,
+                           device=self.device)
+        offsets = torch.arange(length - 1, -1, -1) * step
+        for t, frame in enumerate(frames):
+            _, meta = self.preprocess(frame, out=ring[:, t % span])
+            slots = (t - offsets).clamp_(min=0).remainder_(span)
+            clip = ring.index_select(1, slots.to(self.device)).unsqueeze(0)
+            yield FrameResult(t, frame, self.detect_clips(clip, [meta])[0])
+
+    @torch.inference_mode()
+    def _iter_streaming(self, frames: Iterable[np.ndarray]
+                        ) -> Iterator[FrameResult]:
+        length, step = self.clip_len, self.frame_interval
+        span = length * step
+        # Frame q of a chunk is written straight into its slot: window
+        # q % step, position q // step.
+        windows = torch.empty((step, 3, length, *self.input_size),
+                              dtype=torch.float32, device=self.device)
+        chunk: List[np.ndarray] = []
+        metas: List[dict] = []
+        start = 0
+        for frame in frames:
+            q = len(chunk)
+            _, meta = self.preprocess(frame,
+                                      out=windows[q % step, :, q // step])
+            chunk.append(frame)
+            metas.append(meta)
+            if len(chunk) == span:
+                yield from self._flush_chunk(windows, chunk, metas, start)
+                start += span
+                chunk, metas = [], []
+        if chunk:
+            yield from self._flush_chunk(windows, chunk, metas, start)
+
+    def _flush_chunk(self, windows: Tensor, chunk: List[np.ndarray],
+                     metas: List[dict], start: int) -> Iterator[FrameResult]:
+        step = self.frame_interval
+        used = min(step, len(chunk))
+        window_metas = [metas[r::step] for r in range(used)]
+        for r, window in enumerate(window_metas):
+            n = len(window)
+            # The last, partial window repeats its last frame.
+            windows[r, :, n:] = windows[r, :, n - 1:n]
+        preds = self.detect_windows(windows[:used], window_metas)
+        for q, frame in enumerate(chunk):
+            yield FrameResult(start + q, frame, preds[q % step][q // step])

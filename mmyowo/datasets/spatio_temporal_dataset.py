@@ -1,0 +1,163 @@
+"""Frame-level spatio-temporal action detection dataset.
+
+One sample per key frame of the videos of one split of a canonical
+ground-truth file (see :mod:`mmyowo.datasets.annotations`). The clip around
+the key frame is chosen later in the pipeline by ``KFRSampleFrames`` (paper
+§3.1), which needs only the key frame and the video length.
+"""
+import os.path as osp
+from typing import Callable, Dict, List, Optional, Union
+
+import numpy as np
+
+from mmaction.datasets import BaseActionDataset
+from mmaction.registry import DATASETS
+from .annotations import group_boxes_by_frame, load_annotations
+from .transforms.loading import video_path
+
+KEY_FRAME_MODES = ('annotated', 'all')
+
+
+@DATASETS.register_module()
+class SpatioTemporalActionDataset(BaseActionDataset):
+    """Key-frame samples of a canonical spatio-temporal ground truth.
+
+    Each sample (data_info) holds:
+
+    - ``video_id``: the ground-truth key, e.g.
+      ``'Basketball/v_Basketball_g01_c01'``;
+    - ``frame_id``: 1-based key-frame number; ``total_frames``: ``nframes``;
+    - ``ori_shape`` / ``img_shape``: ``(h, w)`` of the frames on disk;
+    - ``gt_bboxes``: float32 ``(n, 4)`` xyxy on-disk pixels of every tube
+      with a box at that frame (``(0, 4)`` for an un-annotated frame);
+      ``gt_labels``: int64 ``(n,)`` 0-based;
+    - ``start_index``, ``modality`` (added by ``get_data_info``);
+    - ``frame_dir`` + ``filename_tmpl`` (rawframes) or ``filename`` (video).
+
+    Args:
+        ann_file: Canonical ground truth (``.pkl`` or ``.json``).
+        pipeline: Processing pipeline.
+        data_prefix: ``dict(img=<rawframe root>)`` (frames at
+            ``{img}/{video_id}/{filename_tmpl}``) or ``dict(video=<video
+            root>)`` (videos at ``{video}/{video_id}{video_ext}``, or
+            ``{video}/{basename(video_id)}{video_ext}`` with
+            ``flat_video_dir``).
+        split: Index into ``train_videos`` / ``test_videos``.
+        test_mode: Use ``test_videos`` (else ``train_videos``).
+        key_frames: ``'annotated'`` (frames with at least one box) or
+            ``'all'`` (every frame, needed for video-level linking). Defaults
+            to ``'annotated'`` for training and ``'all'`` for testing.
+        key_frame_stride: Keep every ``key_frame_stride``-th key frame of a
+            video (the first one included).
+        filename_tmpl: Rawframe file name template (1-based numbers with the
+            default ``start_index``).
+        video_ext: Video file suffix.
+        flat_video_dir: Videos lie directly under the video root, without
+            the class folder of the video id.
+        start_index: Number of the first frame: defaults to 1 for rawframes
+            (``00001.jpg``) and 0 for videos.
+        **kwargs: Passed to ``BaseActionDataset`` (``metainfo``,
+            ``data_root``, ``lazy_init`` ...).
+    """
+
+    def __init__(self,
+                 ann_file: str,
+                 pipeline: List[Union[Dict, Callable]],
+                 data_prefix: Optional[Dict[str, str]] = None,
+                 split: int = 0,
+                 test_mode: bool = False,
+                 key_frames: Optional[str] = None,
+                 key_frame_stride: int = 1,
+                 filename_tmpl: str = '{:05d}.jpg',
+                 video_ext: str = '.avi',
+                 flat_video_dir: bool = False,
+                 start_index: Optional[int] = None,
+                 **kwargs) -> None:
+        data_prefix = dict(img='') if data_prefix is None else data_prefix
+        sources = [key for key in ('img', 'video') if key in data_prefix]
+        if len(sources) != 1:
+            raise ValueError('data_prefix must hold exactly one of "img" '
+                             '(rawframe root) or "video" (video root), got '
+                             f'{data_prefix}')
+        self.use_video = sources[0] == 'video'
+        if key_frames is None:
+            key_frames = 'all' if test_mode else 'annotated'
+        if key_frames not in KEY_FRAME_MODES:
+            raise ValueError(f'key_frames must be one of {KEY_FRAME_MODES}, '
+                             f'got {key_frames!r}')
+        if key_frame_stride < 1:
+            raise ValueError(
+                f'key_frame_stride must be >= 1, got {key_frame_stride}')
+        if start_index is None:
+            start_index = 0 if self.use_video else 1
+        self.split = split
+        self.key_frames = key_frames
+        self.key_frame_stride = key_frame_stride
+        self.filename_tmpl = filename_tmpl
+        self.video_ext = video_ext
+        self.flat_video_dir = flat_video_dir
+        super().__init__(
+            ann_file,
+            pipeline=pipeline,
+            data_prefix=data_prefix,
+            test_mode=test_mode,
+            start_index=start_index,
+            **kwargs)
+
+    def _media_info(self, video: str) -> Dict[str, str]:
+        """Where the frames of ``video`` are: rawframe folder or file."""
+        if not self.use_video:
+            return dict(
+                frame_dir=osp.join(self.data_prefix['img'], video),
+                filename_tmpl=self.filename_tmpl)
+        return dict(
+            filename=video_path(self.data_prefix['video'], video,
+                                self.video_ext, self.flat_video_dir))
+
+    def load_data_list(self) -> List[Dict]:
+        """Expand the split's videos into one data_info per key frame."""
+        gt = load_annotations(self.ann_file)
+        self._check_classes(gt['labels'])
+        split_key = 'test_videos' if self.test_mode else 'train_videos'
+        if not 0 <= self.split < len(gt[split_key]):
+            raise ValueError(
+                f'{self.ann_file}: split {self.split} does not exist '
+                f'({split_key} has {len(gt[split_key])} splits)')
+        empty_boxes = np.zeros((0, 4), dtype=np.float32)
+        empty_labels = np.zeros((0, ), dtype=np.int64)
+        data_list = []
+        for video in gt[split_key][self.split]:
+            per_frame = group_boxes_by_frame(gt['gttubes'].get(video, {}))
+            nframes = gt['nframes'][video]
+            if self.key_frames == 'annotated':
+                frames = sorted(per_frame)
+            else:
+                frames = list(range(1, nframes + 1))
+            media = self._media_info(video)
+            shape = tuple(gt['resolution'][video])
+            for frame in frames[::self.key_frame_stride]:
+                boxes, labels = per_frame.get(frame,
+                                              (empty_boxes, empty_labels))
+                data_list.append(
+                    dict(
+                        video_id=video,
+                        frame_id=frame,
+                        total_frames=nframes,
+                        ori_shape=shape,
+                        img_shape=shape,
+                        gt_bboxes=boxes,
+                        gt_labels=labels,
+                        **media))
+        return data_list
+
+    def _check_classes(self, labels: List[str]) -> None:
+        """Take class names from the file, or check them against metainfo."""
+        classes = self._metainfo.get('classes')
+        if classes is None:
+            self._metainfo['classes'] = tuple(labels)
+        elif tuple(classes) != tuple(labels):
+            raise ValueError(
+                f'{self.ann_file}: the labels of the annotation file '
+                f'({len(labels)} names, e.g. {labels[:3]}) differ from the '
+                f'classes of {type(self).__name__} ({len(classes)} names, '
+                f'e.g. {list(classes[:3])})')

@@ -1,0 +1,2 @@
+"""Training-loop extensions (hooks)."""
+from . import hooks  # noqa: F401

@@ -1,0 +1,4 @@
+"""Hooks."""
+from .branch_unfreeze_hook import BranchUnfreezeHook
+
+__all__ = ['BranchUnfreezeHook']

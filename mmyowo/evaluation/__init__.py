@@ -1,0 +1,2 @@
+"""Frame-mAP / video-mAP evaluation."""
+from . import functional, metrics  # noqa: F401

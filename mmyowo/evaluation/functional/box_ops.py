@@ -1,0 +1,40 @@
+"""Box overlap for evaluation (numpy, no torch)."""
+import numpy as np
+
+
+def box_iou(boxes1: np.ndarray,
+            boxes2: np.ndarray,
+            pixel_plus_one: bool = False) -> np.ndarray:
+    """IoU of xyxy boxes, broadcast over the leading dimensions.
+
+    ``box_iou(a, b)`` with ``a, b`` of shape ``(n, 4)`` gives the ``n``
+    element-wise IoUs; ``box_iou(a[:, None], b[None])`` the ``(n, m)``
+    matrix.
+
+    Args:
+        boxes1: ``(..., 4)`` boxes ``x1, y1, x2, y2``.
+        boxes2: ``(..., 4)`` boxes, broadcastable against ``boxes1``.
+        pixel_plus_one: Count a box as ``x2 - x1 + 1`` pixels wide (the
+            integer-pixel convention of the VOC devkit, ACT and the original
+            YOWO evaluation); ``False`` treats corners as continuous
+            coordinates (mmdet, MultiSports / mmaction2's ``frameAP``).
+
+    Returns:
+        float64 IoUs of the broadcast shape; 0 where the union is empty.
+    """
+    b1 = np.asarray(boxes1, dtype=np.float64)
+    b2 = np.asarray(boxes2, dtype=np.float64)
+    offset = 1.0 if pixel_plus_one else 0.0
+    inter_w = np.minimum(b1[..., 2], b2[..., 2]) - np.maximum(
+        b1[..., 0], b2[..., 0]) + offset
+    inter_h = np.minimum(b1[..., 3], b2[..., 3]) - np.maximum(
+        b1[..., 1], b2[..., 1]) + offset
+    inter = np.clip(inter_w, 0, None) * np.clip(inter_h, 0, None)
+    area1 = (b1[..., 2] - b1[..., 0] + offset) * (
+        b1[..., 3] - b1[..., 1] + offset)
+    area2 = (b2[..., 2] - b2[..., 0] + offset) * (
+        b2[..., 3] - b2[..., 1] + offset)
+    union = area1 + area2 - inter
+    # Degenerate boxes (zero area on both sides) overlap nothing.
+    return np.divide(
+        inter, union, out=np.zeros_like(inter), where=union > 0)

@@ -1,0 +1,4 @@
+"""Dense heads."""
+from .yowo_head import YOWOHead, YOWOHeadModule
+
+__all__ = ['YOWOHead', 'YOWOHeadModule']

@@ -1,0 +1,4 @@
+"""Detectors."""
+from .yowo import YOWO
+
+__all__ = ['YOWO']

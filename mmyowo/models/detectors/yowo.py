@@ -1,0 +1,182 @@
+"""The YOWO-Plus detector (paper §3, eq. 4)."""
+from contextlib import nullcontext
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
+
+import torch
+from mmengine.model import BaseModel
+from torch import Tensor
+
+from mmaction.registry import MODELS
+
+
+@MODELS.register_module()
+class YOWO(BaseModel):
+    """One-stage spatio-temporal action detector: ``p_j = f_fuse(f_2d(x_j),
+    f_3d(x_1..x_L))`` (eq. 4).
+
+    The 3D branch (any mmaction 3D backbone + ``neck_3d``) reads the whole
+    clip; the 2D branch reads the key frame ``x_j`` whose 0-based clip position
+    is each sample's ``key_frame_index`` metainfo (default ``L - 1``, the last
+    frame, as in YOWO). The fusion neck and the head then predict the boxes
+    and action classes of the key frame.
+
+    Args:
+        backbone_2d (dict): 2D backbone returning the levels of strides
+            8/16/32 (e.g. ``CSPDarknet53``).
+        neck (dict): Fusion neck (``STMFusionFPN``).
+        bbox_head (dict): Head (``YOWOHead``).
+        backbone_3d (dict, optional): 3D backbone (e.g. mmaction's
+            ``ResNet3d``). ``None`` gives a 2D-only detector.
+        neck_3d (dict, optional): Time-collapsing neck (``I3DNeck``).
+        train_cfg (dict, optional): Passed to the head.
+        test_cfg (dict, optional): Passed to the head.
+        data_preprocessor (dict, optional): Defaults to mmaction's
+            ``ActionDataPreprocessor`` with ``format_shape='NCTHW'``.
+        init_cfg (dict, optional): Initialisation config.
+
+    Inputs are ``[B, 3, L, H, W]`` tensors (``NCTHW``).
+
+    Branches can be frozen (paper §4.1 trains with both backbones frozen
+    first, then unfreezes the 3D and later the 2D branch): a frozen branch
+    runs without autograd and stays in eval mode, so its parameters get no
+    gradient and its BN statistics do not move. Parameters keep
+    ``requires_grad=True`` so that unfreezing needs no optimizer or DDP
+    rebuild (use ``find_unused_parameters=True`` with DDP).
+    """
+
+    BRANCHES = ('backbone_2d', 'backbone_3d')
+
+    def __init__(self,
+                 backbone_2d: dict,
+                 neck: dict,
+                 bbox_head: dict,
+                 backbone_3d: Optional[dict] = None,
+                 neck_3d: Optional[dict] = None,
+                 train_cfg: Optional[dict] = None,
+                 test_cfg: Optional[dict] = None,
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[Union[dict, list]] = None) -> None:
+        if data_preprocessor is None:
+            data_preprocessor = dict(
+                type='ActionDataPreprocessor', format_shape='NCTHW')
+        super().__init__(data_preprocessor=data_preprocessor,
+                         init_cfg=init_cfg)
+        self.backbone_2d = MODELS.build(backbone_2d)
+        self.backbone_3d = MODELS.build(backbone_3d) if backbone_3d else None
+        self.neck_3d = MODELS.build(neck_3d) if neck_3d else None
+        self.neck = MODELS.build(neck)
+        bbox_head = dict(bbox_head, train_cfg=train_cfg, test_cfg=test_cfg)
+        self.bbox_head = MODELS.build(bbox_head)
+        self.frozen_branches: set = set()
+
+    @property
+    def with_3d(self) -> bool:
+        return self.backbone_3d is not None
+
+    # ------------------------------------------------------------------ #
+    # freezing
+    # ------------------------------------------------------------------ #
+    def freeze_branches(self, frozen: Iterable[str]) -> None:
+        """Freeze exactly the named branches (of ``BRANCHES``)."""
+        frozen = set(frozen)
+        unknown = frozen - set(self.BRANCHES)
+        if unknown:
+            raise ValueError(f'unknown branches {sorted(unknown)}; choose '
+                             f'from {self.BRANCHES}')
+        self.frozen_branches = frozen
+        self.train(self.training)
+
+    def train(self, mode: bool = True) -> 'YOWO':
+        super().train(mode)
+        for name in self.frozen_branches:
+            branch = getattr(self, name)
+            if branch is not None:
+                branch.eval()
+        return self
+
+    def _grad_ctx(self, branch: str):
+        return torch.no_grad() if branch in self.frozen_branches \
+            else nullcontext()
+
+    # ------------------------------------------------------------------ #
+    # features
+    # ------------------------------------------------------------------ #
+    @staticmethod
+    def key_frame_indices(inputs: Tensor,
+                          data_samples: Optional[Sequence] = None) -> Tensor:
+        """0-based key-frame positions per sample (default: last frame)."""
+        length = inputs.shape[2]
+        if data_samples is None:
+            return torch.full((inputs.shape[0],), length - 1, dtype=torch.long,
+                              device=inputs.device)
+        idx = [int(s.metainfo.get('key_frame_index', length - 1))
+               for s in data_samples]
+        bad = [i for i in idx if not 0 <= i < length]
+        if bad:
+            raise ValueError(f'key_frame_index {bad} outside the clip of '
+                             f'length {length}')
+        return torch.as_tensor(idx, dtype=torch.long, device=inputs.device)
+
+    def extract_feat_2d(self, frames: Tensor) -> Tuple[Tensor, ...]:
+        """2D branch on ``[N, 3, H, W]`` key frames."""
+        with self._grad_ctx('backbone_2d'):
+            return tuple(self.backbone_2d(frames))
+
+    def extract_feat_3d(self, clips: Tensor) -> Optional[Tensor]:
+        """3D branch on ``[B, 3, L, H, W]`` clips -> ``[B, C, H/32, W/32]``."""
+        if not self.with_3d:
+            return None
+        with self._grad_ctx('backbone_3d'):
+            feat = self.backbone_3d(clips)
+        return self.neck_3d(feat) if self.neck_3d is not None else feat
+
+    def fuse(self, feats_2d: Sequence[Tensor],
+             feat_3d: Optional[Tensor]) -> Tuple[Tensor, ...]:
+        """Fusion neck on already extracted branch features."""
+        return tuple(self.neck(feats_2d, feat_3d))
+
+    def extract_feat(self, inputs: Tensor,
+                     data_samples: Optional[Sequence] = None
+                     ) -> Tuple[Tensor, ...]:
+        """Both branches and the fusion neck."""
+        if inputs.dim() != 5:
+            raise ValueError('YOWO expects [B, 3, L, H, W] inputs, got '
+                             f'{tuple(inputs.shape)}')
+        idx = self.key_frame_indices(inputs, data_samples)
+        key_frames = inputs[torch.arange(inputs.shape[0],
+                                         device=inputs.device), :, idx]
+        return self.fuse(self.extract_feat_2d(key_frames),
+                         self.extract_feat_3d(inputs))
+
+    # ------------------------------------------------------------------ #
+    # modes
+    # ------------------------------------------------------------------ #
+    def forward(self, inputs: Tensor, data_samples: Optional[list] = None,
+                mode: str = 'tensor'):
+        """``'loss'`` -> dict of losses, ``'predict'`` -> data samples with
+        ``pred_instances``, ``'tensor'`` -> raw head maps."""
+        if mode == 'loss':
+            return self.loss(inputs, data_samples)
+        if mode == 'predict':
+            return self.predict(inputs, data_samples)
+        if mode == 'tensor':
+            return self._forward(inputs, data_samples)
+        raise RuntimeError(f'Invalid mode "{mode}"; use loss, predict or '
+                           'tensor')
+
+    def loss(self, inputs: Tensor, data_samples: list) -> Dict[str, Tensor]:
+        return self.bbox_head.loss(self.extract_feat(inputs, data_samples),
+                                   data_samples)
+
+    def predict(self, inputs: Tensor, data_samples: list,
+                rescale: bool = True) -> list:
+        results = self.bbox_head.predict(
+            self.extract_feat(inputs, data_samples), data_samples,
+            rescale=rescale)
+        for sample, result in zip(data_samples, results):
+            sample.pred_instances = result
+        return data_samples
+
+    def _forward(self, inputs: Tensor,
+                 data_samples: Optional[list] = None) -> List[Tensor]:
+        return self.bbox_head(self.extract_feat(inputs, data_samples))

@@ -1,0 +1,2 @@
+"""Utilities."""
+from . import compat  # noqa: F401

@@ -1,0 +1,2 @@
+"""Result plots (matplotlib, imported on demand: ``import mmyowo`` does not
+load matplotlib)."""

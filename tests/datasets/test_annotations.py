@@ -1,0 +1,301 @@
+"""Tests for the canonical ground truth: load / save / validate, helpers."""
+import json
+import os
+import pickle
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from mmyowo.datasets.annotations import (clip_boxes, group_boxes_by_frame,
+                                         load_annotations, read_split_list,
+                                         sanitize_tube, save_annotations,
+                                         validate_annotations)
+
+VIDEO_A = 'Walk/v_Walk_g01_c01'
+VIDEO_B = 'Run/v_Run_g02_c03'
+
+
+def make_gt():
+    """A tiny canonical GT: two videos, two classes, three tubes."""
+    return {
+        'labels': ['Run', 'Walk'],
+        'gttubes': {
+            VIDEO_A: {
+                1: [
+                    np.array([[2, 10, 20, 30, 40], [3, 11, 21, 31, 41],
+                              [4, 12, 22, 32, 42]], np.float32),
+                    np.array([[3, 0, 0, 8, 8]], np.float32),
+                ]
+            },
+            VIDEO_B: {
+                0: [np.array([[1, 1, 2, 3, 4], [5, 5, 5, 40, 30]],
+                             np.float32)]
+            },
+        },
+        'nframes': {VIDEO_A: 6, VIDEO_B: 5},
+        'resolution': {VIDEO_A: (48, 64), VIDEO_B: (32, 40)},
+        'train_videos': [[VIDEO_A]],
+        'test_videos': [[VIDEO_B]],
+    }
+
+
+def _assert_gt_equal(a, b):
+    assert a['labels'] == b['labels']
+    assert a['nframes'] == b['nframes']
+    assert a['resolution'] == b['resolution']
+    assert a['train_videos'] == b['train_videos']
+    assert a['test_videos'] == b['test_videos']
+    assert a['gttubes'].keys() == b['gttubes'].keys()
+    for video in a['gttubes']:
+        assert a['gttubes'][video].keys() == b['gttubes'][video].keys()
+        for label, tubes in a['gttubes'][video].items():
+            other = b['gttubes'][video][label]
+            assert len(tubes) == len(other)
+            for t1, t2 in zip(tubes, other):
+                assert t2.dtype == np.float32
+                np.testing.assert_array_equal(t1, t2)
+
+
+@pytest.mark.parametrize('suffix', ['.pkl', '.json'])
+def test_save_load_roundtrip(tmp_path, suffix):
+    gt = make_gt()
+    path = str(tmp_path / f'gt{suffix}')
+    save_annotations(gt, path)
+    loaded = load_annotations(path)
+    _assert_gt_equal(gt, loaded)
+    # Canonical types whatever the format: int label keys, tuple sizes.
+    assert all(isinstance(k, int) for k in loaded['gttubes'][VIDEO_A])
+    assert loaded['resolution'][VIDEO_A] == (48, 64)
+    if suffix == '.json':
+        with open(path) as f:
+            raw = json.load(f)
+        assert raw['gttubes'][VIDEO_A]['1'][0][0] == [2, 10, 20, 30, 40]
+
+
+def test_pickle_with_numpy_and_old_protocol_is_admitted(tmp_path):
+    gt = make_gt()
+    # numpy scalars and protocol 2 put numpy / builtins globals in the file.
+    gt['nframes'][VIDEO_A] = np.int64(6)
+    path = tmp_path / 'gt.pkl'
+    with open(path, 'wb') as f:
+        pickle.dump(gt, f, protocol=2)
+    loaded = load_annotations(str(path))
+    assert loaded['nframes'][VIDEO_A] == 6
+    _assert_gt_equal(make_gt(), loaded)
+
+
+class _Malicious:
+    """Unpickling this runs a shell command."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f'echo pwned > {self.marker}', ))
+
+
+def test_malicious_pickle_is_refused(tmp_path):
+    marker = tmp_path / 'pwned.txt'
+    gt = make_gt()
+    gt['labels'] = _Malicious(marker)
+    path = tmp_path / 'evil.pkl'
+    with open(path, 'wb') as f:
+        pickle.dump(gt, f)
+    with pytest.raises(ValueError, match='refusing to unpickle') as err:
+        load_annotations(str(path))
+    assert str(path) in str(err.value)
+    assert 'system' in str(err.value)
+    assert not marker.exists()
+
+
+def test_pickle_of_arbitrary_class_is_refused(tmp_path):
+    path = tmp_path / 'counter.pkl'
+    with open(path, 'wb') as f:
+        pickle.dump({'labels': Counter()}, f)
+    with pytest.raises(ValueError, match='collections.Counter'):
+        load_annotations(str(path))
+
+
+def _save_raw(gt, path):
+    with open(path, 'wb') as f:
+        pickle.dump(gt, f)
+    return str(path)
+
+
+def test_missing_key(tmp_path):
+    gt = make_gt()
+    del gt['nframes']
+    path = _save_raw(gt, tmp_path / 'gt.pkl')
+    with pytest.raises(ValueError, match="missing key 'nframes'") as err:
+        load_annotations(path)
+    assert path in str(err.value)
+
+
+@pytest.mark.parametrize(
+    'row, message',
+    [
+        ([5, 30, 20, 10, 40], 'x2 < x1'),
+        ([5, 10, 40, 30, 20], 'y2 < y1'),
+        ([7, 10, 20, 30, 40], r'frame 7 outside \[1, nframes=6\]'),
+        ([0, 10, 20, 30, 40], r'frame 0 outside'),
+        ([5, 10, 20, 70, 40], 'outside the 64x48 frame'),
+        ([5, -5, 20, 30, 40], 'outside the 64x48 frame'),
+        ([3.5, 10, 20, 30, 40], 'integers'),
+        ([2, 10, 20, 30, 40], 'appears twice'),
+        ([5, np.nan, 20, 30, 40], 'NaN'),
+    ])
+def test_malformed_box_names_file_and_video(tmp_path, row, message):
+    gt = make_gt()
+    tube = gt['gttubes'][VIDEO_A][1][0]
+    gt['gttubes'][VIDEO_A][1][0] = np.concatenate(
+        [tube, np.array([row], np.float32)])
+    path = _save_raw(gt, tmp_path / 'gt.pkl')
+    with pytest.raises(ValueError, match=message) as err:
+        load_annotations(path)
+    assert path in str(err.value) and VIDEO_A in str(err.value)
+
+
+def test_box_tolerance(tmp_path):
+    gt = make_gt()
+    gt['gttubes'][VIDEO_A][1][1] = np.array([[3, -0.5, 0, 64.5, 48.5]],
+                                            np.float32)
+    path = _save_raw(gt, tmp_path / 'gt.pkl')
+    load_annotations(path)  # within the default 1 px tolerance
+    with pytest.raises(ValueError, match='outside'):
+        load_annotations(path, box_tolerance=0.0)
+
+
+def test_unknown_video_in_split(tmp_path):
+    gt = make_gt()
+    gt['test_videos'][0].append('Jump/v_Jump_g01_c01')
+    path = _save_raw(gt, tmp_path / 'gt.pkl')
+    with pytest.raises(ValueError, match='unknown to nframes') as err:
+        load_annotations(path)
+    assert path in str(err.value)
+    assert "'Jump/v_Jump_g01_c01' in test_videos[0]" in str(err.value)
+
+
+def test_other_structure_errors():
+    gt = make_gt()
+    gt['gttubes'][VIDEO_B][0][0] = np.zeros((5, 4), np.float32)
+    with pytest.raises(ValueError, match=r'shape \(5, 4\), expected'):
+        save_annotations(gt, 'x.pkl')
+    gt = make_gt()
+    gt['gttubes'][VIDEO_A][2] = gt['gttubes'][VIDEO_A].pop(1)
+    with pytest.raises(ValueError, match=r'label 2 outside \[0, 2\)'):
+        validate_annotations(gt, 'x.pkl')
+    gt = make_gt()
+    gt['train_videos'].append([])
+    with pytest.raises(ValueError, match='2 splits'):
+        validate_annotations(gt, 'x.pkl')
+    gt = make_gt()
+    del gt['resolution'][VIDEO_B]
+    with pytest.raises(ValueError, match='no resolution'):
+        validate_annotations(gt, 'x.pkl')
+    gt = make_gt()
+    gt['gttubes']['Other/v'] = {}
+    with pytest.raises(ValueError, match="'Other/v' has gttubes but no"):
+        validate_annotations(gt, 'x.pkl')
+
+
+def test_file_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match='nothere.pkl'):
+        load_annotations(str(tmp_path / 'nothere.pkl'))
+    bad = tmp_path / 'gt.yaml'
+    bad.write_text('labels: []')
+    with pytest.raises(ValueError, match='unknown annotation format'):
+        load_annotations(str(bad))
+    with pytest.raises(ValueError, match='unknown annotation format'):
+        save_annotations(make_gt(), str(tmp_path / 'gt.txt'))
+    broken = tmp_path / 'broken.json'
+    broken.write_text('{"labels": [')
+    with pytest.raises(ValueError, match='broken.json: invalid JSON'):
+        load_annotations(str(broken))
+    truncated = tmp_path / 'truncated.pkl'
+    truncated.write_bytes(pickle.dumps(make_gt())[:50])
+    with pytest.raises(ValueError, match='truncated.pkl: not a valid pickle'):
+        load_annotations(str(truncated))
+    not_dict = tmp_path / 'list.json'
+    not_dict.write_text('[1, 2]')
+    with pytest.raises(ValueError, match='must hold a dict'):
+        load_annotations(str(not_dict))
+
+
+def test_save_refuses_invalid_gt(tmp_path):
+    gt = make_gt()
+    gt['nframes'][VIDEO_A] = 2  # tube reaches frame 4
+    path = tmp_path / 'gt.pkl'
+    with pytest.raises(ValueError, match='frame 3 outside'):
+        save_annotations(gt, str(path))
+    assert not path.exists()
+
+
+def test_save_does_not_modify_input(tmp_path):
+    gt = make_gt()
+    gt['gttubes'][VIDEO_A][1][0] = gt['gttubes'][VIDEO_A][1][0].tolist()
+    gt['resolution'][VIDEO_A] = [48, 64]
+    save_annotations(gt, str(tmp_path / 'gt.pkl'))
+    assert isinstance(gt['gttubes'][VIDEO_A][1][0], list)
+    assert gt['resolution'][VIDEO_A] == [48, 64]
+    loaded = load_annotations(str(tmp_path / 'gt.pkl'))
+    _assert_gt_equal(make_gt(), loaded)
+
+
+def test_clip_boxes():
+    boxes = np.array([[-5, 2, 10, 60], [30, 10, 50, 20], [38, 0, 45, 5],
+                      [10, 10, 10.5, 20]])
+    clipped, keep = clip_boxes(boxes, (40, 40), min_size=1.0)
+    np.testing.assert_allclose(
+        clipped, [[0, 2, 10, 40], [30, 10, 40, 20], [38, 0, 40, 5],
+                  [10, 10, 10.5, 20]])
+    assert keep.tolist() == [True, True, True, False]
+
+
+def test_sanitize_tube_counts_every_change():
+    report = Counter()
+    frames = np.array([1, 2, 3, 4])
+    boxes = np.array([[-2, 0, 10, 10], [0, 0, 10, 10], [50, 0, 60, 10],
+                      [0, 0, 10, 10]])
+    tube = sanitize_tube(frames, boxes, (20, 30), nframes=3, report=report)
+    np.testing.assert_array_equal(tube, [[1, 0, 0, 10, 10], [2, 0, 0, 10, 10]])
+    assert tube.dtype == np.float32
+    assert report == Counter({
+        'boxes': 4,
+        'boxes clipped into the frame': 1,
+        'degenerate boxes dropped': 1,  # x1 = x2 = 30 after clipping
+        'boxes past the last frame dropped': 1,
+        'tubes': 1
+    })
+    assert sanitize_tube(frames[3:], boxes[3:], (20, 30), 3, report=report) \
+        is None
+    assert report['tubes dropped (no box left)'] == 1
+
+
+def test_read_split_list(tmp_path):
+    path = tmp_path / 'list.txt'
+    path.write_text('# a comment\n'
+                    'Basketball/v_Basketball_g01_c01\n'
+                    '\n'
+                    'labels/Biking/v_Biking_g01_c01/00009.txt\n'
+                    'Biking/v_Biking_g01_c01/00010.txt\n'
+                    'Diving/v_Diving_g01_c01.avi 6\n')
+    assert read_split_list(str(path)) == [
+        'Basketball/v_Basketball_g01_c01', 'Biking/v_Biking_g01_c01',
+        'Diving/v_Diving_g01_c01'
+    ]
+    path.write_text('Basketball/v_Basketball_g01_c01\nv_Biking_g01_c01\n')
+    with pytest.raises(ValueError, match=r'list.txt:2: expected a video id'):
+        read_split_list(str(path))
+    with pytest.raises(FileNotFoundError, match='nothere.txt'):
+        read_split_list(str(tmp_path / 'nothere.txt'))
+
+
+def test_group_boxes_by_frame():
+    grouped = group_boxes_by_frame(make_gt()['gttubes'][VIDEO_A])
+    assert sorted(grouped) == [2, 3, 4]
+    boxes, labels = grouped[3]
+    np.testing.assert_array_equal(boxes, [[11, 21, 31, 41], [0, 0, 8, 8]])
+    assert boxes.dtype == np.float32 and labels.dtype == np.int64
+    assert labels.tolist() == [1, 1]
+    assert group_boxes_by_frame({}) == {}

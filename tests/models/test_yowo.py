@@ -1,0 +1,110 @@
+import copy
+
+import pytest
+import torch
+from mmengine.registry import init_default_scope
+from mmengine.structures import InstanceData
+
+from mmaction.registry import MODELS
+from mmaction.structures import ActionDataSample
+from ._cfgs import small_yowo_cfg
+
+
+def make_batch(batch=2, clip_len=4, size=64, key=None, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    inputs = torch.randint(0, 255, (batch, 3, clip_len, size, size),
+                           generator=g).float()
+    samples = []
+    for b in range(batch):
+        s = ActionDataSample()
+        s.set_metainfo(dict(img_shape=(size, size), ori_shape=(size, size),
+                            scale_factor=(1.0, 1.0),
+                            key_frame_index=clip_len - 1 if key is None
+                            else key[b]))
+        s.gt_instances = InstanceData(
+            bboxes=torch.tensor([[8. + 4 * b, 10., 40., 56.]]),
+            labels=torch.tensor([b % 3]))
+        samples.append(s)
+    return inputs, samples
+
+
+def build(cfg):
+    init_default_scope('mmaction')
+    model = MODELS.build(cfg)
+    model.init_weights()
+    return model
+
+
+@pytest.mark.parametrize('with_3d', [True, False])
+def test_modes(with_3d):
+    model = build(small_yowo_cfg(with_3d=with_3d))
+    inputs, samples = make_batch()
+    data = model.data_preprocessor(dict(inputs=list(inputs),
+                                        data_samples=samples), training=True)
+    assert data['inputs'].shape == (2, 3, 4, 64, 64)
+    losses = model(**data, mode='loss')
+    assert set(losses) == {'loss_bbox', 'loss_conf', 'loss_cls'}
+    assert all(torch.isfinite(v) for v in losses.values())
+    model.eval()
+    with torch.no_grad():
+        maps = model(data['inputs'], mode='tensor')
+        preds = model(**data, mode='predict')
+    assert [m.shape[-1] for m in maps] == [8, 4, 2]
+    assert all(m.shape[1] == 3 * (5 + 3) for m in maps)
+    for p in preds:
+        inst = p.pred_instances
+        assert inst.bboxes.shape[1] == 4
+        assert inst.scores.shape == (len(inst), 3)
+        assert inst.labels.shape == (len(inst),)
+    with pytest.raises(RuntimeError, match='Invalid mode'):
+        model(data['inputs'], mode='bad')
+
+
+def test_2d_branch_sees_the_key_frame():
+    model = build(small_yowo_cfg()).eval()
+    inputs, samples = make_batch(key=[1, 3])
+    seen = []
+    original = model.extract_feat_2d
+    model.extract_feat_2d = lambda x: seen.append(x) or original(x)
+    model.extract_feat(inputs, samples)
+    torch.testing.assert_close(seen[0][0], inputs[0, :, 1])
+    torch.testing.assert_close(seen[0][1], inputs[1, :, 3])
+    # Default key frame is the last one (YOWO).
+    seen.clear()
+    model.extract_feat(inputs, None)
+    torch.testing.assert_close(seen[0], inputs[:, :, -1])
+    _, bad = make_batch(key=[0, 4])
+    with pytest.raises(ValueError, match='outside the clip'):
+        model.extract_feat(inputs, bad)
+
+
+def test_3d_branch_changes_predictions():
+    """Changing only the non-key frames changes the output (motion is read)."""
+    model = build(small_yowo_cfg()).eval()
+    inputs, samples = make_batch()
+    other = inputs.clone()
+    other[:, :, :-1] = 255 - other[:, :, :-1]
+    with torch.no_grad():
+        a = model(inputs, samples, mode='tensor')
+        b = model(other, samples, mode='tensor')
+    assert not torch.allclose(a[0], b[0])
+
+
+def test_overfits_one_tiny_batch():
+    torch.manual_seed(0)
+    cfg = small_yowo_cfg()
+    cfg['neck']['drop_block_cfg'] = None
+    model = build(cfg)
+    inputs, samples = make_batch()
+    data = model.data_preprocessor(dict(inputs=list(inputs),
+                                        data_samples=samples), training=True)
+    optim = torch.optim.Adam(model.parameters(), lr=2e-3)
+    history = []
+    for _ in range(40):
+        losses = model(**copy.deepcopy(data), mode='loss')
+        loss = sum(losses.values())
+        optim.zero_grad()
+        loss.backward()
+        optim.step()
+        history.append(loss.item())
+    assert history[-1] < 0.5 * history[0], history

@@ -1,0 +1,129 @@
+"""tools/demo.py: class names, drawing and end-to-end runs on a video."""
+import importlib.util
+import os
+import os.path as osp
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmengine.structures import InstanceData
+
+from mmaction.registry import MODELS
+from ..models._cfgs import small_yowo_cfg
+
+TOOL = osp.join(osp.dirname(__file__), '..', '..', 'tools', 'demo.py')
+UCF24_MINI = osp.join(osp.dirname(__file__), '..', '..', '..', 'shared',
+                      'data', 'ucf24-mini', 'videos')
+
+
+def _load_tool():
+    spec = importlib.util.spec_from_file_location('mmyowo_demo_tool', TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+demo = _load_tool()
+
+
+@pytest.fixture
+def model_files(tmp_path):
+    """A small random model saved as a config file and a checkpoint with
+    class names."""
+    cfg = small_yowo_cfg(num_classes=3)
+    init_default_scope('mmaction')
+    torch.manual_seed(0)
+    model = MODELS.build(cfg)
+    cfg_file = str(tmp_path / 'cfg.py')
+    Config(dict(model=cfg)).dump(cfg_file)
+    ckpt = str(tmp_path / 'model.pth')
+    torch.save({'state_dict': model.state_dict(),
+                'meta': {'dataset_meta': {'classes': ['run', 'jump',
+                                                      'walk']}}}, ckpt)
+    return cfg_file, ckpt
+
+
+def read_back(path):
+    capture = cv2.VideoCapture(path)
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame)
+    capture.release()
+    return frames
+
+
+def test_class_names(tmp_path):
+    meta = {'classes': ['a', 'b']}
+    assert demo.class_names(meta, None, 2) == ['a', 'b']
+    labels = tmp_path / 'labels.txt'
+    labels.write_text('x\ny\n\n')
+    assert demo.class_names(None, str(labels), 2) == ['x', 'y']
+    assert demo.class_names(meta, str(labels), 2) == ['a', 'b']
+    assert demo.class_names({}, None, 3) == ['0', '1', '2']
+    with pytest.raises(ValueError, match='labels.txt: 2 class names'):
+        demo.class_names(None, str(labels), 3)
+
+
+def test_draw_detections():
+    image = np.zeros((60, 80, 3), np.uint8)
+    pred = InstanceData(
+        bboxes=torch.tensor([[10., 12., 50., 40.], [55., 5., 75., 55.]]),
+        scores=torch.tensor([[0.1, 0.9, 0.2], [0.3, 0.1, 0.2]]),
+        labels=torch.tensor([1, 0]))
+    demo.draw_detections(image, pred, ['a', 'b', 'c'], score_thr=0.5)
+    # The confident box is drawn in class 1's colour (bottom edge, below
+    # the label), the other one not at all.
+    assert tuple(image[40, 30]) == demo.PALETTE[1]
+    assert not image[:, 55:].any()
+
+
+@pytest.mark.skipif(not osp.isdir(UCF24_MINI), reason='no ucf24-mini data')
+@pytest.mark.parametrize('mode', ['per-frame', 'streaming'])
+def test_demo_on_ucf24_mini(model_files, tmp_path, mode):
+    cfg_file, ckpt = model_files
+    video = osp.join(UCF24_MINI, sorted(
+        f for f in os.listdir(UCF24_MINI) if f.endswith('.mp4'))[0])
+    capture = cv2.VideoCapture(video)
+    width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
+    height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    capture.release()
+    out = str(tmp_path / 'out' / 'annotated.mp4')
+    demo.main([cfg_file, ckpt, video, out, '--mode', mode,
+               '--max-frames', '5', '--clip-len', '3',
+               '--input-size', '64', '64', '--score-thr', '0.3'])
+    frames = read_back(out)
+    assert len(frames) == 5
+    assert frames[0].shape == (height, width, 3)
+
+
+def test_demo_on_generated_video(model_files, tmp_path):
+    """No class names in the checkpoint: they come from --labels."""
+    cfg_file, _ = model_files
+    init_default_scope('mmaction')
+    model = MODELS.build(small_yowo_cfg(num_classes=3))
+    ckpt = str(tmp_path / 'bare.pth')
+    torch.save({'state_dict': model.state_dict()}, ckpt)
+    labels = tmp_path / 'labels.txt'
+    labels.write_text('p\nq\nr\n')
+    video = str(tmp_path / 'in.mp4')
+    writer = cv2.VideoWriter(video, cv2.VideoWriter_fourcc(*'mp4v'), 8.0,
+                             (96, 72))
+    rng = np.random.default_rng(0)
+    for _ in range(7):
+        writer.write(rng.integers(0, 256, (72, 96, 3), dtype=np.uint8))
+    writer.release()
+    out = str(tmp_path / 'out.mp4')
+    demo.main([cfg_file, ckpt, video, out, '--mode', 'streaming',
+               '--clip-len', '4', '--input-size', '64', '64',
+               '--labels', str(labels)])
+    frames = read_back(out)
+    assert len(frames) == 7
+    assert frames[0].shape == (72, 96, 3)
+    with pytest.raises(FileNotFoundError, match='nothing.mp4'):
+        demo.main([cfg_file, ckpt, str(tmp_path / 'nothing.mp4'), out])

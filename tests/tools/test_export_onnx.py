@@ -1,0 +1,85 @@
+"""tools/deployment/export_onnx.py: the exported graph runs in onnxruntime
+and matches PyTorch."""
+import importlib.util
+import os.path as osp
+
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+
+from mmaction.registry import MODELS
+from ..models._cfgs import small_yowo_cfg
+
+onnx = pytest.importorskip('onnx')
+ort = pytest.importorskip('onnxruntime')
+
+TOOL = osp.join(osp.dirname(__file__), '..', '..', 'tools', 'deployment',
+                'export_onnx.py')
+
+
+def _load_tool():
+    spec = importlib.util.spec_from_file_location('mmyowo_export_onnx', TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+export_onnx = _load_tool()
+
+
+def _randomize_bn(model):
+    """Non-trivial BN statistics, so that a mis-exported BN shows."""
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                n = module.num_features
+                module.running_mean.copy_(torch.randn(n, generator=generator)
+                                          * 0.1)
+                module.running_var.copy_(torch.rand(n, generator=generator)
+                                         + 0.5)
+
+
+def test_export_matches_pytorch(tmp_path):
+    clip_len, shape = 4, (64, 96)
+    cfg = small_yowo_cfg(num_classes=3)
+    init_default_scope('mmaction')
+    torch.manual_seed(0)
+    model = MODELS.build(cfg)
+    _randomize_bn(model)
+    model.eval()
+    cfg_file = str(tmp_path / 'cfg.py')
+    Config(dict(model=cfg)).dump(cfg_file)
+    ckpt = str(tmp_path / 'model.pth')
+    torch.save({'state_dict': model.state_dict()}, ckpt)
+    out = str(tmp_path / 'onnx' / 'yowo.onnx')
+    export_onnx.main([cfg_file, '--checkpoint', ckpt, '--clip-len',
+                      str(clip_len), '--shape', *map(str, shape),
+                      '--output', out, '--dynamic-batch'])
+
+    graph = onnx.load(out).graph
+    assert [i.name for i in graph.input] == ['clip']
+    assert [o.name for o in graph.output] == ['maps_s8', 'maps_s16',
+                                              'maps_s32']
+
+    clip = torch.randn(2, 3, clip_len, *shape, generator=torch.Generator()
+                       .manual_seed(2))
+    actual = export_onnx.run_onnxruntime(out, clip.numpy())
+    with torch.no_grad():
+        # The model's own tensor mode, key frame last by default.
+        expected = model(clip, mode='tensor')
+    assert len(actual) == 3
+    for a, e, stride in zip(actual, expected, (8, 16, 32)):
+        assert a.shape == (2, 3 * (5 + 3), shape[0] // stride,
+                           shape[1] // stride)
+        np.testing.assert_allclose(a, e.numpy(), atol=1e-4, rtol=1e-4)
+
+
+def test_bad_shape(tmp_path):
+    cfg_file = str(tmp_path / 'cfg.py')
+    Config(dict(model=small_yowo_cfg(num_classes=3))).dump(cfg_file)
+    with pytest.raises(ValueError, match='multiples'):
+        export_onnx.main([cfg_file, '--shape', '60', '64', '--output',
+                          str(tmp_path / 'x.onnx')])

@@ -1,0 +1,182 @@
+"""Detect actions in a video (or a camera) and write an annotated video.
+
+Usage::
+
+    python tools/demo.py CONFIG CHECKPOINT INPUT OUTPUT \
+        [--mode per-frame|streaming] [--score-thr 0.4] [--device cpu] \
+        [--camera] [--labels FILE] [--max-frames N] \
+        [--clip-len L] [--frame-interval P] [--input-size H W]
+
+INPUT is a video file, or a camera index (with ``--camera`` or as a plain
+digit string). OUTPUT is an mp4 (``mp4v``) with, per frame, the boxes whose
+best class score reaches ``--score-thr``, their action labels and scores, and
+the measured processing speed (frames per second of the detector, decoding
+included, drawing and writing excluded). Class names come from the
+checkpoint's ``meta.dataset_meta.classes``, else from ``--labels`` (one name a
+line), else are the class indices. See mmyowo/apis/inference.py for the two
+modes: ``per-frame`` (causal, any model) and ``streaming`` (KFRS-trained
+models, much faster, up to L frames of latency).
+"""
+import argparse
+import os
+import os.path as osp
+import time
+from itertools import islice
+from typing import List, Optional, Sequence
+
+import cv2
+import numpy as np
+from mmengine.structures import InstanceData
+from mmengine.utils import ProgressBar
+
+from mmyowo.apis import MODES, VideoReader, YOWOVideoDetector, init_detector
+
+#: BGR colours cycled over the classes.
+PALETTE = ((0, 255, 0), (255, 128, 0), (0, 128, 255), (255, 0, 255),
+           (0, 255, 255), (255, 255, 0), (128, 0, 255), (0, 0, 255))
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('config', help='config file')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('input', help='video file, or camera index')
+    parser.add_argument('output', help='output video (.mp4)')
+    parser.add_argument('--mode', choices=MODES, default='per-frame')
+    parser.add_argument('--score-thr', type=float, default=0.4,
+                        help='draw boxes whose class score reaches this')
+    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--camera', action='store_true',
+                        help='INPUT is a camera index')
+    parser.add_argument('--labels', help='class names, one per line (used '
+                        'when the checkpoint has none)')
+    parser.add_argument('--max-frames', type=int,
+                        help='stop after this many frames')
+    parser.add_argument('--clip-len', type=int,
+                        help='override the clip length of the config')
+    parser.add_argument('--frame-interval', type=int,
+                        help='override the sampling step of the config')
+    parser.add_argument('--input-size', type=int, nargs=2,
+                        metavar=('H', 'W'),
+                        help='override the network input size')
+    args = parser.parse_args(argv)
+    if args.max_frames is not None and args.max_frames < 1:
+        parser.error('--max-frames must be >= 1')
+    if args.camera and not args.input.isdigit():
+        parser.error(f'--camera needs a camera index, got {args.input!r}')
+    return args
+
+
+def class_names(dataset_meta: Optional[dict], labels_file: Optional[str],
+                num_classes: int) -> List[str]:
+    """Class names from the checkpoint, else a labels file, else indices."""
+    names = (dataset_meta or {}).get('classes')
+    source = 'the checkpoint\'s meta.dataset_meta.classes'
+    if not names and labels_file:
+        with open(labels_file, encoding='utf-8') as f:
+            names = [line.strip() for line in f if line.strip()]
+        source = labels_file
+    if not names:
+        return [str(i) for i in range(num_classes)]
+    if len(names) != num_classes:
+        raise ValueError(f'{source}: {len(names)} class names for a model '
+                         f'with {num_classes} classes')
+    return list(names)
+
+
+def draw_detections(image: np.ndarray, pred: InstanceData,
+                    names: Sequence[str], score_thr: float) -> np.ndarray:
+    """Draw, in place on a BGR image, every box whose best score reaches
+    ``score_thr``, labelled with each class scoring at least ``score_thr``
+    (the head's class scores are independent sigmoids: several actions can
+    hold at once)."""
+    bboxes = pred.bboxes.detach().cpu().numpy()
+    scores = pred.scores.detach().float().cpu().numpy()
+    for box, box_scores in zip(bboxes, scores):
+        classes = np.flatnonzero(box_scores >= score_thr)
+        if classes.size == 0:
+            continue
+        classes = classes[np.argsort(-box_scores[classes])]
+        color = PALETTE[int(classes[0]) % len(PALETTE)]
+        x1, y1, x2, y2 = (int(round(v)) for v in box)
+        cv2.rectangle(image, (x1, y1), (x2, y2), color, 2)
+        for row, c in enumerate(classes[:3]):
+            text = f'{names[c]} {box_scores[c]:.2f}'
+            (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX,
+                                             0.45, 1)
+            top = max(y1 + row * (th + base + 2), 0)
+            cv2.rectangle(image, (x1, top), (x1 + tw + 2, top + th + base),
+                          color, -1)
+            cv2.putText(image, text, (x1 + 1, top + th),
+                        cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1,
+                        cv2.LINE_AA)
+    return image
+
+
+def draw_fps(image: np.ndarray, fps: float) -> np.ndarray:
+    """Overlay the processing speed in the bottom-left corner (in place),
+    away from the labels, which sit at the top of their boxes."""
+    text = f'{fps:.1f} FPS'
+    origin = (8, image.shape[0] - 10)
+    cv2.putText(image, text, origin, cv2.FONT_HERSHEY_SIMPLEX, 0.6,
+                (0, 0, 0), 3, cv2.LINE_AA)
+    cv2.putText(image, text, origin, cv2.FONT_HERSHEY_SIMPLEX, 0.6,
+                (255, 255, 255), 1, cv2.LINE_AA)
+    return image
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    args = parse_args(argv)
+    model = init_detector(args.config, args.checkpoint, device=args.device)
+    detector = YOWOVideoDetector(
+        model, mode=args.mode, clip_len=args.clip_len,
+        frame_interval=args.frame_interval, input_size=args.input_size)
+    names = class_names(model.dataset_meta, args.labels,
+                        model.bbox_head.num_classes)
+    camera = args.camera or (args.input.isdigit()
+                             and not osp.exists(args.input))
+    reader = VideoReader(int(args.input) if camera else args.input)
+    frames = islice(reader, args.max_frames) if args.max_frames else reader
+    total = reader.frame_count if not camera else 0
+    if args.max_frames:
+        total = min(total, args.max_frames) if total else args.max_frames
+    out_dir = osp.dirname(osp.abspath(args.output))
+    os.makedirs(out_dir, exist_ok=True)
+
+    writer = None
+    size = None
+    progress = ProgressBar(total)
+    busy = 0.0  # seconds spent in the detector (decoding included)
+    results = detector.iter_video(frames)
+    try:
+        while True:
+            tic = time.perf_counter()
+            result = next(results, None)
+            busy += time.perf_counter() - tic
+            if result is None:
+                break
+            image = cv2.cvtColor(result.frame, cv2.COLOR_RGB2BGR)
+            if writer is None:
+                size = (image.shape[1], image.shape[0])
+                writer = cv2.VideoWriter(args.output,
+                                         cv2.VideoWriter_fourcc(*'mp4v'),
+                                         reader.fps or 25.0, size)
+                if not writer.isOpened():
+                    raise OSError(f'{args.output}: cannot open the video '
+                                  'writer (mp4v)')
+            elif (image.shape[1], image.shape[0]) != size:
+                image = cv2.resize(image, size)
+            draw_detections(image, result.pred, names, args.score_thr)
+            draw_fps(image, (result.index + 1) / max(busy, 1e-9))
+            writer.write(image)
+            progress.update()
+    finally:
+        reader.close()
+        if writer is not None:
+            writer.release()
+    print(f'\n{args.output}: {progress.completed} frames, '
+          f'{progress.completed / max(busy, 1e-9):.2f} FPS ({args.mode})')
+
+
+if __name__ == '__main__':
+    main()
