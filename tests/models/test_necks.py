@@ -63,3 +63,12 @@ def test_stm_fusion_fpn_validates_arguments():
     with pytest.raises(ValueError, match='feat_3d=None'):
         neck([torch.randn(1, 8, 16, 16), torch.randn(1, 16, 8, 8),
               torch.randn(1, 32, 4, 4)])
+
+
+def test_stm_fusion_fpn_reports_size_mismatch():
+    neck = STMFusionFPN(in_channels_2d=(8, 16, 32), in_channels_3d=64,
+                        out_channels=(8, 16, 32))
+    # A 112x112 input: the 2D levels are 14/7/4, the 3D map 4 -> 16/8/4.
+    with pytest.raises(ValueError, match='multiples of 32'):
+        neck([torch.randn(1, 8, 14, 14), torch.randn(1, 16, 7, 7),
+              torch.randn(1, 32, 4, 4)], torch.randn(1, 64, 4, 4))

@@ -126,7 +126,14 @@ class STMFusionFPN(BaseModule):
         fused = []
         for x2d, stm, convs in zip(feats_2d, self.stms, self.fuse_convs):
             if self.in_channels_3d:
-                x2d = torch.cat([x2d, stm(feat_3d)], dim=1)
+                x3d = stm(feat_3d)
+                if x3d.shape[-2:] != x2d.shape[-2:]:
+                    raise ValueError(
+                        f'3D map {tuple(feat_3d.shape[-2:])} scaled by STM '
+                        f'to {tuple(x3d.shape[-2:])} does not match the 2D '
+                        f'level {tuple(x2d.shape[-2:])}; the input height '
+                        'and width must be multiples of 32')
+                x2d = torch.cat([x2d, x3d], dim=1)
             fused.append(convs(x2d))
         return fused
 
