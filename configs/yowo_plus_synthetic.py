@@ -17,8 +17,10 @@ model = dict(
         pretrained2d=False, conv1_kernel=(3, 7, 7), conv1_stride_t=2,
         pool1_stride_t=1, inflate=(1, 1, 1, 1), norm_eval=False,
         zero_init_residual=False),
-    neck_3d=dict(in_channels=64),
-    neck=dict(in_channels_2d=(32, 64, 128), in_channels_3d=64,
+    # Project to 256 channels so that the STM still gives the finest level
+    # 16 channels of 3D features (256 / 4^2).
+    neck_3d=dict(in_channels=64, out_channels=256),
+    neck=dict(in_channels_2d=(32, 64, 128), in_channels_3d=256,
               out_channels=(16, 32, 64)),
     bbox_head=dict(
         head_module=dict(num_classes=4, in_channels=(16, 32, 64),
@@ -28,8 +30,8 @@ model = dict(
                       [(28, 28), (32, 40), (40, 32)],
                       [(44, 44), (56, 56), (72, 72)]]))
 
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=6, val_begin=3,
-                 val_interval=3)
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=4, val_begin=2,
+                 val_interval=2)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 # From scratch, a small model: AdamW converges in the CPU budget where the
@@ -40,9 +42,9 @@ optim_wrapper = dict(
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0,
          end=100),
-    dict(type='CosineAnnealingLR', by_epoch=True, begin=0, end=6,
+    dict(type='CosineAnnealingLR', by_epoch=True, begin=0, end=4,
          eta_min=1e-5),
 ]
 default_hooks = dict(logger=dict(interval=20),
-                     checkpoint=dict(interval=3, max_keep_ckpts=2))
+                     checkpoint=dict(interval=1, max_keep_ckpts=2))
 randomness = dict(seed=0)

@@ -1,11 +1,12 @@
 """High-level inference APIs."""
-from .inference import (DEFAULT_SETTINGS, MODES, FrameResult,
+from .inference import (CPU_FRAME_BATCH, DEFAULT_SETTINGS, MODES, FrameResult,
                         YOWOVideoDetector, init_detector, pipeline_settings,
                         preprocessor_normalization)
 from .video_reader import VideoReader, check_frame, iter_frames, source_name
 
 __all__ = [
-    'DEFAULT_SETTINGS', 'MODES', 'FrameResult', 'YOWOVideoDetector',
-    'init_detector', 'pipeline_settings', 'preprocessor_normalization',
-    'VideoReader', 'check_frame', 'iter_frames', 'source_name'
+    'CPU_FRAME_BATCH', 'DEFAULT_SETTINGS', 'MODES', 'FrameResult',
+    'YOWOVideoDetector', 'init_detector', 'pipeline_settings',
+    'preprocessor_normalization', 'VideoReader', 'check_frame', 'iter_frames',
+    'source_name'
 ]

@@ -452,8 +452,8 @@ def build_ground_truth(videos: Dict[str, List[SyntheticObject]],
 
 
 def generate_synthetic_dataset(out_dir: str,
-                               num_train_videos: int = 40,
-                               num_test_videos: int = 10,
+                               num_train_videos: int = 200,
+                               num_test_videos: int = 20,
                                num_frames: int = 40,
                                frame_size: Tuple[int, int] = (112, 112),
                                seed: int = 0,

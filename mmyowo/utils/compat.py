@@ -18,6 +18,11 @@ Imported first by ``mmyowo/__init__.py``; every fix is idempotent.
    such checkpoints hold (``HistoryBuffer``, numpy arrays/dtypes/scalars and
    ``getattr``) to torch's safe-globals allow-list, keeping safe loading on:
    arbitrary pickled code is still refused.
+
+3. mmcv 2.1.0 registers ReLU, LeakyReLU, SiLU, GELU... but not Mish, the
+   activation of YOLOv4's CSPDarknet53. ``ConvModule`` builds activations from
+   mmengine's root registry, so :func:`register_mish` puts ``torch.nn.Mish``
+   there: ``dict(type='Mish')`` then resolves under any default scope.
 """
 import importlib.util
 import os.path as osp
@@ -27,6 +32,8 @@ from typing import List
 
 import numpy as np
 import torch
+import torch.nn as nn
+from mmengine.registry import MODELS as MMENGINE_MODELS
 
 DRN_MODULE = 'mmaction.models.localizers.drn'
 
@@ -94,5 +101,12 @@ def register_safe_globals() -> None:
         add(checkpoint_safe_globals())
 
 
+def register_mish() -> None:
+    """Register ``torch.nn.Mish`` as ``dict(type='Mish')`` if mmcv lacks it."""
+    if MMENGINE_MODELS.get('Mish') is None:
+        MMENGINE_MODELS.register_module(name='Mish', module=nn.Mish)
+
+
 patch_mmaction_drn()
 register_safe_globals()
+register_mish()

@@ -11,8 +11,8 @@ import torch
 from mmengine.config import Config
 
 from mmaction.structures import ActionDataSample
-from mmyowo.apis import (VideoReader, YOWOVideoDetector, init_detector,
-                         pipeline_settings)
+from mmyowo.apis import (CPU_FRAME_BATCH, VideoReader, YOWOVideoDetector,
+                         init_detector, pipeline_settings)
 from mmyowo.datasets.transforms.loading import VideoDecodeError
 from ..models._cfgs import small_yowo_cfg
 
@@ -131,6 +131,9 @@ def test_detector_argument_errors():
         YOWOVideoDetector(model, input_size=(50, 64))
     with pytest.raises(ValueError, match='clip_len'):
         YOWOVideoDetector(model, clip_len=0)
+    with pytest.raises(ValueError, match='frame_batch'):
+        YOWOVideoDetector(model, frame_batch=0)
+    assert YOWOVideoDetector(model).frame_batch == CPU_FRAME_BATCH
 
 
 # ---------------------------------------------------------------------- #
@@ -161,15 +164,17 @@ def test_preprocess_matches_data_preprocessor(to_rgb):
 # ---------------------------------------------------------------------- #
 # streaming == clip path
 # ---------------------------------------------------------------------- #
-@pytest.mark.parametrize('with_3d', [True, False])
-def test_streaming_window_matches_clip_path(with_3d):
+@pytest.mark.parametrize('with_3d,frame_batch', [(True, None), (True, 3),
+                                                  (False, None)])
+def test_streaming_window_matches_clip_path(with_3d, frame_batch):
     """Frame j of a window detected via streaming (one 3D pass, batched 2D /
     neck / head) equals the clip path on the same window with
     key_frame_index = j."""
     length = 4
     model = make_model(with_3d=with_3d)
     detector = YOWOVideoDetector(model, mode='streaming', clip_len=length,
-                                 input_size=SIZE)
+                                 input_size=SIZE, frame_batch=frame_batch)
+    assert detector.frame_batch == frame_batch
     frames = make_frames(length)
     slots = [detector.preprocess(f) for f in frames]
     window = torch.stack([s[0] for s in slots], dim=1)[None]

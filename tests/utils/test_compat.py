@@ -76,3 +76,14 @@ def test_safe_loading_still_refuses_code(tmp_path):
         pickle.dump({'state_dict': {}, 'x': _Evil()}, f)
     with pytest.raises(pickle.UnpicklingError):
         torch.load(path, weights_only=True)
+
+
+@pytest.mark.parametrize('scope', ['mmaction', 'mmdet', None])
+def test_mish_builds_under_any_scope(scope):
+    from mmcv.cnn import build_activation_layer
+    from mmengine.registry import DefaultScope
+    ctx = DefaultScope.overwrite_default_scope(scope)
+    with ctx:
+        act = build_activation_layer(dict(type='Mish'))
+    x = torch.linspace(-3, 3, 7)
+    torch.testing.assert_close(act(x), x * torch.tanh(torch.nn.functional.softplus(x)))

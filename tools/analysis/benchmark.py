@@ -42,7 +42,7 @@ import os.path as osp
 import statistics
 import time
 from contextlib import nullcontext
-from typing import Callable, Dict, List, Sequence
+from typing import Callable, Dict, List, Sequence, Union
 
 import torch
 from mmengine.config import DictAction
@@ -89,12 +89,16 @@ def streaming_bound(t3d: float, t2d: float, trest: float,
 
 @torch.inference_mode()
 def measure(model: torch.nn.Module, clip_len: int, batch: int,
-            dtype: str, shape: Sequence[int], warmup: int,
-            repeats: int) -> Dict[str, float]:
-    """Time the branches and both modes; return seconds per frame / call."""
+            dtype: str, shape: Sequence[int], warmup: int, repeats: int,
+            frame_batch: Union[int, str, None] = 'auto') -> Dict[str, float]:
+    """Time the branches and both modes; return seconds per frame / call.
+
+    ``frame_batch`` is passed to :class:`YOWOVideoDetector` (streaming).
+    """
     device = next(model.parameters()).device
     detector = YOWOVideoDetector(model, mode='streaming', clip_len=clip_len,
-                                 frame_interval=1, input_size=shape)
+                                 frame_interval=1, input_size=shape,
+                                 frame_batch=frame_batch)
     h, w = shape
     clips = torch.randn(batch, 3, clip_len, h, w, device=device)
     key_frames = clips[:, :, -1].contiguous()
@@ -162,6 +166,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--repeats', type=int, default=5)
     parser.add_argument('--warmup', type=int, default=2)
+    parser.add_argument('--threads', type=int,
+                        help='CPU threads for torch (default: torch\'s)')
+    parser.add_argument('--frame-batch', default='auto',
+                        help='streaming: most frames per 2D / neck / head '
+                        'call: an int, "all" or "auto" (all on CUDA, '
+                        'CPU_FRAME_BATCH on CPU)')
     parser.add_argument('--batch-sizes', type=int, nargs='+', default=[1])
     parser.add_argument('--dtypes', nargs='+', choices=sorted(DTYPES),
                         default=['fp32'])
@@ -173,11 +183,20 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error('--repeats must be >= 1 and --warmup >= 0')
     if min(args.batch_sizes) < 1 or min(args.clip_lens) < 1:
         parser.error('batch sizes and clip lengths must be >= 1')
+    if args.frame_batch == 'all':
+        args.frame_batch = None
+    elif args.frame_batch != 'auto':
+        if not args.frame_batch.isdigit() or int(args.frame_batch) < 1:
+            parser.error('--frame-batch must be a positive int, "all" or '
+                         '"auto"')
+        args.frame_batch = int(args.frame_batch)
     return args
 
 
 def main(argv=None) -> None:
     args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     model = init_detector(args.config, args.checkpoint, device='cpu',
                           cfg_options=args.cfg_options)
     if args.checkpoint is None:
@@ -210,11 +229,14 @@ def main(argv=None) -> None:
         for batch in args.batch_sizes:
             for dtype in args.dtypes:
                 row = measure(model, clip_len, batch, dtype, args.shape,
-                              args.warmup, args.repeats)
+                              args.warmup, args.repeats, args.frame_batch)
                 rows.append(dict(row, clip_len=clip_len, batch=batch,
                                  dtype=dtype))
+    frame_batch = YOWOVideoDetector(
+        model, input_size=args.shape, frame_batch=args.frame_batch).frame_batch
     print(f'Device: {name}; median of {args.repeats} runs after '
-          f'{args.warmup} warm-up runs')
+          f'{args.warmup} warm-up runs; streaming frame_batch '
+          f'{frame_batch or "all"}')
     print(format_timings(rows))
 
 

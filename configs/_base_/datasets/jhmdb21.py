@@ -1,83 +1,15 @@
-# J-HMDB-21 (split 1), rawframes, 224x224.
-# Prepare with tools/data/README.md. Augmentation of §4.1: flip, zoom
-# 0.5-1.5 with spatial jitter, colour jitter 0.7-1.3, one draw per clip.
+# J-HMDB-21 (split 1 of 3: split=0), rawframes, 224x224; the UCF101-24
+# settings with J-HMDB's files. Every frame of J-HMDB-21 is annotated.
+_base_ = ['./ucf24.py']
+
 dataset_type = 'JHMDB21Dataset'
-data_root = 'data/jhmdb'
 ann_file = 'data/jhmdb/annotations/jhmdb21_gt.pkl'
-frames_prefix = dict(img='data/jhmdb/rgb-images')
-clip_len = 16
-frame_interval = 1
-img_scale = (224, 224)
-meta_keys = ('video_id', 'frame_id', 'key_frame_index', 'img_shape',
-             'ori_shape', 'scale_factor', 'clip_len')
+data = dict(type=dataset_type, ann_file=ann_file, split=0,
+            data_prefix=dict(img='data/jhmdb/rgb-images'),
+            filename_tmpl='{:05d}.png')
 
-train_pipeline = [
-    dict(type='KFRSampleFrames', clip_len=clip_len,
-         frame_interval=frame_interval),
-    dict(type='RawFrameDecodeKeepBoxes'),
-    dict(type='RandomZoomJitter', zoom_range=(0.5, 1.5), jitter=0.2),
-    dict(type='Resize', scale=img_scale, keep_ratio=False),
-    dict(type='Flip', flip_ratio=0.5),
-    dict(type='ColorJitter', brightness=0.3, contrast=0.3, saturation=0.3,
-         hue=0),
-    dict(type='FormatShape', input_format='NCTHW', collapse=True),
-    dict(type='PackActionInputs', meta_keys=meta_keys),
-]
-test_pipeline = [
-    dict(type='KFRSampleFrames', clip_len=clip_len,
-         frame_interval=frame_interval, test_mode=True),
-    dict(type='RawFrameDecodeKeepBoxes'),
-    dict(type='Resize', scale=img_scale, keep_ratio=False),
-    dict(type='FormatShape', input_format='NCTHW', collapse=True),
-    dict(type='PackActionInputs', meta_keys=meta_keys),
-]
-
-train_dataloader = dict(
-    batch_size=8,
-    num_workers=8,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    dataset=dict(
-        type=dataset_type,
-        ann_file=ann_file,
-        data_prefix=frames_prefix,
-        filename_tmpl='{:05d}.png',
-        split=0,
-        key_frames='annotated',
-        pipeline=train_pipeline))
-# Validation: annotated test frames (the YOWO-family frame-mAP protocol);
-# the test run covers every frame. J-HMDB-21 annotates every frame.
-val_dataloader = dict(
-    batch_size=8,
-    num_workers=8,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        ann_file=ann_file,
-        data_prefix=frames_prefix,
-        filename_tmpl='{:05d}.png',
-        split=0,
-        key_frames='annotated',
-        test_mode=True,
-        pipeline=test_pipeline))
-test_dataloader = dict(
-    batch_size=8,
-    num_workers=8,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        ann_file=ann_file,
-        data_prefix=frames_prefix,
-        filename_tmpl='{:05d}.png',
-        split=0,
-        key_frames='all',
-        test_mode=True,
-        pipeline=test_pipeline))
-
-val_evaluator = dict(type='FrameMAPMetric', ann_file=ann_file, split=0,
-                     protocol='annotated', video_iou_thrs=None)
-test_evaluator = dict(type='FrameMAPMetric', ann_file=ann_file, split=0,
-                      protocol='annotated', video_iou_thrs=(0.2, 0.5, 0.75),
-                      results_file='work_dirs/results_jhmdb21.npz')
+train_dataloader = dict(dataset=data)
+val_dataloader = dict(dataset=dict(data, key_frame_stride=1))
+test_dataloader = dict(dataset=data)
+val_evaluator = dict(ann_file=ann_file, split=0)
+test_evaluator = dict(ann_file=ann_file, split=0)

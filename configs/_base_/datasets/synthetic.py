@@ -1,20 +1,18 @@
 # The embedded synthetic set (tools/data/generate_synthetic.py): 4 actions
 # that differ only in motion (move_left / move_right / grow / shrink), idle
-# actors and static distractors, 112x112 frames resized to 128x128 (the
-# input must be a multiple of 32).
+# actors and static distractors. 112x112 frames resized to 128x128 (input
+# sides must be multiples of 32), 8-frame clips. No flip: it would swap
+# move_left and move_right.
+_base_ = ['./ucf24.py']
+
 dataset_type = 'SpatioTemporalActionDataset'
-data_root = 'data/synthetic'
 ann_file = 'data/synthetic/annotations/synthetic_gt.pkl'
-frames_prefix = dict(img='data/synthetic/rawframes')
 clip_len = 8
-frame_interval = 1
 img_scale = (128, 128)
-meta_keys = ('video_id', 'frame_id', 'key_frame_index', 'img_shape',
-             'ori_shape', 'scale_factor', 'clip_len')
+meta_keys = _base_.meta_keys
 
 train_pipeline = [
-    dict(type='KFRSampleFrames', clip_len=clip_len,
-         frame_interval=frame_interval),
+    dict(type='KFRSampleFrames', clip_len=clip_len, frame_interval=1),
     dict(type='RawFrameDecodeKeepBoxes'),
     dict(type='RandomZoomJitter', zoom_range=(0.8, 1.2), jitter=0.1),
     dict(type='Resize', scale=img_scale, keep_ratio=False),
@@ -24,51 +22,22 @@ train_pipeline = [
     dict(type='PackActionInputs', meta_keys=meta_keys),
 ]
 test_pipeline = [
-    dict(type='KFRSampleFrames', clip_len=clip_len,
-         frame_interval=frame_interval, test_mode=True),
+    dict(type='KFRSampleFrames', clip_len=clip_len, frame_interval=1,
+         test_mode=True),
     dict(type='RawFrameDecodeKeepBoxes'),
     dict(type='Resize', scale=img_scale, keep_ratio=False),
     dict(type='FormatShape', input_format='NCTHW', collapse=True),
     dict(type='PackActionInputs', meta_keys=meta_keys),
 ]
+data = dict(type=dataset_type, ann_file=ann_file,
+            data_prefix=dict(img='data/synthetic/rawframes'))
+loader = dict(num_workers=1, persistent_workers=True)
 
-train_dataloader = dict(
-    batch_size=8,
-    num_workers=1,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    dataset=dict(
-        type=dataset_type,
-        ann_file=ann_file,
-        data_prefix=frames_prefix,
-        key_frames='annotated',
-        pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=16,
-    num_workers=1,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        ann_file=ann_file,
-        data_prefix=frames_prefix,
-        key_frames='annotated',
-        test_mode=True,
-        pipeline=test_pipeline))
-test_dataloader = dict(
-    batch_size=16,
-    num_workers=1,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        ann_file=ann_file,
-        data_prefix=frames_prefix,
-        key_frames='all',
-        test_mode=True,
-        pipeline=test_pipeline))
-
-val_evaluator = dict(type='FrameMAPMetric', ann_file=ann_file,
-                     protocol='annotated', video_iou_thrs=None)
-test_evaluator = dict(type='FrameMAPMetric', ann_file=ann_file,
-                      protocol='annotated', video_iou_thrs=(0.2, 0.5, 0.75))
+train_dataloader = dict(**loader, dataset=dict(data, pipeline=train_pipeline))
+val_dataloader = dict(**loader, batch_size=16,
+                      dataset=dict(data, key_frame_stride=1,
+                                   pipeline=test_pipeline))
+test_dataloader = dict(**loader, batch_size=16,
+                       dataset=dict(data, pipeline=test_pipeline))
+val_evaluator = dict(ann_file=ann_file)
+test_evaluator = dict(ann_file=ann_file)

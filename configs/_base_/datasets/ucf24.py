@@ -32,47 +32,27 @@ test_pipeline = [
     dict(type='PackActionInputs', meta_keys=meta_keys),
 ]
 
+loader = dict(num_workers=8, persistent_workers=True, batch_size=8)
+data = dict(type=dataset_type, ann_file=ann_file, data_prefix=frames_prefix)
+
 train_dataloader = dict(
-    batch_size=8,
-    num_workers=8,
-    persistent_workers=True,
+    **loader,
     sampler=dict(type='DefaultSampler', shuffle=True),
-    dataset=dict(
-        type=dataset_type,
-        ann_file=ann_file,
-        data_prefix=frames_prefix,
-        key_frames='annotated',
-        pipeline=train_pipeline))
+    dataset=dict(**data, key_frames='annotated', pipeline=train_pipeline))
 # Validation: annotated test frames (the YOWO-family frame-mAP protocol),
 # every 4th one to keep it quick; the test run covers every frame.
 val_dataloader = dict(
-    batch_size=8,
-    num_workers=8,
-    persistent_workers=True,
+    **loader,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        ann_file=ann_file,
-        data_prefix=frames_prefix,
-        key_frames='annotated',
-        key_frame_stride=4,
-        test_mode=True,
-        pipeline=test_pipeline))
+    dataset=dict(**data, key_frames='annotated', key_frame_stride=4,
+                 test_mode=True, pipeline=test_pipeline))
 test_dataloader = dict(
-    batch_size=8,
-    num_workers=8,
-    persistent_workers=True,
+    **loader,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        ann_file=ann_file,
-        data_prefix=frames_prefix,
-        key_frames='all',
-        test_mode=True,
-        pipeline=test_pipeline))
+    dataset=dict(**data, key_frames='all', test_mode=True,
+                 pipeline=test_pipeline))
 
 val_evaluator = dict(type='FrameMAPMetric', ann_file=ann_file,
                      protocol='annotated', video_iou_thrs=None)
 test_evaluator = dict(type='FrameMAPMetric', ann_file=ann_file,
-                      protocol='annotated', video_iou_thrs=(0.2, 0.5, 0.75),
-                      results_file='work_dirs/results_ucf24.npz')
+                      protocol='annotated', video_iou_thrs=(0.2, 0.5, 0.75))

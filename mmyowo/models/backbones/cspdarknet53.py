@@ -20,28 +20,12 @@ import torch
 import torch.nn as nn
 from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
-from mmengine.registry import MODELS as MMENGINE_MODELS
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmaction.registry import MODELS
 
 ConfigType = Dict
 OptMultiConfig = Optional[Union[dict, List[dict]]]
-
-
-def register_mish() -> None:
-    """Register ``torch.nn.Mish`` as ``dict(type='Mish')`` (idempotent).
-
-    mmcv 2.1.0 registers ReLU, LeakyReLU, SiLU, GELU... but not Mish, YOLOv4's
-    backbone activation. ``ConvModule`` builds activations from mmengine's
-    root registry, so Mish goes there: it then resolves under any default
-    scope (mmaction, mmdet) and with none.
-    """
-    if 'Mish' not in MMENGINE_MODELS.module_dict:
-        MMENGINE_MODELS.register_module(name='Mish', module=nn.Mish)
-
-
-register_mish()
 
 
 def scale_depth(num_blocks: int, deepen_factor: float) -> int:
