@@ -15,11 +15,11 @@ from mmyowo.apis import (CPU_FRAME_BATCH, VideoReader, YOWOVideoDetector,
                          init_detector, pipeline_settings)
 from mmyowo.datasets.transforms.loading import VideoDecodeError
 from ..models._cfgs import small_yowo_cfg
+from .._paths import UCF24_MINI_VIDEOS
 
 SIZE = (64, 64)  # network input (h, w)
 FRAME_HW = (48, 80)  # original frames, another aspect ratio
-UCF24_MINI = osp.join(osp.dirname(__file__), '..', '..', '..', 'shared',
-                      'data', 'ucf24-mini', 'videos')
+UCF24_MINI = UCF24_MINI_VIDEOS
 
 
 def make_model(with_3d=True, **cfg_fields):
@@ -291,7 +291,6 @@ def test_video_file(tmp_path):
                                            1))
 
 
-@pytest.mark.skipif(not osp.isdir(UCF24_MINI), reason='no ucf24-mini data')
 def test_reads_ucf24_mini_stream():
     """Raw MPEG-4 streams (which decord cannot seek) read sequentially."""
     path = osp.join(UCF24_MINI, sorted(

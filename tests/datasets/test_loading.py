@@ -15,8 +15,9 @@ from mmyowo.datasets.transforms.loading import (RawFrameDecodeKeepBoxes,
                                                 probe_media, probe_rawframes,
                                                 probe_video,
                                                 read_video_frames, video_path)
+from .._paths import UCF24_MINI_VIDEOS
 
-MINI_VIDEOS = '/work/shared/data/ucf24-mini/videos'
+MINI_VIDEOS = UCF24_MINI_VIDEOS
 # The shortest ucf24-mini video: 92 frames of 340x256.
 MINI_VIDEO = osp.join(MINI_VIDEOS, 'v_CliffDiving_g03_c01.mp4')
 needs_mini = pytest.mark.skipif(

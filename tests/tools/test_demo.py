@@ -13,10 +13,10 @@ from mmengine.structures import InstanceData
 
 from mmaction.registry import MODELS
 from ..models._cfgs import small_yowo_cfg
+from .._paths import UCF24_MINI_VIDEOS
 
 TOOL = osp.join(osp.dirname(__file__), '..', '..', 'tools', 'demo.py')
-UCF24_MINI = osp.join(osp.dirname(__file__), '..', '..', '..', 'shared',
-                      'data', 'ucf24-mini', 'videos')
+UCF24_MINI = UCF24_MINI_VIDEOS
 
 
 def _load_tool():
@@ -83,7 +83,6 @@ def test_draw_detections():
     assert not image[:, 55:].any()
 
 
-@pytest.mark.skipif(not osp.isdir(UCF24_MINI), reason='no ucf24-mini data')
 @pytest.mark.parametrize('mode', ['per-frame', 'streaming'])
 def test_demo_on_ucf24_mini(model_files, tmp_path, mode):
     cfg_file, ckpt = model_files

@@ -222,7 +222,8 @@ def main(argv=None) -> None:
         torch.backends.cudnn.benchmark = True
         name = torch.cuda.get_device_name(device)
     else:
-        name = f'CPU, {torch.get_num_threads()} threads'
+        threads = torch.get_num_threads()
+        name = f'CPU, {threads} thread{"s" if threads > 1 else ""}'
     model.to(device)
     rows = []
     for clip_len in args.clip_lens:
