@@ -1,6 +1,7 @@
-# Embedded default: a small YOWO-Plus trained from scratch on the synthetic
-# set on 2 CPU cores in about 10 minutes (README, "Results"). Generate the
-# data first: python tools/data/generate_synthetic.py data/synthetic
+# Embedded default: a small YOWO-Plus (1.3 M parameters) trained from scratch
+# on the synthetic set on 2 CPU cores in 12-15 minutes (README, "Results").
+# Generate the data first: python tools/data/generate_synthetic.py
+# data/synthetic (tools/run_main.sh does both).
 _base_ = [
     '_base_/models/yowo_plus.py', '_base_/datasets/synthetic.py',
     '_base_/default_runtime.py'

@@ -33,7 +33,7 @@ import os
 import os.path as osp
 import pickle
 from collections import Counter
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -311,6 +311,24 @@ def load_annotations(
     gt = _normalize(raw, path)
     validate_annotations(gt, path, box_tolerance=box_tolerance)
     return gt
+
+
+def new_ground_truth(labels: Sequence[str],
+                     train_lists: Sequence[Sequence[str]],
+                     test_lists: Sequence[Sequence[str]]
+                     ) -> Tuple[Dict[str, Any], List[str]]:
+    """An empty canonical GT for ``labels`` and the given splits, and the
+    videos of all splits (each once, in order) for a converter to fill in."""
+    gt = dict(
+        labels=list(labels),
+        gttubes={},
+        nframes={},
+        resolution={},
+        train_videos=[list(v) for v in train_lists],
+        test_videos=[list(v) for v in test_lists])
+    videos = list(dict.fromkeys(v for lists in (train_lists, test_lists)
+                                for split in lists for v in split))
+    return gt, videos
 
 
 def save_annotations(gt: Dict[str, Any], path: str) -> None:

@@ -31,7 +31,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from mmengine.utils import track_iter_progress
 
-from mmyowo.datasets.annotations import (read_split_list, sanitize_tube,
+from mmyowo.datasets.annotations import (new_ground_truth, read_split_list,
+                                         sanitize_tube,
                                          save_annotations)
 from mmyowo.datasets.jhmdb21 import JHMDB21_CLASSES
 from mmyowo.datasets.transforms.loading import probe_media
@@ -112,15 +113,7 @@ def build_gt(labels: Dict[str, VideoLabels],
         boxes clipped or dropped.
     """
     report: Counter = Counter()
-    gt = dict(
-        labels=list(JHMDB21_CLASSES),
-        gttubes={},
-        nframes={},
-        resolution={},
-        train_videos=[list(v) for v in train_lists],
-        test_videos=[list(v) for v in test_lists])
-    videos = dict.fromkeys(v for lists in (train_lists, test_lists)
-                           for split in lists for v in split)
+    gt, videos = new_ground_truth(JHMDB21_CLASSES, train_lists, test_lists)
     for video in videos:
         per_label: Dict[int, List[np.ndarray]] = {}
         last_frame = max(row[0] for tubes in labels[video].values()

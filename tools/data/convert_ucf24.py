@@ -30,7 +30,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from mmyowo.datasets.annotations import (read_split_list, sanitize_tube,
+from mmyowo.datasets.annotations import (new_ground_truth, read_split_list,
+                                         sanitize_tube,
                                          save_annotations)
 from mmyowo.datasets.transforms.loading import probe_media
 from mmyowo.datasets.ucf24 import UCF24_CLASSES
@@ -125,15 +126,7 @@ def build_gt(annots: Dict[str, Tuple[int, List[Tube]]],
     """
     frame_size = frame_size or annot_size
     report: Counter = Counter()
-    gt = dict(
-        labels=list(UCF24_CLASSES),
-        gttubes={},
-        nframes={},
-        resolution={},
-        train_videos=[list(v) for v in train_lists],
-        test_videos=[list(v) for v in test_lists])
-    videos = dict.fromkeys(v for lists in (train_lists, test_lists)
-                           for split in lists for v in split)
+    gt, videos = new_ground_truth(UCF24_CLASSES, train_lists, test_lists)
     for video in videos:
         num_imgs, tubes = annots[video]
         if video in disk:
