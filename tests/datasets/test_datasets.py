@@ -13,7 +13,7 @@ from mmyowo.datasets.jhmdb21 import JHMDB21_CLASSES
 from mmyowo.datasets.transforms.loading import VideoDecodeError
 from mmyowo.datasets.ucf24 import UCF24_CLASSES
 from .test_annotations import make_gt
-from .test_loading import (MINI_VIDEOS, frame_image, needs_mini,
+from .test_loading import (MINI_VIDEOS, frame_image,
                            read_all_opencv, write_rawframes)
 
 V1 = 'Basketball/v_Basketball_g01_c01'
@@ -184,7 +184,6 @@ def test_packed_test_sample(ucf_root):
     assert sample.gt_instances.labels.tolist() == [5]
 
 
-@needs_mini
 def test_video_dataset_on_mini_video_uses_opencv_fallback(tmp_path):
     gt = dict(
         labels=list(UCF24_CLASSES),

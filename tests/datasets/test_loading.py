@@ -20,8 +20,6 @@ from .._paths import UCF24_MINI_VIDEOS
 MINI_VIDEOS = UCF24_MINI_VIDEOS
 # The shortest ucf24-mini video: 92 frames of 340x256.
 MINI_VIDEO = osp.join(MINI_VIDEOS, 'v_CliffDiving_g03_c01.mp4')
-needs_mini = pytest.mark.skipif(
-    not osp.isfile(MINI_VIDEO), reason='ucf24-mini data not available')
 
 
 def frame_image(index, h=24, w=32):
@@ -113,7 +111,6 @@ def test_transforms_are_registered():
         VideoDecode(backend='pyav')
 
 
-@needs_mini
 def test_video_decode_raw_stream_falls_back_to_opencv():
     reference = read_all_opencv(MINI_VIDEO)
     assert len(reference) == 92
@@ -136,7 +133,6 @@ def test_video_decode_raw_stream_falls_back_to_opencv():
     np.testing.assert_array_equal(shifted['imgs'][1], reference[91])
 
 
-@needs_mini
 def test_video_decode_errors_on_mini_video():
     with pytest.raises(IndexError, match='v_CliffDiving_g03_c01.mp4.*92'):
         read_video_frames(MINI_VIDEO, [3, 92])

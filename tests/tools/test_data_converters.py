@@ -19,8 +19,6 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 MINI = UCF24_MINI
 MINI_VIDEOS = osp.join(MINI, 'videos')
 MINI_MAT = osp.join(MINI, 'finalAnnots.mat')
-needs_mini = pytest.mark.skipif(
-    not osp.isfile(MINI_MAT), reason='ucf24-mini data not available')
 
 
 def load_tool(name):
@@ -74,7 +72,6 @@ def mini_rawframes(tmp_path_factory):
     return root, results
 
 
-@needs_mini
 def test_videos_to_rawframes_matches_decodable_frames(mini_rawframes):
     root, results = mini_rawframes
     assert [v for v, _ in results] == mini_video_ids()
@@ -96,7 +93,6 @@ def test_videos_to_rawframes_matches_decodable_frames(mini_rawframes):
     assert np.abs(written.astype(int) - frame.astype(int)).mean() < 3
 
 
-@needs_mini
 def test_videos_to_rawframes_skip_overwrite_and_errors(tmp_path):
     video_list = write_list(tmp_path / 'one.txt',
                             ['CliffDiving/v_CliffDiving_g03_c01'])
@@ -168,7 +164,6 @@ def _check_ucf_gt(gt, train, test, frames_root):
             assert (tube[:, 3] <= 340).all() and (tube[:, 4] <= 256).all()
 
 
-@needs_mini
 def test_convert_ucf24_mini(mini_rawframes, tmp_path, capsys):
     root, _ = mini_rawframes
     ids = mini_video_ids()
@@ -203,7 +198,6 @@ def test_convert_ucf24_mini(mini_rawframes, tmp_path, capsys):
                 np.testing.assert_array_equal(a, b)
 
 
-@needs_mini
 def test_convert_ucf24_split_and_disk_checks(mini_rawframes, tmp_path):
     root, _ = mini_rawframes
     ids = mini_video_ids()

@@ -4,6 +4,8 @@ import importlib.util
 import os.path as osp
 
 import numpy as np
+import onnx
+import onnxruntime as ort
 import pytest
 import torch
 from mmengine.config import Config
@@ -12,8 +14,6 @@ from mmengine.registry import init_default_scope
 from mmaction.registry import MODELS
 from ..models._cfgs import small_yowo_cfg
 
-onnx = pytest.importorskip('onnx')
-ort = pytest.importorskip('onnxruntime')
 
 TOOL = osp.join(osp.dirname(__file__), '..', '..', 'tools', 'deployment',
                 'export_onnx.py')

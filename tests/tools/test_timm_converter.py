@@ -4,12 +4,12 @@ import importlib.util
 import os.path as osp
 
 import pytest
+import timm
 import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmyowo.models.backbones import CSPDarknet53, convert_timm_cspdarknet53
 
-timm = pytest.importorskip('timm')
 
 TOOL = osp.join(osp.dirname(__file__), '..', '..', 'tools',
                 'model_converters', 'timm_cspdarknet53_to_mmyowo.py')
@@ -133,7 +133,7 @@ def test_cli_output_loads_through_pretrained_init_cfg(timm_features,
 
 
 def test_cli_reads_safetensors(timm_features, tmp_path):
-    safetensors_torch = pytest.importorskip('safetensors.torch')
+    import safetensors.torch as safetensors_torch
     tool = _load_tool()
     src, dst = tmp_path / 'timm.safetensors', tmp_path / 'converted.pth'
     state = {k: v.contiguous() for k, v in timm_features.state_dict().items()}
