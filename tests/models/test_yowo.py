@@ -108,3 +108,21 @@ def test_overfits_one_tiny_batch():
         optim.step()
         history.append(loss.item())
     assert history[-1] < 0.5 * history[0], history
+
+
+def test_full_size_base_model():
+    """The paper-size model (CSPDarknet53 + I3D-R50) builds and runs."""
+    from mmengine.config import Config
+    from ._cfgs import BASE
+    model = build(Config.fromfile(BASE).model).eval()
+    assert model.neck.in_channels_2d == (256, 512, 1024)
+    assert model.neck_3d.out_channels == 2048
+    num_params = sum(p.numel() for p in model.parameters())
+    assert 80e6 < num_params < 90e6  # 84.35 M, README's model-size table
+    # I3D halves time three times (conv1, pool1, pool2): 8 frames -> 1.
+    inputs, samples = make_batch(batch=1, clip_len=8, size=64)
+    with torch.no_grad():
+        maps = model(inputs, samples, mode='tensor')
+    assert [tuple(m.shape) for m in maps] == [(1, 3 * (5 + 24), 8, 8),
+                                              (1, 3 * (5 + 24), 4, 4),
+                                              (1, 3 * (5 + 24), 2, 2)]
