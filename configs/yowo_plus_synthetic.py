@@ -1,5 +1,5 @@
 # Embedded default: a small YOWO-Plus (1.3 M parameters) trained from scratch
-# on the synthetic set on 2 CPU cores in 12-15 minutes (README, "Results").
+# on the synthetic set on 2 CPU cores in about 20 minutes (README, "Results").
 # Generate the data first: python tools/data/generate_synthetic.py
 # data/synthetic (tools/run_main.sh does both).
 _base_ = [
@@ -31,8 +31,8 @@ model = dict(
                       [(28, 28), (32, 40), (40, 32)],
                       [(44, 44), (56, 56), (72, 72)]]))
 
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=4, val_begin=2,
-                 val_interval=2)
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=6, val_begin=3,
+                 val_interval=3)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 # From scratch, a small model: AdamW converges in the CPU budget where the
@@ -43,7 +43,7 @@ optim_wrapper = dict(
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0,
          end=100),
-    dict(type='CosineAnnealingLR', by_epoch=True, begin=0, end=4,
+    dict(type='CosineAnnealingLR', by_epoch=True, begin=0, end=6,
          eta_min=1e-5),
 ]
 default_hooks = dict(logger=dict(interval=20),
