@@ -22,7 +22,7 @@ if [ -f "$VENV/.mmyowo-stamp" ] && [ "$(cat "$VENV/.mmyowo-stamp")" = "$want" ];
   exit 0
 fi
 
-echo "[setup_env] building $VENV (torch: $TORCH_SPEC); the mmcv build takes ~10 min on 2 cores" >&2
+echo "[setup_env] building $VENV (torch: $TORCH_SPEC); the mmcv build takes ~20 min on 2 cores" >&2
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
 PIP="$VENV/bin/python -m pip"
 $PIP install -q --upgrade pip wheel 'setuptools>=77.0.3,<82'
