@@ -14,7 +14,7 @@ ANCHORS = [[(10, 13), (16, 30), (33, 23)], [(30, 61), (62, 45), (59, 119)]]
 def test_grid_priors_follow_documented_order():
     h, w = 2, 3
     base = torch.tensor([[4., 5.], [6., 7.]])
-    grid, wh = make_grid_priors((h, w), base, 8, 'cpu')
+    grid, wh = make_grid_priors((h, w), base, 'cpu')
     assert grid.shape == wh.shape == (h * w * 2, 2)
     for y in range(h):
         for x in range(w):
@@ -25,7 +25,7 @@ def test_grid_priors_follow_documented_order():
 
 
 def test_grid_priors_accept_sequences_and_device():
-    grid, wh = make_grid_priors((1, 2), [(3, 4)], 16, torch.device('cpu'))
+    grid, wh = make_grid_priors((1, 2), [(3, 4)], torch.device('cpu'))
     assert grid.tolist() == [[0, 0], [1, 0]]
     assert wh.tolist() == [[3, 4], [3, 4]]
     assert grid.dtype == wh.dtype == torch.float32
@@ -34,11 +34,9 @@ def test_grid_priors_accept_sequences_and_device():
 @pytest.mark.parametrize('kwargs,match', [
     (dict(featmap_size=(0, 3)), 'featmap_size'),
     (dict(base_anchors=[1., 2.]), r'\(A, 2\)'),
-    (dict(stride=0), 'stride'),
 ])
 def test_grid_priors_bad_input(kwargs, match):
-    args = dict(featmap_size=(2, 2), base_anchors=[(1., 2.)], stride=8,
-                device='cpu')
+    args = dict(featmap_size=(2, 2), base_anchors=[(1., 2.)], device='cpu')
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         make_grid_priors(**args)
@@ -58,7 +56,7 @@ def test_decode_matches_hand_computation():
 
 
 def test_decode_zero_deltas_give_anchor_at_cell_centre():
-    grid, wh = make_grid_priors((2, 2), [(8., 12.)], 8, 'cpu')
+    grid, wh = make_grid_priors((2, 2), [(8., 12.)], 'cpu')
     boxes = yolo_decode(torch.zeros(4, 4), grid, wh, 8)
     centres = (boxes[:, :2] + boxes[:, 2:]) / 2
     torch.testing.assert_close(centres, (grid + 0.5) * 8)
@@ -77,7 +75,7 @@ def test_decode_matches_mmdet_anchor_generator_and_coder():
     torch.manual_seed(0)
     for size, base, stride, priors in zip(sizes, ANCHORS, strides,
                                           mm_priors):
-        grid, wh = make_grid_priors(size, base, stride, 'cpu')
+        grid, wh = make_grid_priors(size, base, 'cpu')
         deltas = torch.randn(2, grid.shape[0], 4)
         ours = yolo_decode(deltas, grid, wh, stride)
         mm_deltas = torch.cat([deltas[..., :2].sigmoid(), deltas[..., 2:]],
@@ -92,7 +90,7 @@ def test_decode_broadcasts_per_prior_strides():
     torch.manual_seed(0)
     grids, whs, strides = [], [], []
     for size, base, stride in zip([(2, 3), (1, 2)], ANCHORS, [8, 16]):
-        grid, wh = make_grid_priors(size, base, stride, 'cpu')
+        grid, wh = make_grid_priors(size, base, 'cpu')
         grids.append(grid)
         whs.append(wh)
         strides.append(torch.full((grid.shape[0], 1), float(stride)))

@@ -178,7 +178,7 @@ class YOWOHead(BaseModule):
         grids, anchors, strides = [], [], []
         for size, base, stride in zip(featmap_sizes, self.base_anchors,
                                       self.strides):
-            grid, wh = make_grid_priors(size, base, stride, device)
+            grid, wh = make_grid_priors(size, base, device)
             grids.append(grid)
             anchors.append(wh)
             strides.append(grid.new_full((grid.shape[0], 1), stride))

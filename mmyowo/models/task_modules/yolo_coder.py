@@ -20,7 +20,6 @@ MAX_LOG_WH_RATIO = math.log(1000 / 16)
 
 def make_grid_priors(featmap_size: Tuple[int, int],
                      base_anchors: Union[Tensor, Sequence],
-                     stride: float,
                      device: Union[str, torch.device] = 'cpu'
                      ) -> Tuple[Tensor, Tensor]:
     """Cell indices and anchor sizes of every prior of one level.
@@ -29,10 +28,6 @@ def make_grid_priors(featmap_size: Tuple[int, int],
         featmap_size (tuple[int, int]): ``(H, W)`` of the level.
         base_anchors (Tensor | sequence): ``(A, 2)`` anchor ``(w, h)`` in
             input pixels.
-        stride (float): Stride of the level. The outputs do not depend on it
-            (cells are in grid units, anchors in pixels); it is taken so that
-            callers pass a level's size, anchors and stride together, and
-            checked to be positive.
         device (str | torch.device): Device of the outputs.
 
     Returns:
@@ -41,13 +36,11 @@ def make_grid_priors(featmap_size: Tuple[int, int],
         order ``index = (y * W + x) * A + a``.
 
     Raises:
-        ValueError: Bad ``featmap_size``, ``base_anchors`` or ``stride``.
+        ValueError: Bad ``featmap_size`` or ``base_anchors``.
     """
     h, w = featmap_size
     if h <= 0 or w <= 0:
         raise ValueError(f'featmap_size must be positive, got {featmap_size}')
-    if stride <= 0:
-        raise ValueError(f'stride must be positive, got {stride}')
     anchors = torch.as_tensor(base_anchors, dtype=torch.float32,
                               device=device)
     if anchors.dim() != 2 or anchors.shape[1] != 2:
