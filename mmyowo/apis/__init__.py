@@ -1,12 +1,12 @@
 """High-level inference APIs."""
 from .inference import (CPU_FRAME_BATCH, DEFAULT_SETTINGS, MODES, FrameResult,
                         YOWOVideoDetector, init_detector, pipeline_settings,
-                        preprocessor_normalization)
+                        preprocessor_normalization, resolve_frame_batch)
 from .video_reader import VideoReader, check_frame, iter_frames, source_name
 
 __all__ = [
     'CPU_FRAME_BATCH', 'DEFAULT_SETTINGS', 'MODES', 'FrameResult',
     'YOWOVideoDetector', 'init_detector', 'pipeline_settings',
-    'preprocessor_normalization', 'VideoReader', 'check_frame', 'iter_frames',
-    'source_name'
+    'preprocessor_normalization', 'resolve_frame_batch', 'VideoReader',
+    'check_frame', 'iter_frames', 'source_name'
 ]

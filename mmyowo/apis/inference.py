@@ -201,6 +201,25 @@ def preprocessor_normalization(
     return mean, std, bool(getattr(preprocessor, 'to_rgb', False))
 
 
+def resolve_frame_batch(frame_batch: Union[int, str, None],
+                        device: Union[str, torch.device]) -> Optional[int]:
+    """The streaming ``frame_batch`` of :class:`YOWOVideoDetector` on
+    ``device``: ``'auto'`` is ``None`` (all frames at once) on CUDA and
+    :data:`CPU_FRAME_BATCH` elsewhere; an int >= 1 or ``None`` is kept.
+
+    Raises:
+        ValueError: For any other value.
+    """
+    if frame_batch == 'auto':
+        return None if torch.device(device).type == 'cuda' \
+            else CPU_FRAME_BATCH
+    if frame_batch is not None and (not isinstance(frame_batch, int)
+                                    or frame_batch < 1):
+        raise ValueError(f'frame_batch must be >= 1, None or "auto", got '
+                         f'{frame_batch!r}')
+    return frame_batch
+
+
 class YOWOVideoDetector:
     """Run a YOWO model over whole videos (see the module docstring).
 
@@ -263,14 +282,7 @@ class YOWOVideoDetector:
                              f'with multiples of the largest stride {stride}')
         self.model = model.eval()
         self.device = next(model.parameters()).device
-        if frame_batch == 'auto':
-            frame_batch = None if self.device.type == 'cuda' \
-                else CPU_FRAME_BATCH
-        if frame_batch is not None and (not isinstance(frame_batch, int)
-                                        or frame_batch < 1):
-            raise ValueError(f'frame_batch must be >= 1, None or "auto", got '
-                             f'{frame_batch}')
-        self.frame_batch = frame_batch
+        self.frame_batch = resolve_frame_batch(frame_batch, self.device)
         mean, std, self.to_rgb = preprocessor_normalization(
             model.data_preprocessor)
         self.mean = None if mean is None else mean.to(self.device)

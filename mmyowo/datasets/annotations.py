@@ -313,12 +313,20 @@ def load_annotations(
     return gt
 
 
+def split_videos(train_lists: Sequence[Sequence[str]],
+                 test_lists: Sequence[Sequence[str]]) -> List[str]:
+    """The videos of all train / test split lists, each once, in order."""
+    return list(dict.fromkeys(v for lists in (train_lists, test_lists)
+                              for split in lists for v in split))
+
+
 def new_ground_truth(labels: Sequence[str],
                      train_lists: Sequence[Sequence[str]],
                      test_lists: Sequence[Sequence[str]]
                      ) -> Tuple[Dict[str, Any], List[str]]:
     """An empty canonical GT for ``labels`` and the given splits, and the
-    videos of all splits (each once, in order) for a converter to fill in."""
+    videos of all splits (:func:`split_videos`) for a converter to fill
+    in."""
     gt = dict(
         labels=list(labels),
         gttubes={},
@@ -326,9 +334,7 @@ def new_ground_truth(labels: Sequence[str],
         resolution={},
         train_videos=[list(v) for v in train_lists],
         test_videos=[list(v) for v in test_lists])
-    videos = list(dict.fromkeys(v for lists in (train_lists, test_lists)
-                                for split in lists for v in split))
-    return gt, videos
+    return gt, split_videos(train_lists, test_lists)
 
 
 def save_annotations(gt: Dict[str, Any], path: str) -> None:
@@ -355,6 +361,15 @@ def save_annotations(gt: Dict[str, Any], path: str) -> None:
     else:
         with open(path, 'w', encoding='utf-8') as f:
             json.dump(_to_builtin(gt), f)
+
+
+def save_converted(gt: Dict[str, Any], report: Counter, path: str) -> None:
+    """:func:`save_annotations`, then print the path and a converter's
+    report (one ``name: count`` line per entry, sorted by name)."""
+    save_annotations(gt, path)
+    print(f'wrote {path}')
+    for key in sorted(report):
+        print(f'  {key}: {report[key]}')
 
 
 def clip_boxes(boxes: np.ndarray,

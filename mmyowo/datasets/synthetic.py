@@ -454,8 +454,6 @@ def build_ground_truth(videos: Dict[str, List[SyntheticObject]],
 def generate_synthetic_dataset(out_dir: str,
                                num_train_videos: int = 200,
                                num_test_videos: int = 20,
-                               num_frames: int = 40,
-                               frame_size: Tuple[int, int] = (112, 112),
                                seed: int = 0,
                                overwrite: bool = False,
                                **kwargs) -> str:
@@ -470,13 +468,12 @@ def generate_synthetic_dataset(out_dir: str,
             created in it.
         num_train_videos (int): Videos in the training split.
         num_test_videos (int): Videos in the test split.
-        num_frames (int): Frames per video.
-        frame_size (tuple[int, int]): ``(h, w)`` of the frames.
         seed (int): Seed of every random stream.
         overwrite (bool): Replace the ``rawframes/`` folder and the GT file
             of an earlier run; without it they must not exist, so that stale
             frames never mix with new ones.
-        **kwargs: Other :class:`SyntheticConfig` fields.
+        **kwargs: :class:`SyntheticConfig` fields (``num_frames``,
+            ``frame_size``...), its defaults for the others.
 
     Returns:
         str: Path of the ground-truth file.
@@ -486,8 +483,9 @@ def generate_synthetic_dataset(out_dir: str,
     if num_train_videos < 1 or num_test_videos < 1:
         raise ValueError('both splits need at least one video, got '
                          f'{num_train_videos} train / {num_test_videos} test')
-    cfg = SyntheticConfig(
-        num_frames=num_frames, frame_size=tuple(frame_size), **kwargs)
+    if 'frame_size' in kwargs:
+        kwargs['frame_size'] = tuple(kwargs['frame_size'])
+    cfg = SyntheticConfig(**kwargs)
     cfg.validate()
     frames_root = osp.join(out_dir, 'rawframes')
     gt_path = osp.join(out_dir, 'annotations', GT_FILENAME)

@@ -12,14 +12,14 @@ from mmengine.config import Config
 
 from mmaction.structures import ActionDataSample
 from mmyowo.apis import (CPU_FRAME_BATCH, VideoReader, YOWOVideoDetector,
-                         init_detector, pipeline_settings)
+                         init_detector, pipeline_settings,
+                         resolve_frame_batch)
 from mmyowo.datasets.transforms.loading import VideoDecodeError
 from ..models._cfgs import small_yowo_cfg
-from .._paths import UCF24_MINI_VIDEOS
+from .._paths import UCF24_MINI_VIDEOS as UCF24_MINI
 
 SIZE = (64, 64)  # network input (h, w)
 FRAME_HW = (48, 80)  # original frames, another aspect ratio
-UCF24_MINI = UCF24_MINI_VIDEOS
 
 
 def make_model(with_3d=True, **cfg_fields):
@@ -134,6 +134,20 @@ def test_detector_argument_errors():
     with pytest.raises(ValueError, match='frame_batch'):
         YOWOVideoDetector(model, frame_batch=0)
     assert YOWOVideoDetector(model).frame_batch == CPU_FRAME_BATCH
+
+
+@pytest.mark.parametrize('value,device,expected', [
+    ('auto', 'cpu', CPU_FRAME_BATCH), ('auto', 'cuda', None),
+    ('auto', torch.device('cuda', 1), None), (None, 'cpu', None),
+    (3, 'cuda', 3)])
+def test_resolve_frame_batch(value, device, expected):
+    assert resolve_frame_batch(value, device) == expected
+
+
+@pytest.mark.parametrize('value', [0, -2, 'all', 2.0])
+def test_resolve_frame_batch_rejects(value):
+    with pytest.raises(ValueError, match='frame_batch'):
+        resolve_frame_batch(value, 'cpu')
 
 
 # ---------------------------------------------------------------------- #

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from mmyowo.datasets.annotations import (clip_boxes, group_boxes_by_frame,
-                                         load_annotations, read_split_list,
-                                         sanitize_tube, save_annotations,
-                                         validate_annotations)
+                                         load_annotations, new_ground_truth,
+                                         read_split_list, sanitize_tube,
+                                         save_annotations, save_converted,
+                                         split_videos, validate_annotations)
 
 VIDEO_A = 'Walk/v_Walk_g01_c01'
 VIDEO_B = 'Run/v_Run_g02_c03'
@@ -299,3 +300,26 @@ def test_group_boxes_by_frame():
     assert boxes.dtype == np.float32 and labels.dtype == np.int64
     assert labels.tolist() == [1, 1]
     assert group_boxes_by_frame({}) == {}
+
+
+def test_split_videos_and_new_ground_truth():
+    train = [['a', 'b'], ['b', 'c']]
+    test = [['c', 'd'], ['a']]
+    assert split_videos(train, test) == ['a', 'b', 'c', 'd']
+    gt, videos = new_ground_truth(['x', 'y'], train, test)
+    assert videos == ['a', 'b', 'c', 'd']
+    assert gt == dict(labels=['x', 'y'], gttubes={}, nframes={},
+                      resolution={}, train_videos=train, test_videos=test)
+
+
+def test_save_converted_writes_and_reports(tmp_path, capsys):
+    path = str(tmp_path / 'gt.pkl')
+    save_converted(make_gt(), Counter({'videos': 2, 'boxes clipped': 1}),
+                   path)
+    _assert_gt_equal(load_annotations(path), make_gt())
+    assert capsys.readouterr().out.splitlines() == [
+        f'wrote {path}', '  boxes clipped: 1', '  videos: 2']
+    bad = make_gt()
+    bad['nframes'][VIDEO_A] = 2  # tube frames 3, 4 beyond the video
+    with pytest.raises(ValueError):
+        save_converted(bad, Counter(), str(tmp_path / 'bad.pkl'))

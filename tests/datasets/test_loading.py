@@ -15,9 +15,8 @@ from mmyowo.datasets.transforms.loading import (RawFrameDecodeKeepBoxes,
                                                 probe_media, probe_rawframes,
                                                 probe_video,
                                                 read_video_frames, video_path)
-from .._paths import UCF24_MINI_VIDEOS
+from .._paths import UCF24_MINI_VIDEOS as MINI_VIDEOS
 
-MINI_VIDEOS = UCF24_MINI_VIDEOS
 # The shortest ucf24-mini video: 92 frames of 340x256.
 MINI_VIDEO = osp.join(MINI_VIDEOS, 'v_CliffDiving_g03_c01.mp4')
 

@@ -13,10 +13,9 @@ from mmyowo.datasets.annotations import load_annotations
 from mmyowo.datasets.jhmdb21 import JHMDB21_CLASSES
 from mmyowo.datasets.transforms.loading import probe_rawframes
 from mmyowo.datasets.ucf24 import UCF24_CLASSES
-from .._paths import UCF24_MINI
+from .._paths import UCF24_MINI as MINI
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-MINI = UCF24_MINI
 MINI_VIDEOS = osp.join(MINI, 'videos')
 MINI_MAT = osp.join(MINI, 'finalAnnots.mat')
 

@@ -13,10 +13,9 @@ from mmengine.structures import InstanceData
 
 from mmaction.registry import MODELS
 from ..models._cfgs import small_yowo_cfg
-from .._paths import UCF24_MINI_VIDEOS
+from .._paths import UCF24_MINI_VIDEOS as UCF24_MINI
 
 TOOL = osp.join(osp.dirname(__file__), '..', '..', 'tools', 'demo.py')
-UCF24_MINI = UCF24_MINI_VIDEOS
 
 
 def _load_tool():

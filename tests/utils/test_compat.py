@@ -5,6 +5,7 @@ import pytest
 import torch
 import torch.nn as nn
 from mmengine.model import BaseModel
+from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 from torch.utils.data import Dataset
 
@@ -52,17 +53,22 @@ class _Evil:
 
 
 def test_runner_checkpoint_loads_with_weights_only(tmp_path):
-    runner = Runner(
-        model=_Tiny(), work_dir=str(tmp_path), default_scope='mmengine',
-        train_dataloader=dict(
-            dataset=_Data(), batch_size=2, collate_fn=dict(type='default_collate'),
-            sampler=dict(type='DefaultSampler', shuffle=False)),
-        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1)),
-        train_cfg=dict(by_epoch=True, max_epochs=1))
-    runner.train()
+    # The Runner makes 'mmengine' the process-wide default scope; restore the
+    # previous one afterwards so later tests build from mmaction's registries.
+    with DefaultScope.overwrite_default_scope('mmengine'):
+        runner = Runner(
+            model=_Tiny(), work_dir=str(tmp_path), default_scope='mmengine',
+            train_dataloader=dict(
+                dataset=_Data(), batch_size=2,
+                collate_fn=dict(type='default_collate'),
+                sampler=dict(type='DefaultSampler', shuffle=False)),
+            optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1)),
+            train_cfg=dict(by_epoch=True, max_epochs=1))
+        runner.train()
     ckpt = tmp_path / 'epoch_1.pth'
     # The message hub (HistoryBuffer + numpy) is what used to break loading.
-    assert torch.serialization.get_unsafe_globals_in_checkpoint(str(ckpt)) == []
+    unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(str(ckpt))
+    assert unsafe == []
     loaded = torch.load(ckpt, weights_only=True)
     assert 'message_hub' in loaded and 'state_dict' in loaded
     # ... and mmengine's own loader (used by `mim test --checkpoint`) works.
@@ -81,9 +87,8 @@ def test_safe_loading_still_refuses_code(tmp_path):
 @pytest.mark.parametrize('scope', ['mmaction', 'mmdet', None])
 def test_mish_builds_under_any_scope(scope):
     from mmcv.cnn import build_activation_layer
-    from mmengine.registry import DefaultScope
-    ctx = DefaultScope.overwrite_default_scope(scope)
-    with ctx:
+    with DefaultScope.overwrite_default_scope(scope):
         act = build_activation_layer(dict(type='Mish'))
     x = torch.linspace(-3, 3, 7)
-    torch.testing.assert_close(act(x), x * torch.tanh(torch.nn.functional.softplus(x)))
+    mish = x * torch.tanh(torch.nn.functional.softplus(x))
+    torch.testing.assert_close(act(x), mish)

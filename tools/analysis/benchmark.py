@@ -48,7 +48,8 @@ import torch
 from mmengine.config import DictAction
 from mmengine.logging import MMLogger
 
-from mmyowo.apis import YOWOVideoDetector, init_detector
+from mmyowo.apis import (YOWOVideoDetector, init_detector,
+                         resolve_frame_batch)
 
 DTYPES = dict(fp32=torch.float32, fp16=torch.float16, bf16=torch.bfloat16)
 MODEL_SUMMARY = osp.join(osp.dirname(osp.abspath(__file__)),
@@ -233,8 +234,7 @@ def main(argv=None) -> None:
                               args.warmup, args.repeats, args.frame_batch)
                 rows.append(dict(row, clip_len=clip_len, batch=batch,
                                  dtype=dtype))
-    frame_batch = YOWOVideoDetector(
-        model, input_size=args.shape, frame_batch=args.frame_batch).frame_batch
+    frame_batch = resolve_frame_batch(args.frame_batch, device)
     print(f'Device: {name}; median of {args.repeats} runs after '
           f'{args.warmup} warm-up runs; streaming frame_batch '
           f'{frame_batch or "all"}')

@@ -32,8 +32,8 @@ import numpy as np
 from mmengine.utils import track_iter_progress
 
 from mmyowo.datasets.annotations import (new_ground_truth, read_split_list,
-                                         sanitize_tube,
-                                         save_annotations)
+                                         sanitize_tube, save_converted,
+                                         split_videos)
 from mmyowo.datasets.jhmdb21 import JHMDB21_CLASSES
 from mmyowo.datasets.transforms.loading import probe_media
 
@@ -167,8 +167,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
     args = parse_args(argv)
     train_lists = [read_split_list(p) for p in args.train_list]
     test_lists = [read_split_list(p) for p in args.test_list]
-    videos = list(dict.fromkeys(v for vs in train_lists + test_lists
-                                for v in vs))
+    videos = split_videos(train_lists, test_lists)
     labels = {
         video: read_label_dir(osp.join(args.labels_root, video))
         for video in track_iter_progress(videos)
@@ -184,10 +183,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
                 f'{args.frames_root}, e.g. {absent[:3]}')
     gt, report = build_gt(labels, train_lists, test_lists, disk,
                           tuple(args.frame_size), args.min_size)
-    save_annotations(gt, args.out)
-    print(f'wrote {args.out}')
-    for key in sorted(report):
-        print(f'  {key}: {report[key]}')
+    save_converted(gt, report, args.out)
     return gt
 
 

@@ -31,8 +31,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from mmyowo.datasets.annotations import (new_ground_truth, read_split_list,
-                                         sanitize_tube,
-                                         save_annotations)
+                                         sanitize_tube, save_converted,
+                                         split_videos)
 from mmyowo.datasets.transforms.loading import probe_media
 from mmyowo.datasets.ucf24 import UCF24_CLASSES
 
@@ -208,8 +208,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
         if missing:
             raise ValueError(f'{path}: {len(missing)} video(s) not in '
                              f'{args.mat}, e.g. {missing[:3]}')
-    wanted = list(dict.fromkeys(v for vs in train_lists + test_lists
-                                for v in vs))
+    wanted = split_videos(train_lists, test_lists)
     disk: Dict[str, Tuple[int, int, int]] = {}
     if args.frames_root or args.videos_root:
         disk, absent = probe_media(wanted, args.frames_root, args.videos_root,
@@ -227,10 +226,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
                           tuple(args.annot_size),
                           tuple(args.frame_size) if args.frame_size else None,
                           args.min_size)
-    save_annotations(gt, args.out)
-    print(f'wrote {args.out}')
-    for key in sorted(report):
-        print(f'  {key}: {report[key]}')
+    save_converted(gt, report, args.out)
     return gt
 
 

@@ -7,30 +7,51 @@ Example::
 See :mod:`mmyowo.datasets.synthetic` for what the videos contain.
 """
 import argparse
+import inspect
 
-from mmyowo.datasets.synthetic import generate_synthetic_dataset
+from mmyowo.datasets.synthetic import (SyntheticConfig,
+                                       generate_synthetic_dataset)
+
+# The CLI's defaults are the library's, stated once there.
+SPLIT_DEFAULTS = {
+    name: param.default for name, param in
+    inspect.signature(generate_synthetic_dataset).parameters.items()
+}
+CONFIG_DEFAULTS = SyntheticConfig()
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Generate the synthetic spatio-temporal action dataset '
-        '(classes that differ only in motion).')
+        '(classes that differ only in motion).',
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument('out_dir', help='output root (rawframes/, '
                         'annotations/ are created in it)')
-    parser.add_argument('--num-train-videos', type=int, default=200)
-    parser.add_argument('--num-test-videos', type=int, default=20)
-    parser.add_argument('--num-frames', type=int, default=40)
-    parser.add_argument(
-        '--frame-size', type=int, nargs=2, default=(112, 112),
-        metavar=('H', 'W'))
-    parser.add_argument('--max-actors', type=int, default=3,
+    parser.add_argument('--num-train-videos', type=int,
+                        default=SPLIT_DEFAULTS['num_train_videos'],
+                        help='videos in the training split')
+    parser.add_argument('--num-test-videos', type=int,
+                        default=SPLIT_DEFAULTS['num_test_videos'],
+                        help='videos in the test split')
+    parser.add_argument('--num-frames', type=int,
+                        default=CONFIG_DEFAULTS.num_frames,
+                        help='frames per video')
+    parser.add_argument('--frame-size', type=int, nargs=2,
+                        default=CONFIG_DEFAULTS.frame_size,
+                        metavar=('H', 'W'), help='frame size')
+    parser.add_argument('--max-actors', type=int,
+                        default=CONFIG_DEFAULTS.actors[1],
                         help='actors per video are drawn from '
-                        '[1, max-actors]')
-    parser.add_argument('--max-distractors', type=int, default=2,
+                        f'[{CONFIG_DEFAULTS.actors[0]}, max-actors]')
+    parser.add_argument('--max-distractors', type=int,
+                        default=CONFIG_DEFAULTS.distractors[1],
                         help='static distractors per video are drawn from '
-                        '[0, max-distractors]')
-    parser.add_argument('--jpeg-quality', type=int, default=90)
-    parser.add_argument('--seed', type=int, default=0)
+                        f'[{CONFIG_DEFAULTS.distractors[0]}, max-distractors]')
+    parser.add_argument('--jpeg-quality', type=int,
+                        default=CONFIG_DEFAULTS.jpeg_quality,
+                        help='OpenCV JPEG quality')
+    parser.add_argument('--seed', type=int, default=SPLIT_DEFAULTS['seed'],
+                        help='seed of every random stream')
     parser.add_argument('--overwrite', action='store_true',
                         help='replace the frames and GT of an earlier run')
     return parser.parse_args()
@@ -43,11 +64,11 @@ def main() -> None:
         num_train_videos=args.num_train_videos,
         num_test_videos=args.num_test_videos,
         num_frames=args.num_frames,
-        frame_size=tuple(args.frame_size),
+        frame_size=args.frame_size,
         seed=args.seed,
         overwrite=args.overwrite,
-        actors=(1, args.max_actors),
-        distractors=(0, args.max_distractors),
+        actors=(CONFIG_DEFAULTS.actors[0], args.max_actors),
+        distractors=(CONFIG_DEFAULTS.distractors[0], args.max_distractors),
         jpeg_quality=args.jpeg_quality)
     print(f'ground truth: {gt_path}')
 

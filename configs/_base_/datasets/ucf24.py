@@ -3,8 +3,8 @@
 # 0.5-1.5 with spatial jitter, colour jitter 0.7-1.3, one draw per clip.
 dataset_type = 'UCF24Dataset'
 data_root = 'data/ucf24'
-ann_file = 'data/ucf24/annotations/ucf24_gt.pkl'
-frames_prefix = dict(img='data/ucf24/rawframes')
+ann_file = f'{data_root}/annotations/ucf24_gt.pkl'
+frames_prefix = dict(img=f'{data_root}/rawframes')
 clip_len = 16
 frame_interval = 1
 img_scale = (224, 224)
