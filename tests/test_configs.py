@@ -140,3 +140,16 @@ def test_synthetic_2d_ablation_only_removes_the_3d_branch():
     model = MODELS.build(model_2d)
     out = model(torch.zeros(1, 3, 8, 128, 128), mode='tensor')
     assert [tuple(x.shape[-2:]) for x in out] == [(16, 16), (8, 8), (4, 4)]
+
+
+@pytest.mark.parametrize('name', LEAF_CONFIGS)
+def test_pipelines_pack_the_keys_the_model_needs(name):
+    """YOWO.loss / predict raise without ``key_frame_index`` and (rescaling)
+    without ``scale_factor`` / ``ori_shape``: every shipped pipeline samples
+    with KFRS, resizes and packs all three."""
+    for split, pipeline in pipelines(load(name)).items():
+        types = [t['type'] for t in pipeline]
+        assert 'KFRSampleFrames' in types and 'Resize' in types, split
+        (pack, ) = [t for t in pipeline if t['type'] == 'PackActionInputs']
+        assert {'key_frame_index', 'scale_factor', 'ori_shape'} <= set(
+            pack['meta_keys']), (split, pack['meta_keys'])

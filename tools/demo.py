@@ -5,7 +5,7 @@ Usage::
     python tools/demo.py CONFIG CHECKPOINT INPUT OUTPUT \
         [--mode per-frame|streaming] [--score-thr 0.4] [--device cpu] \
         [--camera] [--labels FILE] [--max-frames N] \
-        [--clip-len L] [--frame-interval P] [--input-size H W]
+        [--clip-len L] [--frame-interval P] [--input-size H W] [--strict]
 
 INPUT is a video file, or a camera index (with ``--camera`` or as a plain
 digit string). OUTPUT is an mp4 (``mp4v``) with, per frame, the boxes whose
@@ -16,10 +16,19 @@ checkpoint's ``meta.dataset_meta.classes``, else from ``--labels`` (one name a
 line), else are the class indices. See mmyowo/apis/inference.py for the two
 modes: ``per-frame`` (causal, any model) and ``streaming`` (KFRS-trained
 models, much faster, up to L frames of latency).
+
+A video file that stops decoding before the frame count its container
+announces (truncated or corrupt) is processed up to that point: the demo
+warns (``VideoTruncatedWarning``, naming the file and the frame where
+decoding stopped), says so in its final summary and exits 0, since the
+annotated frames written are valid; with ``--strict`` it exits 1 instead,
+after writing them. Inputs that announce no frame count (raw streams, such
+as the ucf24-mini videos) cannot be checked, which the summary states.
 """
 import argparse
 import os
 import os.path as osp
+import sys
 import time
 from itertools import islice
 from typing import List, Optional, Sequence
@@ -59,6 +68,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--input-size', type=int, nargs=2,
                         metavar=('H', 'W'),
                         help='override the network input size')
+    parser.add_argument('--strict', action='store_true',
+                        help='exit 1 if the input video decodes fewer frames '
+                        'than its container announces (default: warn)')
     args = parser.parse_args(argv)
     if args.max_frames is not None and args.max_frames < 1:
         parser.error('--max-frames must be >= 1')
@@ -125,6 +137,18 @@ def draw_fps(image: np.ndarray, fps: float) -> np.ndarray:
     return image
 
 
+def input_check(reader: VideoReader) -> str:
+    """The summary's note on whether every frame of the input was read."""
+    if reader.truncated:
+        return (f'; WARNING: {reader.name} stopped decoding at frame '
+                f'{reader.frames_read} of the {reader.frame_count} frames '
+                'its container announces (truncated or corrupt)')
+    if reader.exhausted and not reader.is_camera and not reader.frame_count:
+        return (f'; {reader.name} announces no frame count (e.g. a raw '
+                'stream): whether it was complete cannot be checked')
+    return ''
+
+
 def main(argv: Optional[Sequence[str]] = None) -> None:
     args = parse_args(argv)
     model = init_detector(args.config, args.checkpoint, device=args.device)
@@ -175,7 +199,12 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         if writer is not None:
             writer.release()
     print(f'\n{args.output}: {progress.completed} frames, '
-          f'{progress.completed / max(busy, 1e-9):.2f} FPS ({args.mode})')
+          f'{progress.completed / max(busy, 1e-9):.2f} FPS ({args.mode})'
+          f'{input_check(reader)}')
+    if args.strict and reader.truncated:
+        sys.exit(f'{args.input}: truncated or corrupt input (--strict): '
+                 f'{reader.frames_read} of {reader.frame_count} announced '
+                 'frames decoded')
 
 
 if __name__ == '__main__':

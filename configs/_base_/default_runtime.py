@@ -6,10 +6,15 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=20, ignore_last=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3,
-                    save_best='auto'),
+    # CheckpointHook with atomic writes and a checked auto-resume pointer:
+    # a kill at any moment leaves complete checkpoints only.
+    checkpoint=dict(type='AtomicCheckpointHook', interval=1,
+                    max_keep_ckpts=3, save_best='auto'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
-    sync_buffers=dict(type='SyncBuffersHook'))
+    sync_buffers=dict(type='SyncBuffersHook'),
+    # mim test / --resume refuse checkpoints that do not fit the model
+    # (mmengine alone loads them with strict=False and keeps random weights).
+    checkpoint_fit=dict(type='CheckpointFitHook'))
 
 env_cfg = dict(
     cudnn_benchmark=False,

@@ -53,13 +53,13 @@ import torch
 import torch.nn as nn
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
-from mmengine.runner import load_checkpoint
 from mmengine.structures import InstanceData
 from mmengine.utils import import_modules_from_strings
 from torch import Tensor
 
 from mmaction.registry import MODELS
 from mmaction.structures import ActionDataSample
+from mmyowo.utils.checkpoint import load_model_checkpoint
 from .video_reader import VideoLike, iter_frames
 
 MODES = ('per-frame', 'streaming')
@@ -146,8 +146,9 @@ def init_detector(config: Union[str, Path, Config],
 
     Args:
         config (str | Path | Config): Config file or object (not modified).
-        checkpoint (str, optional): Checkpoint to load. Without one the
-            weights are random (with a warning).
+        checkpoint (str, optional): Checkpoint to load, safely and strictly
+            (:func:`~mmyowo.utils.load_model_checkpoint`: every weight must
+            fit). Without one the weights are random (with a warning).
         device (str | torch.device): Device of the model.
         cfg_options (dict, optional): Overrides merged into the config.
 
@@ -175,7 +176,7 @@ def init_detector(config: Union[str, Path, Config],
         warnings.warn('init_detector: no checkpoint given, the weights are '
                       'random')
     else:
-        ckpt = load_checkpoint(model, checkpoint, map_location='cpu')
+        ckpt = load_model_checkpoint(model, checkpoint)
         dataset_meta = (ckpt.get('meta') or {}).get('dataset_meta')
     model.cfg = config
     model.dataset_meta = dataset_meta
@@ -417,11 +418,19 @@ class YOWOVideoDetector:
 
         Args:
             video (VideoLike): A video file, a camera index or an iterable of
-                ``(H, W, 3)`` RGB ``uint8`` frames.
+                ``(H, W, 3)`` RGB ``uint8`` frames, e.g. a
+                :class:`~mmyowo.apis.VideoReader`, whose ``truncated`` and
+                ``frames_read`` tell afterwards whether the file decoded
+                all the frames its container announces.
 
         Raises:
             FileNotFoundError, VideoDecodeError: Unreadable video file.
             ValueError: No frames, or a malformed frame.
+
+        Warns:
+            VideoTruncatedWarning: A video file stops decoding before the
+                frame count its container announces; the results cover the
+                decoded frames only.
         """
         frames = iter_frames(video)
         if self.mode == 'per-frame':

@@ -5,8 +5,21 @@ Inference reads a video front to back, as a stream arrives: OpenCV's
 streams such as the ucf24-mini videos carry no seek index) and cameras alike.
 Frames come out as ``(H, W, 3)`` RGB ``uint8`` arrays, the layout of the
 training pipeline (decord and ``VideoDecode`` decode RGB).
+
+Truncated files: a container (AVI, MP4, ...) announces its frame count in its
+header, so a file cut short (an interrupted copy or download) decodes fewer
+frames than announced. Decoding then simply stops, as OpenCV gives no other
+sign; :class:`VideoReader` compares the two and issues a
+:class:`VideoTruncatedWarning` naming the file, the frame where decoding
+stopped and the announced count, and sets :attr:`VideoReader.truncated`, so
+that the results are never silently those of a shorter video. Raw elementary
+streams (such as the ucf24-mini ``.mp4`` files, MPEG-4 Part 2 without a
+container) and cameras announce no count (OpenCV reports a meaningless
+number, stored as 0): for them a truncated file cannot be told from a short
+one and no warning is possible.
 """
 import os.path as osp
+import warnings
 from pathlib import Path
 from typing import Iterable, Iterator, Optional, Union
 
@@ -20,6 +33,10 @@ from mmyowo.datasets.transforms.loading import VideoDecodeError
 VideoLike = Union[str, Path, int, Iterable[np.ndarray]]
 
 
+class VideoTruncatedWarning(UserWarning):
+    """A video file decoded fewer frames than its container announces."""
+
+
 class VideoReader:
     """Iterate over the RGB frames of a video file or a camera.
 
@@ -31,13 +48,21 @@ class VideoReader:
         VideoDecodeError: If OpenCV cannot open the file or camera, or (while
             iterating) not a single frame can be decoded.
 
+    Warns:
+        VideoTruncatedWarning: When a file's decoding stops before the frame
+            count its container announces (see the module docstring).
+
     Attributes:
         name (str): The file path, or ``'camera <index>'``.
         fps (float): Frame rate reported by the container; 0 if unknown.
-        frame_count (int): Frame count reported by the container; 0 if
-            unknown. Streams without an index may report a wrong count: only
-            iteration tells the truth.
+        frame_count (int): Frame count announced by the container; 0 if
+            unknown (cameras, raw streams: OpenCV reports a meaningless
+            negative number for those).
         frame_size (tuple[int, int]): ``(width, height)`` as reported.
+        is_camera (bool): Whether the source is a camera.
+        frames_read (int): Frames decoded so far.
+        exhausted (bool): Whether decoding has reached the end (or the point
+            where the file stops decoding).
     """
 
     def __init__(self, source: Union[str, Path, int]) -> None:
@@ -45,7 +70,8 @@ class VideoReader:
                                                       (str, Path, int)):
             raise TypeError('source must be a video path or a camera index, '
                             f'got {type(source).__name__}')
-        if isinstance(source, int):
+        self.is_camera = isinstance(source, int)
+        if self.is_camera:
             self.name = f'camera {source}'
         else:
             self.name = str(source)
@@ -60,11 +86,23 @@ class VideoReader:
                 'video file or no such camera)')
         fps = self._capture.get(cv2.CAP_PROP_FPS)
         self.fps = float(fps) if np.isfinite(fps) and fps > 0 else 0.0
-        self.frame_count = max(
-            int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT)), 0)
+        count = self._capture.get(cv2.CAP_PROP_FRAME_COUNT)
+        self.frame_count = int(count) if (np.isfinite(count) and count > 0
+                                          and not self.is_camera) else 0
         self.frame_size = (int(self._capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
                            int(self._capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+        self.frames_read = 0
+        self.exhausted = False
         self._started = False
+
+    @property
+    def truncated(self) -> bool:
+        """Whether decoding ended before the announced :attr:`frame_count`.
+
+        Always ``False`` while frames remain to be read and for sources
+        without an announced count.
+        """
+        return self.exhausted and 0 < self.frames_read < self.frame_count
 
     def __iter__(self) -> Iterator[np.ndarray]:
         """Yield the frames as ``(H, W, 3)`` RGB ``uint8`` arrays.
@@ -75,20 +113,29 @@ class VideoReader:
             raise RuntimeError(f'{self.name}: a VideoReader can be iterated '
                                'only once; open a new one')
         self._started = True
-        count = 0
         try:
             while True:
                 ok, frame = self._capture.read()
                 if not ok:
+                    self.exhausted = True
                     break
-                count += 1
+                self.frames_read += 1
                 yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
         finally:
             self.close()
-        if count == 0:
+        if self.frames_read == 0:
             raise VideoDecodeError(
                 f'{self.name}: no frame could be decoded (empty, corrupt or '
                 'not a video file)')
+        if self.truncated:
+            # A warning, not an error: the frames before the cut are valid
+            # and a partial result (e.g. the demo's annotated video) is
+            # still useful; callers check ``truncated`` to be strict.
+            warnings.warn(
+                f'{self.name}: decoding stopped at frame {self.frames_read} '
+                f'(0-based) of the {self.frame_count} frames the container '
+                f'announces: the file is truncated or corrupt; only frames '
+                f'0..{self.frames_read - 1} were read', VideoTruncatedWarning)
 
     def close(self) -> None:
         """Release the capture (idempotent)."""

@@ -15,9 +15,20 @@ The canonical ground truth is the ACT-style dict described in
 
 Boxes are plain float corners in pixels of the frames on disk. The converters
 under ``tools/data`` clip boxes into the frame and drop degenerate ones
-(:func:`clip_boxes`), so the loader can refuse any box that lies outside its
-frame by more than a small tolerance: such a box means the annotation and the
-frames on disk disagree (e.g. boxes in 320x240 for 340x256 frames).
+(:func:`mmyowo.datasets.conversion.clip_boxes`), so the loader can refuse
+
+- any box that lies outside its frame by more than a small tolerance: such a
+  box means the annotation and the frames on disk disagree (e.g. boxes in
+  320x240 for 340x256 frames);
+- any box of zero or negative area (``x2 <= x1`` or ``y2 <= y1``): its IoU
+  with any box is 0 and the training augmentation (``RandomZoomJitter``)
+  drops it, so a key frame holding only such boxes would train as
+  background, with zero box and class loss;
+- a video listed in a split without a ``gttubes`` entry: ACT-style ground
+  truth lists every video's tubes, so a missing key means a truncated or
+  mismatched file; read as "no action", it would drop that video's boxes
+  from training and count its ground truth as absent in evaluation. A video
+  without any action must say so with an explicitly empty entry ``{}``.
 
 ``.pkl`` files are read through :class:`RestrictedUnpickler`, which admits
 only numpy arrays / dtypes and builtin containers, so a pickle that tries to
@@ -32,8 +43,7 @@ import json
 import os
 import os.path as osp
 import pickle
-from collections import Counter
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Tuple
 
 import numpy as np
 
@@ -182,11 +192,14 @@ def validate_annotations(gt: Dict[str, Any],
 
     Raises:
         ValueError: Naming ``source`` and the video, for a missing key, a
-            video in a split list unknown to ``nframes``, a tube video
-            without ``nframes`` / ``resolution``, a label out of range, a
-            frame < 1 or > nframes, a duplicated frame in one tube,
-            ``x2 < x1`` or ``y2 < y1``, a non-finite value, or a box outside
-            the frame by more than ``box_tolerance``.
+            video in a split list unknown to ``nframes`` / ``resolution``,
+            split videos without a ``gttubes`` entry (their count and the
+            first few are named; an empty entry ``{}`` is a video without
+            action and is accepted), a tube video without ``nframes`` /
+            ``resolution``, a label out of range, a frame < 1 or > nframes,
+            a duplicated frame in one tube, a box of zero or negative area
+            (``x2 <= x1`` or ``y2 <= y1``), a non-finite value, or a box
+            outside the frame by more than ``box_tolerance``.
     """
     for key in REQUIRED_KEYS:
         if key not in gt:
@@ -217,6 +230,7 @@ def validate_annotations(gt: Dict[str, Any],
                     raise ValueError(
                         f'{source}: video {video!r} in {key}[{split}] has no '
                         'resolution')
+    _check_split_videos_have_tubes(gt, source)
     for video, tubes in gt['gttubes'].items():
         if video not in nframes or video not in resolution:
             raise ValueError(f'{source}: video {video!r} has gttubes but no '
@@ -231,6 +245,27 @@ def validate_annotations(gt: Dict[str, Any],
                                box_tolerance,
                                f'{source}: video {video!r}: label {label} '
                                f'tube {index}')
+
+
+def _check_split_videos_have_tubes(gt: Dict[str, Any], source: str) -> None:
+    """Refuse split videos whose key is absent from ``gttubes``.
+
+    Absent is not empty: ``{}`` states that a video has no action, a missing
+    key is a gap in the file (see the module docstring).
+    """
+    missing: Dict[str, str] = {}
+    for key in SPLIT_KEYS:
+        for split, videos in enumerate(gt[key]):
+            for video in videos:
+                if video not in gt['gttubes']:
+                    missing.setdefault(video, f'{key}[{split}]')
+    if missing:
+        examples = ', '.join(f'{video!r} ({where})'
+                             for video, where in list(missing.items())[:3])
+        raise ValueError(
+            f'{source}: {len(missing)} split video(s) have no gttubes entry, '
+            f'e.g. {examples}; every listed video needs one (an empty dict '
+            '{} for a video without action)')
 
 
 def _validate_tube(tube: np.ndarray, nframes: int, hw: Tuple[int, int],
@@ -251,11 +286,14 @@ def _validate_tube(tube: np.ndarray, nframes: int, hw: Tuple[int, int],
     if np.unique(frames).size != frames.size:
         raise ValueError(f'{where}: a frame appears twice in one tube')
     x1, y1, x2, y2 = tube[:, 1], tube[:, 2], tube[:, 3], tube[:, 4]
-    for name, bad in (('x2 < x1', x2 < x1), ('y2 < y1', y2 < y1)):
+    # Zero-area boxes are refused too: augmentation drops them and their key
+    # frame would train as background (module docstring).
+    for name, bad in (('x2 <= x1', x2 <= x1), ('y2 <= y1', y2 <= y1)):
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise ValueError(f'{where}: frame {int(frames[i])}: {name} in box '
-                             f'{tube[i, 1:].tolist()}')
+            raise ValueError(f'{where}: frame {int(frames[i])}: box '
+                             f'{tube[i, 1:].tolist()} has zero or negative '
+                             f'area ({name})')
     h, w = hw
     outside = ((x1 < -tolerance) | (y1 < -tolerance) | (x2 > w + tolerance)
                | (y2 > h + tolerance))
@@ -313,30 +351,6 @@ def load_annotations(
     return gt
 
 
-def split_videos(train_lists: Sequence[Sequence[str]],
-                 test_lists: Sequence[Sequence[str]]) -> List[str]:
-    """The videos of all train / test split lists, each once, in order."""
-    return list(dict.fromkeys(v for lists in (train_lists, test_lists)
-                              for split in lists for v in split))
-
-
-def new_ground_truth(labels: Sequence[str],
-                     train_lists: Sequence[Sequence[str]],
-                     test_lists: Sequence[Sequence[str]]
-                     ) -> Tuple[Dict[str, Any], List[str]]:
-    """An empty canonical GT for ``labels`` and the given splits, and the
-    videos of all splits (:func:`split_videos`) for a converter to fill
-    in."""
-    gt = dict(
-        labels=list(labels),
-        gttubes={},
-        nframes={},
-        resolution={},
-        train_videos=[list(v) for v in train_lists],
-        test_videos=[list(v) for v in test_lists])
-    return gt, split_videos(train_lists, test_lists)
-
-
 def save_annotations(gt: Dict[str, Any], path: str) -> None:
     """Validate ``gt`` and write it as ``.pkl`` or ``.json`` (by suffix).
 
@@ -361,121 +375,6 @@ def save_annotations(gt: Dict[str, Any], path: str) -> None:
     else:
         with open(path, 'w', encoding='utf-8') as f:
             json.dump(_to_builtin(gt), f)
-
-
-def save_converted(gt: Dict[str, Any], report: Counter, path: str) -> None:
-    """:func:`save_annotations`, then print the path and a converter's
-    report (one ``name: count`` line per entry, sorted by name)."""
-    save_annotations(gt, path)
-    print(f'wrote {path}')
-    for key in sorted(report):
-        print(f'  {key}: {report[key]}')
-
-
-def clip_boxes(boxes: np.ndarray,
-               hw: Tuple[int, int],
-               min_size: float = 1.0) -> Tuple[np.ndarray, np.ndarray]:
-    """Clip xyxy boxes into a frame and flag the degenerate ones.
-
-    Args:
-        boxes: ``(n, 4)`` xyxy boxes in pixels.
-        hw: Frame size ``(h, w)``.
-        min_size: Boxes narrower or lower than this (after clipping) are
-            degenerate.
-
-    Returns:
-        ``(clipped, keep)``: the clipped float32 boxes and a bool mask of the
-        boxes to keep.
-    """
-    h, w = hw
-    clipped = np.asarray(boxes, dtype=np.float32).reshape(-1, 4).copy()
-    clipped[:, 0::2] = clipped[:, 0::2].clip(0, w)
-    clipped[:, 1::2] = clipped[:, 1::2].clip(0, h)
-    keep = ((clipped[:, 2] - clipped[:, 0] >= min_size)
-            & (clipped[:, 3] - clipped[:, 1] >= min_size))
-    return clipped, keep
-
-
-def sanitize_tube(frames: np.ndarray,
-                  boxes: np.ndarray,
-                  hw: Tuple[int, int],
-                  nframes: int,
-                  min_size: float = 1.0,
-                  report: Optional[Counter] = None) -> Optional[np.ndarray]:
-    """Turn a converted tube into a canonical one the loader accepts.
-
-    Boxes are clipped into the frame (:func:`clip_boxes`); degenerate boxes
-    and boxes at frames past ``nframes`` (annotations longer than the frames
-    on disk) are dropped.
-
-    Args:
-        frames: ``(n,)`` 1-based frame numbers.
-        boxes: ``(n, 4)`` xyxy boxes in on-disk pixels.
-        hw: Frame size ``(h, w)``.
-        nframes: Number of frames of the video.
-        min_size: See :func:`clip_boxes`.
-        report: Counter updated with ``boxes``, ``boxes clipped into the
-            frame``, ``degenerate boxes dropped``, ``boxes past the last
-            frame dropped``, ``tubes`` and ``tubes dropped (no box left)``.
-
-    Returns:
-        The ``(m, 5)`` float32 tube, or ``None`` if no box is left.
-    """
-    report = Counter() if report is None else report
-    frames = np.asarray(frames, dtype=np.float64).reshape(-1)
-    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    clipped, keep = clip_boxes(boxes, hw, min_size)
-    moved = (np.abs(clipped - boxes) > 1e-3).any(1)
-    beyond = frames > nframes
-    report['boxes'] += len(boxes)
-    report['boxes clipped into the frame'] += int((moved & keep).sum())
-    report['degenerate boxes dropped'] += int((~keep).sum())
-    report['boxes past the last frame dropped'] += int((beyond & keep).sum())
-    keep &= ~beyond
-    if not keep.any():
-        report['tubes dropped (no box left)'] += 1
-        return None
-    report['tubes'] += 1
-    return np.concatenate([frames[keep, None], clipped[keep]],
-                          1).astype(np.float32)
-
-
-def read_split_list(path: str) -> List[str]:
-    """Read a split list into unique video ids ``Class/video`` (file order).
-
-    Accepts the layouts of the YOWO family: one video per line
-    (``Basketball/v_Basketball_g01_c01``, the ``testlist_video.txt`` style),
-    or one annotated frame per line (``Basketball/v_Basketball_g01_c01/
-    00009.txt``, optionally under ``labels/`` or ``rgb-images/``). Blank lines
-    and ``#`` comments are skipped.
-
-    Raises:
-        FileNotFoundError: If the list does not exist.
-        ValueError: Naming the file and line for a line that is no video id.
-    """
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'split list not found: {path}')
-    videos: Dict[str, None] = {}
-    with open(path, 'r', encoding='utf-8') as f:
-        for lineno, line in enumerate(f, 1):
-            entry = line.split('#', 1)[0].strip()
-            if not entry:
-                continue
-            # Only the path counts: some lists append a label column.
-            parts = entry.split()[0].replace('\\', '/').strip('/').split('/')
-            if parts[0] in ('labels', 'rgb-images', 'rawframes', 'videos'):
-                parts = parts[1:]
-            if parts and osp.splitext(parts[-1])[1]:
-                if len(parts) == 3:  # Class/video/00009.txt
-                    parts = parts[:2]
-                elif len(parts) == 2:  # Class/video.avi
-                    parts = [parts[0], osp.splitext(parts[1])[0]]
-            if len(parts) != 2 or not all(parts):
-                raise ValueError(
-                    f'{path}:{lineno}: expected a video id "Class/video" '
-                    f'(optionally followed by "/00001.txt"), got {entry!r}')
-            videos['/'.join(parts)] = None
-    return list(videos)
 
 
 def group_boxes_by_frame(

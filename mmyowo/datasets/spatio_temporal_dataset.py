@@ -27,7 +27,10 @@ class SpatioTemporalActionDataset(BaseActionDataset):
     - ``video_id``: the ground-truth key, e.g.
       ``'Basketball/v_Basketball_g01_c01'``;
     - ``frame_id``: 1-based key-frame number; ``total_frames``: ``nframes``;
-    - ``ori_shape`` / ``img_shape``: ``(h, w)`` of the frames on disk;
+    - ``ori_shape`` / ``img_shape``: ``(h, w)`` of the frames on disk, from
+      the annotation's ``resolution`` (``RawFrameDecodeKeepBoxes`` and
+      ``VideoDecode`` raise ``FrameSizeError`` where the decoded frames
+      differ: the boxes refer to this size);
     - ``gt_bboxes``: float32 ``(n, 4)`` xyxy on-disk pixels of every tube
       with a box at that frame (``(0, 4)`` for an un-annotated frame);
       ``gt_labels``: int64 ``(n,)`` 0-based;
@@ -46,7 +49,10 @@ class SpatioTemporalActionDataset(BaseActionDataset):
         test_mode: Use ``test_videos`` (else ``train_videos``).
         key_frames: ``'annotated'`` (frames with at least one box) or
             ``'all'`` (every frame, needed for video-level linking). Defaults
-            to ``'annotated'`` for training and ``'all'`` for testing.
+            to ``'annotated'`` for training and ``'all'`` for testing. A
+            split that yields no key frame at all (no video listed, or no
+            annotated frame with ``'annotated'``) is an error naming the
+            file, the split and the mode.
         key_frame_stride: Keep every ``key_frame_stride``-th key frame of a
             video (the first one included).
         filename_tmpl: Rawframe file name template (1-based numbers with the
@@ -126,8 +132,10 @@ class SpatioTemporalActionDataset(BaseActionDataset):
         empty_boxes = np.zeros((0, 4), dtype=np.float32)
         empty_labels = np.zeros((0, ), dtype=np.int64)
         data_list = []
-        for video in gt[split_key][self.split]:
-            per_frame = group_boxes_by_frame(gt['gttubes'].get(video, {}))
+        videos = gt[split_key][self.split]
+        for video in videos:
+            # load_annotations guarantees an entry for every split video.
+            per_frame = group_boxes_by_frame(gt['gttubes'][video])
             nframes = gt['nframes'][video]
             if self.key_frames == 'annotated':
                 frames = sorted(per_frame)
@@ -148,6 +156,18 @@ class SpatioTemporalActionDataset(BaseActionDataset):
                         gt_bboxes=boxes,
                         gt_labels=labels,
                         **media))
+        if not data_list:
+            # Caught here: mmengine would fail later, deep inside its
+            # serialisation ("need at least one array to concatenate").
+            mode = 'test' if self.test_mode else 'train'
+            reason = (f'{split_key}[{self.split}] lists no video'
+                      if not videos else
+                      f'none of its {len(videos)} video(s) has a key frame '
+                      f'with key_frames={self.key_frames!r}')
+            raise ValueError(
+                f'{self.ann_file}: the {mode} split {self.split} is empty: '
+                f'{reason}; a {type(self).__name__} needs at least one '
+                'sample')
         return data_list
 
     def _check_classes(self, labels: List[str]) -> None:

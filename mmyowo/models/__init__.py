@@ -1,3 +1,3 @@
 """Models: every submodule registers its components into ``mmaction.registry.MODELS``."""
 from . import (backbones, dense_heads, detectors, layers, losses, necks,  # noqa: F401
-               task_modules)
+               task_modules, utils)

@@ -51,7 +51,7 @@ from mmengine.runner.checkpoint import CheckpointLoader
 SafeGlobal = Union[Callable, Tuple[Callable, str]]
 
 
-class CheckpointLoadError(RuntimeError):
+class CheckpointLoadError(ValueError):
     """A checkpoint file that cannot be (or may not be) loaded."""
 
 
@@ -225,63 +225,81 @@ def load_checkpoint_url(url: str,
     return load_checkpoint_file(filename, map_location)
 
 
+def load_from_safe_local(filename: str, map_location: Any = None) -> Any:
+    """mmengine loader of local files (it logs "safe_local backend")."""
+    return load_checkpoint_file(filename, map_location)
+
+
+def load_from_safe_http(url: str, map_location: Any = None) -> Any:
+    """mmengine loader of http(s) URLs (it logs "safe_http backend")."""
+    return load_checkpoint_url(url, map_location)
+
+
 def register_checkpoint_loaders() -> None:
     """Route mmengine's local and http(s) checkpoint loading through here."""
-    CheckpointLoader.register_scheme('', load_checkpoint_file, force=True)
+    CheckpointLoader.register_scheme('', load_from_safe_local, force=True)
     CheckpointLoader.register_scheme(('http://', 'https://'),
-                                     load_checkpoint_url,
+                                     load_from_safe_http,
                                      force=True)
 
 
+#: Keys under which training scripts store the weights of a checkpoint
+#: (mmengine / mmaction model zoo: ``state_dict``; timm / DeiT: ``model``).
+WRAPPER_KEYS = ('state_dict', 'model')
+#: Prefix that ``DistributedDataParallel`` adds to every key.
+DDP_PREFIX = 'module.'
+
+
 def unwrap_state_dict(checkpoint: Any, filename: str) -> Dict[str, Any]:
-    """The state dict of a checkpoint (``state_dict`` / ``model`` / bare).
+    """The state dict of a loaded checkpoint, ``module.`` prefixes removed.
+
+    A ``state_dict`` or ``model`` entry is unwrapped (mmengine / model zoo /
+    timm layouts); otherwise the checkpoint itself must be the state dict.
 
     Raises:
-        CheckpointLoadError: If no dict of tensors is found.
+        CheckpointLoadError: Naming the file, if it holds no state dict.
     """
-    state = checkpoint
-    for key in ('state_dict', 'model'):
-        if isinstance(state, Mapping) and isinstance(state.get(key), Mapping):
-            state = state[key]
+    for key in WRAPPER_KEYS:
+        if isinstance(checkpoint, Mapping) and isinstance(
+                checkpoint.get(key), Mapping):
+            checkpoint = checkpoint[key]
             break
-    if not isinstance(state, Mapping) or not any(
-            isinstance(v, torch.Tensor) for v in state.values()):
-        found = (sorted(map(str, checkpoint))[:8] if isinstance(
-            checkpoint, Mapping) else type(checkpoint).__name__)
+    if not isinstance(checkpoint, Mapping):
         raise CheckpointLoadError(
-            f'{filename}: holds no state dict of tensors (found: {found})')
-    return {
-        (k[len('module.'):] if k.startswith('module.') else k): v
-        for k, v in state.items()
-    }
+            f'{filename} holds a {type(checkpoint).__name__}, not a state '
+            'dict')
+    state_dict = {}
+    for key, value in checkpoint.items():
+        if not isinstance(key, str):
+            raise CheckpointLoadError(
+                f'{filename} is not a state dict: it has the key {key!r}')
+        state_dict[key[len(DDP_PREFIX):] if key.startswith(DDP_PREFIX)
+                   else key] = value
+    return state_dict
 
 
-def compare_state_dicts(
-        expected: Mapping[str, torch.Tensor],
-        given: Mapping[str, Any]) -> Dict[str, List[str]]:
+def compare_state_dicts(expected: Mapping[str, torch.Tensor],
+                        given: Mapping[str, Any]) -> Dict[str, List[str]]:
     """Keys of ``given`` that fit ``expected``, and those that do not.
 
     Returns:
-        dict with sorted key lists ``loaded`` (name and shape match),
-        ``missing`` (expected, absent), ``unexpected`` (given, not expected)
-        and ``mismatched`` (both, shapes differ; as ``'name: ckpt shape vs
-        model shape'``).
+        dict of key lists, in the order of the dicts: ``loaded`` (a tensor
+        of the expected shape), ``missing`` (expected, absent),
+        ``unexpected`` (given, not expected) and ``mismatched`` (both, but
+        not a tensor of the expected shape).
     """
-    loaded, mismatched = [], []
-    for key in sorted(set(expected) & set(given)):
-        value = given[key]
-        shape = tuple(getattr(value, 'shape', ()))
-        if shape == tuple(expected[key].shape):
-            loaded.append(key)
+    report: Dict[str, List[str]] = dict(
+        loaded=[], missing=[], unexpected=[], mismatched=[])
+    for key, value in given.items():
+        if key not in expected:
+            report['unexpected'].append(key)
+        elif isinstance(value, torch.Tensor) and \
+                value.shape == expected[key].shape:
+            report['loaded'].append(key)
         else:
-            mismatched.append(
-                f'{key}: {shape} in the checkpoint vs '
-                f'{tuple(expected[key].shape)} in the model')
-    return dict(
-        loaded=loaded,
-        missing=sorted(set(expected) - set(given)),
-        unexpected=sorted(set(given) - set(expected)),
-        mismatched=mismatched)
+            report['mismatched'].append(key)
+    report['missing'] = [key for key in expected if key not in given]
+    return report
 
 
 def describe_mismatch(report: Mapping[str, Sequence[str]],
@@ -306,12 +324,18 @@ def check_state_dict_fits(model: torch.nn.Module, state_dict: Mapping,
         CheckpointMismatchError: Naming the file and what does not fit (e.g.
             a checkpoint trained for another number of classes).
     """
-    report = compare_state_dicts(model.state_dict(), state_dict)
+    expected = model.state_dict()
+    report = compare_state_dicts(expected, state_dict)
     if report['missing'] or report['unexpected'] or report['mismatched']:
+        shapes = '; '.join(
+            f'{key}: {tuple(getattr(state_dict[key], "shape", ()))} in the '
+            f'file, {tuple(expected[key].shape)} in the model'
+            for key in report['mismatched'][:3])
         raise CheckpointMismatchError(
             f'{filename}: the checkpoint does not fit the model: '
-            f'{describe_mismatch(report)}. Was it trained with another '
-            'config (classes, widths, branches)?')
+            f'{describe_mismatch(report)}' + (f' [{shapes}]' if shapes else '')
+            + '. Was it trained with another config (classes, widths, '
+            'branches)?')
     return report
 
 

@@ -7,11 +7,9 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from mmyowo.datasets.annotations import (clip_boxes, group_boxes_by_frame,
-                                         load_annotations, new_ground_truth,
-                                         read_split_list, sanitize_tube,
-                                         save_annotations, save_converted,
-                                         split_videos, validate_annotations)
+from mmyowo.datasets.annotations import (_to_builtin, group_boxes_by_frame,
+                                         load_annotations, save_annotations,
+                                         validate_annotations)
 
 VIDEO_A = 'Walk/v_Walk_g01_c01'
 VIDEO_B = 'Run/v_Run_g02_c03'
@@ -136,8 +134,8 @@ def test_missing_key(tmp_path):
 @pytest.mark.parametrize(
     'row, message',
     [
-        ([5, 30, 20, 10, 40], 'x2 < x1'),
-        ([5, 10, 40, 30, 20], 'y2 < y1'),
+        ([5, 30, 20, 10, 40], r'negative area \(x2 <= x1\)'),
+        ([5, 10, 40, 30, 20], r'negative area \(y2 <= y1\)'),
         ([7, 10, 20, 30, 40], r'frame 7 outside \[1, nframes=6\]'),
         ([0, 10, 20, 30, 40], r'frame 0 outside'),
         ([5, 10, 20, 70, 40], 'outside the 64x48 frame'),
@@ -243,55 +241,6 @@ def test_save_does_not_modify_input(tmp_path):
     _assert_gt_equal(make_gt(), loaded)
 
 
-def test_clip_boxes():
-    boxes = np.array([[-5, 2, 10, 60], [30, 10, 50, 20], [38, 0, 45, 5],
-                      [10, 10, 10.5, 20]])
-    clipped, keep = clip_boxes(boxes, (40, 40), min_size=1.0)
-    np.testing.assert_allclose(
-        clipped, [[0, 2, 10, 40], [30, 10, 40, 20], [38, 0, 40, 5],
-                  [10, 10, 10.5, 20]])
-    assert keep.tolist() == [True, True, True, False]
-
-
-def test_sanitize_tube_counts_every_change():
-    report = Counter()
-    frames = np.array([1, 2, 3, 4])
-    boxes = np.array([[-2, 0, 10, 10], [0, 0, 10, 10], [50, 0, 60, 10],
-                      [0, 0, 10, 10]])
-    tube = sanitize_tube(frames, boxes, (20, 30), nframes=3, report=report)
-    np.testing.assert_array_equal(tube, [[1, 0, 0, 10, 10], [2, 0, 0, 10, 10]])
-    assert tube.dtype == np.float32
-    assert report == Counter({
-        'boxes': 4,
-        'boxes clipped into the frame': 1,
-        'degenerate boxes dropped': 1,  # x1 = x2 = 30 after clipping
-        'boxes past the last frame dropped': 1,
-        'tubes': 1
-    })
-    assert sanitize_tube(frames[3:], boxes[3:], (20, 30), 3, report=report) \
-        is None
-    assert report['tubes dropped (no box left)'] == 1
-
-
-def test_read_split_list(tmp_path):
-    path = tmp_path / 'list.txt'
-    path.write_text('# a comment\n'
-                    'Basketball/v_Basketball_g01_c01\n'
-                    '\n'
-                    'labels/Biking/v_Biking_g01_c01/00009.txt\n'
-                    'Biking/v_Biking_g01_c01/00010.txt\n'
-                    'Diving/v_Diving_g01_c01.avi 6\n')
-    assert read_split_list(str(path)) == [
-        'Basketball/v_Basketball_g01_c01', 'Biking/v_Biking_g01_c01',
-        'Diving/v_Diving_g01_c01'
-    ]
-    path.write_text('Basketball/v_Basketball_g01_c01\nv_Biking_g01_c01\n')
-    with pytest.raises(ValueError, match=r'list.txt:2: expected a video id'):
-        read_split_list(str(path))
-    with pytest.raises(FileNotFoundError, match='nothere.txt'):
-        read_split_list(str(tmp_path / 'nothere.txt'))
-
-
 def test_group_boxes_by_frame():
     grouped = group_boxes_by_frame(make_gt()['gttubes'][VIDEO_A])
     assert sorted(grouped) == [2, 3, 4]
@@ -302,24 +251,83 @@ def test_group_boxes_by_frame():
     assert group_boxes_by_frame({}) == {}
 
 
-def test_split_videos_and_new_ground_truth():
-    train = [['a', 'b'], ['b', 'c']]
-    test = [['c', 'd'], ['a']]
-    assert split_videos(train, test) == ['a', 'b', 'c', 'd']
-    gt, videos = new_ground_truth(['x', 'y'], train, test)
-    assert videos == ['a', 'b', 'c', 'd']
-    assert gt == dict(labels=['x', 'y'], gttubes={}, nframes={},
-                      resolution={}, train_videos=train, test_videos=test)
+@pytest.mark.parametrize('row, message', [
+    ([5, 10, 20, 10, 40], r'x2 <= x1'),
+    ([5, 10, 20, 30, 20], r'y2 <= y1'),
+    ([5, 10, 20, 10, 20], r'x2 <= x1'),
+])
+def test_zero_area_box_is_refused(tmp_path, row, message):
+    """A box with x2 == x1 or y2 == y1 has no area: it matches no prior and
+    would train its key frame as background, so loading refuses it, naming
+    the file, video, label, tube and frame."""
+    gt = make_gt()
+    tube = gt['gttubes'][VIDEO_A][1][1]  # label 1, tube 1: frame 3
+    gt['gttubes'][VIDEO_A][1][1] = np.concatenate(
+        [tube, np.array([row], np.float32)])
+    for suffix in ('.pkl', '.json'):
+        path = str(tmp_path / f'gt{suffix}')
+        if suffix == '.pkl':
+            _save_raw(gt, path)
+        else:
+            with open(path, 'w') as f:
+                json.dump(_to_builtin(gt), f)
+        with pytest.raises(ValueError, match=message) as err:
+            load_annotations(path)
+        text = str(err.value)
+        assert text.startswith(f'{path}: video {VIDEO_A!r}: label 1 tube 1: '
+                               'frame 5: box ')
+        assert 'zero or negative area' in text
+    with pytest.raises(ValueError, match=message):
+        save_annotations(gt, str(tmp_path / 'out.pkl'))
+    assert not (tmp_path / 'out.pkl').exists()
 
 
-def test_save_converted_writes_and_reports(tmp_path, capsys):
-    path = str(tmp_path / 'gt.pkl')
-    save_converted(make_gt(), Counter({'videos': 2, 'boxes clipped': 1}),
-                   path)
-    _assert_gt_equal(load_annotations(path), make_gt())
-    assert capsys.readouterr().out.splitlines() == [
-        f'wrote {path}', '  boxes clipped: 1', '  videos: 2']
-    bad = make_gt()
-    bad['nframes'][VIDEO_A] = 2  # tube frames 3, 4 beyond the video
-    with pytest.raises(ValueError):
-        save_converted(bad, Counter(), str(tmp_path / 'bad.pkl'))
+def test_smallest_positive_box_is_accepted(tmp_path):
+    gt = make_gt()
+    gt['gttubes'][VIDEO_A][1][1] = np.array([[3, 10, 20, 10.25, 20.25]],
+                                            np.float32)
+    path = _save_raw(gt, tmp_path / 'gt.pkl')
+    loaded = load_annotations(path)
+    np.testing.assert_array_equal(loaded['gttubes'][VIDEO_A][1][1],
+                                  [[3, 10, 20, 10.25, 20.25]])
+
+
+def test_split_video_without_gttubes_entry_is_refused(tmp_path):
+    """A listed video whose key is absent from gttubes is a gap in the file,
+    not a video without action: the error names the file, the count and the
+    first videos with their split."""
+    gt = make_gt()
+    del gt['gttubes'][VIDEO_B]
+    path = _save_raw(gt, tmp_path / 'gt.pkl')
+    with pytest.raises(ValueError) as err:
+        load_annotations(path)
+    assert str(err.value).startswith(
+        f"{path}: 1 split video(s) have no gttubes entry, e.g. "
+        f"'{VIDEO_B}' (test_videos[0])")
+    assert 'an empty dict {} for a video without action' in str(err.value)
+
+    # Many missing videos: all are counted, the first three named.
+    gt = make_gt()
+    extra = [f'Run/v_Run_g0{i}_c01' for i in range(5)]
+    for video in extra:
+        gt['nframes'][video] = 4
+        gt['resolution'][video] = (32, 40)
+    gt['train_videos'][0].extend(extra)
+    gt['test_videos'][0].append(extra[0])  # counted once
+    with pytest.raises(ValueError, match=r'x\.pkl: 5 split video\(s\)') as err:
+        validate_annotations(gt, 'x.pkl')
+    for video in extra[:3]:
+        assert f"'{video}' (train_videos[0])" in str(err.value)
+    assert extra[3] not in str(err.value)
+
+
+def test_split_video_with_empty_gttubes_entry_is_accepted(tmp_path):
+    """An explicit ``{}`` says the video has no action: allowed."""
+    gt = make_gt()
+    gt['gttubes'][VIDEO_B] = {}
+    for suffix in ('.pkl', '.json'):
+        path = str(tmp_path / f'gt{suffix}')
+        save_annotations(gt, path)
+        loaded = load_annotations(path)
+        assert loaded['gttubes'][VIDEO_B] == {}
+        assert loaded['test_videos'] == [[VIDEO_B]]

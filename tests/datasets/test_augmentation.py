@@ -192,6 +192,7 @@ def test_zoom_without_boxes_and_empty_boxes():
     (dict(jitter=-0.1), 'jitter'),
     (dict(pad_val='median'), 'pad_val'),
     (dict(max_attempts=0), 'max_attempts'),
+    (dict(min_size=0), 'min_size'),
 ])
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):

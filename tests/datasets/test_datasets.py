@@ -255,7 +255,19 @@ def _break_missing_key(gt):
 
 def _break_x2_lt_x1(gt):
     gt['gttubes'][V2][2][0] = TUBE_C[:, [0, 3, 2, 1, 4]]
-    return 'x2 < x1', V2
+    return r'frame 1: box .* has zero or negative area \(x2 <= x1\)', V2
+
+
+def _break_zero_width(gt):
+    tube = TUBE_C.copy()
+    tube[1, 3] = tube[1, 1]  # frame 2: x2 == x1
+    gt['gttubes'][V2][2][0] = tube
+    return r"label 2 tube 0: frame 2: box .* \(x2 <= x1\)", V2
+
+
+def _break_missing_gttubes(gt):
+    del gt['gttubes'][V3]
+    return r"1 split video\(s\) have no gttubes entry", V3
 
 
 def _break_frame_past_end(gt):
@@ -269,8 +281,8 @@ def _break_unknown_split_video(gt):
 
 
 @pytest.mark.parametrize('breaker', [
-    _break_missing_key, _break_x2_lt_x1, _break_frame_past_end,
-    _break_unknown_split_video
+    _break_missing_key, _break_x2_lt_x1, _break_zero_width,
+    _break_missing_gttubes, _break_frame_past_end, _break_unknown_split_video
 ])
 @pytest.mark.parametrize('suffix', ['.pkl', '.json'])
 def test_malformed_annotation_names_file_and_video(tmp_path, breaker,

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from mmaction.evaluation.functional.multisports_utils import frameAP
-from mmyowo.evaluation.functional import (box_iou, frame_map,
-                                          voc_average_precision)
+from mmyowo.evaluation.functional import (box_iou, boxes_intersect,
+                                          frame_map, voc_average_precision)
 from ._synthetic import empty_gt, random_detections, random_gt
 
 BOX_A = [10., 10., 60., 90.]
@@ -134,9 +134,42 @@ def test_pixel_plus_one_convention():
     gt = empty_gt(['a/v0'], num_classes=1, nframes=1)
     gt['gttubes']['a/v0'][0] = [np.array([[1, 0., 0., 9., 9.]])]
     dets = np.array([[0, 1, 0, 0.9, 0., 0., 9., 4.]])
-    # IoU 36/81 < 0.5 with continuous corners, 50/100 with +1 pixels.
-    assert frame_map(dets, gt, ['a/v0'])['mAP'] == 0.0
-    assert frame_map(dets, gt, ['a/v0'], pixel_plus_one=True)['mAP'] == 1.0
+    # IoU 36/81 < 0.5 with continuous corners, 50/100 with +1 pixels (the
+    # default, YOWO family).
+    assert frame_map(dets, gt, ['a/v0'], pixel_plus_one=False)['mAP'] == 0.0
+    assert frame_map(dets, gt, ['a/v0'])['mAP'] == 1.0
+
+
+def test_detection_corners_are_rounded():
+    """The YOWO family writes rounded corners: 3.6 becomes 4, which turns
+    IoU 46/100 (+1 pixels) into 50/100."""
+    gt = empty_gt(['a/v0'], num_classes=1, nframes=1)
+    gt['gttubes']['a/v0'][0] = [np.array([[1, 0., 0., 9., 9.]])]
+    dets = np.array([[0, 1, 0, 0.9, 0.4, 0., 9., 3.6]])
+    assert frame_map(dets, gt, ['a/v0'], round_boxes=False)['mAP'] == 0.0
+    assert frame_map(dets, gt, ['a/v0'])['mAP'] == 1.0
+    # Half-way corners round to even, as Python's round: 2.5 -> 2 (IoU
+    # 30/100), 3.5 -> 4 (IoU 50/100).
+    dets[0, 7] = 2.5
+    assert frame_map(dets, gt, ['a/v0'], iou_thr=0.35)['mAP'] == 0.0
+    dets[0, 7] = 3.5
+    assert frame_map(dets, gt, ['a/v0'], iou_thr=0.35)['mAP'] == 1.0
+
+
+def test_boxes_apart_by_a_fraction_of_a_pixel_do_not_overlap():
+    """+1 areas give boxes 0.4 px apart a sliver of overlap (IoU 0.25
+    here); Padilla's evaluator (YOWO family) checks that they intersect."""
+    thin_gt = np.array([0.4, 0., 0.4, 10.])
+    det = np.array([-0.6, 0., 0., 10.])  # rounds to [-1, 0, 0, 10]
+    assert box_iou(np.round(det), thin_gt, pixel_plus_one=True) > 0.2
+    assert not boxes_intersect(np.round(det), thin_gt)
+    gt = empty_gt(['a/v0'], num_classes=1, nframes=1)
+    gt['gttubes']['a/v0'][0] = [np.array([[1, *thin_gt]])]
+    dets = np.array([[0, 1, 0, 0.9, *det]])
+    assert frame_map(dets, gt, ['a/v0'], iou_thr=0.2)['mAP'] == 0.0
+    touching = np.array([[0, 1, 0, 0.9, -1., 0., 0.4, 10.]])
+    assert frame_map(touching, gt, ['a/v0'], iou_thr=0.2,
+                     round_boxes=False)['mAP'] == 1.0
 
 
 def test_empty_detections():
@@ -185,7 +218,8 @@ def test_equals_mmaction_frame_ap(seed, iou_thr):
     rng = np.random.default_rng(seed)
     gt, videos = random_gt(rng, num_classes=4)
     dets = random_detections(rng, gt, videos, num_classes=4)
-    ours = frame_map(dets, gt, videos, iou_thr, protocol='all')
+    continuous = dict(pixel_plus_one=False, round_boxes=False)
+    ours = frame_map(dets, gt, videos, iou_thr, protocol='all', **continuous)
     theirs = frameAP(gt, dets, iou_thr, print_info=False)
     assert 100 * ours['mAP'] == pytest.approx(theirs, abs=1e-9)
 
@@ -193,7 +227,8 @@ def test_equals_mmaction_frame_ap(seed, iou_thr):
                  for v, tubes in gt['gttubes'].items()
                  for ts in tubes.values() for t in ts for f in t[:, 0]}
     keep = [(int(r[0]), int(r[1])) in annotated for r in dets]
-    ours = frame_map(dets, gt, videos, iou_thr, protocol='annotated')
+    ours = frame_map(dets, gt, videos, iou_thr, protocol='annotated',
+                     **continuous)
     theirs = frameAP(gt, dets[keep], iou_thr, print_info=False)
     assert 100 * ours['mAP'] == pytest.approx(theirs, abs=1e-9)
     assert ours['num_dets'].sum() == sum(keep)

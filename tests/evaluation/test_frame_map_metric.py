@@ -5,12 +5,13 @@ import json
 import numpy as np
 import pytest
 import torch
+from mmengine.logging import MMLogger
 from mmengine.structures import InstanceData
 
 from mmaction.registry import METRICS
 from mmaction.structures import ActionDataSample
 from mmyowo.evaluation.functional import (frame_map, load_detection_results,
-                                          video_map)
+                                          video_map, yowo_video_map)
 from mmyowo.evaluation.metrics import FrameMAPMetric
 from ._synthetic import empty_gt, moving_tube
 
@@ -27,6 +28,7 @@ def make_gt():
     ]
     gt['gttubes'][VIDEOS[2]][0] = [moving_tube(np.arange(1, 11), 50, 50)]
     gt['train_videos'] = [['Run/v_run_03']]
+    gt['gttubes']['Run/v_run_03'] = {}
     gt['nframes']['Run/v_run_03'] = 5
     gt['resolution']['Run/v_run_03'] = (240, 320)
     return gt
@@ -103,8 +105,9 @@ def test_metric_matches_pure_functions(ann_file):
 
     gt = make_gt()
     rows = expected_rows(samples, 0.05)
+    # The defaults on both sides: the YOWO family's protocols.
     frame = frame_map(rows, gt, VIDEOS, 0.5, 'annotated')
-    video = video_map(rows, gt, VIDEOS, (0.2, 0.5, 0.75))
+    video = yowo_video_map(rows, gt, VIDEOS, (0.2, 0.5, 0.75))
     assert sorted(metrics) == sorted([
         'mAP/frame@0.5', 'mAP/video@0.2', 'mAP/video@0.5', 'mAP/video@0.75'
     ])
@@ -120,15 +123,104 @@ def test_protocol_and_options(ann_file):
     samples = make_samples()
     metric = FrameMAPMetric(
         ann_file, protocol='all', iou_thr=0.3, video_iou_thrs=None,
-        pixel_plus_one=True, score_thr=0.0, prefix='ucf')
+        pixel_plus_one=False, round_boxes=False, score_thr=0.0, prefix='ucf')
     metric.process({}, samples)
     metrics = metric.evaluate(len(samples))
     assert list(metrics) == ['ucf/frame@0.3']
     rows = expected_rows(samples, 0.0)
     assert len(rows) == sum(len(s.pred_instances) for s in samples) * 3
     expected = frame_map(rows, make_gt(), VIDEOS, 0.3, 'all',
-                         pixel_plus_one=True)
+                         pixel_plus_one=False, round_boxes=False)
     assert metrics['ucf/frame@0.3'] == pytest.approx(expected['mAP'])
+
+
+def test_video_protocols_and_their_keys(ann_file, tmp_path):
+    samples = make_samples(seed=2)
+    logger = MMLogger.get_instance(
+        'test_video_protocols', log_file=str(tmp_path / 'metric.log'))
+    metric = FrameMAPMetric(ann_file, video_iou_thrs=(0.2, 0.5),
+                            video_protocols=('st', 'yowo'))
+    metric.process({}, samples)
+    metrics = metric.evaluate(len(samples))
+    # The frame key stays first (save_best='auto' takes the first key).
+    assert list(metrics) == [
+        'mAP/frame@0.5', 'mAP/video@0.2', 'mAP/video@0.5',
+        'mAP/video_yowo@0.2', 'mAP/video_yowo@0.5'
+    ]
+    rows = expected_rows(samples, 1e-4)
+    st = video_map(rows, make_gt(), VIDEOS, (0.2, 0.5), pixel_plus_one=True)
+    yowo = yowo_video_map(rows, make_gt(), VIDEOS, (0.2, 0.5))
+    for thr in (0.2, 0.5):
+        assert metrics[f'mAP/video@{thr}'] == pytest.approx(st[thr]['mAP'])
+        assert metrics[f'mAP/video_yowo@{thr}'] == pytest.approx(
+            yowo[thr]['mAP'])
+    assert metrics['mAP/video@0.2'] != metrics['mAP/video_yowo@0.2']
+    for handler in logger.handlers:
+        handler.flush()
+    log = (tmp_path / 'metric.log').read_text()
+    for title in ('frame AP@0.5 (annotated, +1 px)', 'video AP@0.2 (st)',
+                  'video AP@0.5 (yowo)'):
+        assert title in log
+    assert "'annotated' protocol, +1-pixel boxes, detection corners " \
+        'rounded; 45 frames evaluated (60 predicted, 45 annotated' in log
+
+    with pytest.raises(ValueError, match='video_protocols must be distinct'):
+        FrameMAPMetric(ann_file, video_protocols=('yowo', 'yowo'))
+    with pytest.raises(ValueError, match=r"from \('yowo', 'st'\)"):
+        FrameMAPMetric(ann_file, video_protocols=('act', ))
+    with pytest.raises(ValueError, match='video_protocols is empty'):
+        FrameMAPMetric(ann_file, video_protocols=())
+    assert FrameMAPMetric(ann_file,
+                          video_protocols='st').video_protocols == ('st', )
+
+
+def perfect_samples(stride):
+    """Exact boxes on every ``stride``-th annotated frame of each video, as
+    a dataset with ``key_frames='annotated', key_frame_stride=stride``."""
+    gt, samples = make_gt(), []
+    for video in VIDEOS:
+        frames = sorted({int(f) for ts in gt['gttubes'][video].values()
+                         for t in ts for f in t[:, 0]})
+        for frame in frames[::stride]:
+            boxes, scores = [], []
+            for label, tubes in gt['gttubes'][video].items():
+                for tube in tubes:
+                    at = tube[tube[:, 0] == frame]
+                    if len(at):
+                        boxes.append(at[0, 1:])
+                        scores.append(np.eye(NUM_CLASSES)[label] * 0.9)
+            sample = ActionDataSample()
+            sample.set_metainfo(dict(video_id=video, frame_id=frame))
+            sample.pred_instances = InstanceData(
+                bboxes=torch.tensor(np.array(boxes), dtype=torch.float32),
+                scores=torch.tensor(np.array(scores), dtype=torch.float32))
+            samples.append(sample)
+    return samples
+
+
+@pytest.mark.parametrize('stride', [1, 2, 4])
+def test_strided_validation_scores_the_predicted_frames(ann_file, stride):
+    """The UCF config validates on every 4th annotated frame: perfect
+    detections there score 1 (they scored about 1 / stride before)."""
+    samples = perfect_samples(stride)
+    assert len(samples) == {1: 45, 2: 23, 4: 12}[stride]
+    metric = FrameMAPMetric(ann_file, video_iou_thrs=None)
+    metric.process({}, samples)
+    assert metric.evaluate(len(samples)) == {'mAP/frame@0.5': 1.0}
+
+
+def test_video_map_needs_every_frame(ann_file):
+    samples = make_samples()
+    metric = FrameMAPMetric(ann_file)
+    metric.process({}, samples[:25] + samples[26:])
+    with pytest.raises(ValueError,
+                       match=r"every frame .* 1 of 60 frames have none "
+                       r"\(e.g. 'Jump/v_jump_01' frame 6\)"):
+        metric.evaluate(len(samples))
+    # Frame-mAP alone scores the predicted frames.
+    metric = FrameMAPMetric(ann_file, video_iou_thrs=None)
+    metric.process({}, samples[:25] + samples[26:])
+    assert 0 < metric.evaluate(len(samples))['mAP/frame@0.5'] < 1
 
 
 def test_two_ranks_give_the_same_numbers(ann_file):
@@ -187,6 +279,14 @@ def test_errors(ann_file):
     metric = FrameMAPMetric(ann_file, split=1)
     metric.process({}, make_samples()[:1])
     with pytest.raises(ValueError, match='split 1'):
+        metric.compute_metrics(metric.results)
+
+    late = make_samples()[0]
+    late.set_metainfo(dict(frame_id=21))
+    metric = FrameMAPMetric(ann_file)
+    metric.process({}, [late])
+    with pytest.raises(ValueError, match="'Run/v_run_01' frame 21, but .* "
+                       'gives that video 20 frames'):
         metric.compute_metrics(metric.results)
 
     bad = make_samples()[0]

@@ -110,3 +110,22 @@ def test_plot_functions_check_shapes(tmp_path):
     plot_class_ap(np.array([0.5, np.nan]), ['a', 'b'],
                   str(tmp_path / 'nan.png'))
     assert_png(tmp_path / 'nan.png')
+
+
+def test_plot_results_tool_defaults_to_the_metric_protocol(tmp_path, capsys):
+    """The tool's frame-mAP uses FrameMAPMetric's defaults (YOWO family:
+    +1 pixels, rounded corners); a box with IoU 0.44 continuous, 0.5
+    theirs, shows the difference."""
+    gt = empty_gt(['a/v0'], num_classes=1, nframes=1)
+    as_json = dict(gt, gttubes={'a/v0': {'0': [[[1, 0., 0., 9., 9.]]]}})
+    ann_file = tmp_path / 'gt.json'
+    ann_file.write_text(json.dumps(as_json))
+    results = str(tmp_path / 'results.npz')
+    save_detection_results(results, np.array([[0, 1, 0, .9, .4, 0, 9, 3.6]]),
+                           ['a/v0'], gt['labels'], str(ann_file), 0)
+    tool = runpy.run_path(TOOL)
+    tool['main']([results, '--out-dir', str(tmp_path / 'yowo')])
+    assert 'frame-mAP@0.5 (annotated): 100.00%' in capsys.readouterr().out
+    tool['main']([results, '--out-dir', str(tmp_path / 'continuous'),
+                  '--no-pixel-plus-one', '--no-round-boxes'])
+    assert 'frame-mAP@0.5 (annotated): 0.00%' in capsys.readouterr().out

@@ -1,10 +1,13 @@
 import copy
 
+import numpy as np
 import pytest
 import torch
+from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 
+from mmaction.datasets.transforms import FormatShape, PackActionInputs
 from mmaction.registry import MODELS
 from mmaction.structures import ActionDataSample
 from ._cfgs import small_yowo_cfg
@@ -126,3 +129,59 @@ def test_full_size_base_model():
     assert [tuple(m.shape) for m in maps] == [(1, 3 * (5 + 24), 8, 8),
                                               (1, 3 * (5 + 24), 4, 4),
                                               (1, 3 * (5 + 24), 2, 2)]
+
+
+def packed_sample(meta_keys, clip_len=4, size=64, key=1):
+    """One clip packed as the data pipeline packs it, with ``meta_keys``."""
+    results = dict(
+        imgs=[np.full((size, size, 3), 20 * i, np.uint8)
+              for i in range(clip_len)],
+        num_clips=1, clip_len=clip_len, img_shape=(size, size),
+        ori_shape=(size, size), scale_factor=np.array([1., 1.]),
+        key_frame_index=key,
+        gt_bboxes=np.array([[8., 10., 40., 56.]], np.float32),
+        gt_labels=np.array([1]))
+    results = FormatShape('NCTHW', collapse=True)(results)
+    return PackActionInputs(meta_keys=meta_keys)(results)
+
+
+ALL_KEYS = ('img_shape', 'ori_shape', 'scale_factor', 'key_frame_index')
+
+
+@pytest.mark.parametrize('mode,dropped,match', [
+    ('loss', 'key_frame_index',
+     r'samples \[0, 1\] have no "key_frame_index".*KFRSampleFrames'
+     r'.*PackActionInputs'),
+    ('predict', 'key_frame_index',
+     r'samples \[0, 1\] have no "key_frame_index"'),
+    ('predict', 'scale_factor', r"lacks \['scale_factor'\].*rescale"),
+])
+def test_samples_missing_meta_keys_are_errors(mode, dropped, match):
+    """A PackActionInputs without ``key_frame_index`` used to run the 2D
+    branch on the last frame, one without ``scale_factor`` to leave the
+    predicted boxes in input pixels, both silently."""
+    model = build(small_yowo_cfg())
+    keys = tuple(k for k in ALL_KEYS if k != dropped)
+    data = model.data_preprocessor(
+        pseudo_collate([packed_sample(keys), packed_sample(keys)]),
+        training=mode == 'loss')
+    model.train(mode == 'loss')
+    with torch.no_grad(), pytest.raises(KeyError, match=match):
+        model(**data, mode=mode)
+    # The same clips packed with every key run.
+    data = model.data_preprocessor(
+        pseudo_collate([packed_sample(ALL_KEYS)] * 2),
+        training=mode == 'loss')
+    with torch.no_grad():
+        out = model(**data, mode=mode)
+    if mode == 'loss':
+        assert set(out) == {'loss_bbox', 'loss_conf', 'loss_cls'}
+    else:
+        assert all('pred_instances' in sample for sample in out)
+
+
+def test_one_sample_per_clip():
+    model = build(small_yowo_cfg()).eval()
+    inputs, samples = make_batch(batch=2)
+    with pytest.raises(ValueError, match='1 data samples for a batch of 2'):
+        model.extract_feat(inputs, samples[:1])

@@ -77,16 +77,25 @@ def test_loss_is_finite_and_backpropagates_with_and_without_gt():
     assert empty['loss_conf'] > 0
 
 
-def test_predict_rescales_thresholds_and_nms():
-    head = build_head(score_thr=0.3, nms_iou_thr=0.4, max_per_img=5)
+def confident_maps(head):
+    """Head maps of one 64x64 input with three confident priors.
+
+    Two overlapping priors on level 0 (anchors 0 and 1 of cell y=4, x=4,
+    centred at (36, 36) input pixels) and one far away (cell 0, 0); class 1
+    wins on all.
+    """
     maps = [torch.full_like(m, -10.0) for m in head(feats(batch=1))]
-    # Two overlapping confident priors on level 0 (anchors 0 and 1 of cell
-    # y=4, x=4) and one far away; class 1 wins on the first.
     view = maps[0][0].view(3, 5 + NUM_CLASSES, 8, 8)
     view[:, :4] = 0.0
     for a, (y, x) in ((0, (4, 4)), (1, (4, 4)), (2, (0, 0))):
         view[a, 4, y, x] = 5.0
         view[a, 5 + 1, y, x] = 3.0 + a
+    return maps
+
+
+def test_predict_rescales_thresholds_and_nms():
+    head = build_head(score_thr=0.3, nms_iou_thr=0.4, max_per_img=5)
+    maps = confident_maps(head)
     meta = dict(img_shape=(64, 64), ori_shape=(128, 256),
                 scale_factor=(0.25, 0.5))
     result = head.predict_by_feat(maps, [meta])[0]
@@ -104,6 +113,26 @@ def test_predict_rescales_thresholds_and_nms():
     assert result.bboxes[:, 0::2].max() <= 256
     assert result.bboxes[:, 1::2].max() <= 128
     assert result.bboxes.min() >= 0
+
+
+@pytest.mark.parametrize('missing', ['scale_factor', 'ori_shape'])
+def test_rescale_without_scale_factor_or_ori_shape_is_an_error(missing):
+    """Boxes used to stay silently in input pixels without scale_factor."""
+    head = build_head(score_thr=0.3, nms_iou_thr=0.4, max_per_img=5)
+    maps = confident_maps(head)
+    meta = dict(img_shape=(64, 64), ori_shape=(128, 256),
+                scale_factor=(0.25, 0.5))
+    del meta[missing]
+    with pytest.raises(KeyError, match=f"lacks \\['{missing}'\\].*"
+                       'rescale=True.*PackActionInputs'):
+        head.predict_by_feat(maps, [meta])
+    # Without rescaling the boxes are input pixels, clipped to img_shape:
+    # the centre of cell (4, 4) at stride 8 is (36, 36).
+    result = head.predict_by_feat(maps, [meta], rescale=False)[0]
+    assert len(result) == 3
+    centres = (result.bboxes[:, :2] + result.bboxes[:, 2:]) / 2
+    assert any(torch.allclose(c, torch.tensor([36., 36.])) for c in centres)
+    assert result.bboxes.max() <= 64 and result.bboxes.min() >= 0
 
 
 def test_rejects_wrong_anchor_shape():

@@ -2,6 +2,7 @@
 import importlib.util
 import os
 import os.path as osp
+import warnings
 
 import cv2
 import numpy as np
@@ -12,6 +13,9 @@ from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 
 from mmaction.registry import MODELS
+from mmyowo.apis import VideoTruncatedWarning
+from ..apis.test_video_reader import (opencv_counts, truncate,
+                                      write_truncated_avi)
 from ..models._cfgs import small_yowo_cfg
 from .._paths import UCF24_MINI_VIDEOS as UCF24_MINI
 
@@ -125,3 +129,58 @@ def test_demo_on_generated_video(model_files, tmp_path):
     assert frames[0].shape == (72, 96, 3)
     with pytest.raises(FileNotFoundError, match='nothing.mp4'):
         demo.main([cfg_file, ckpt, str(tmp_path / 'nothing.mp4'), out])
+
+
+def test_demo_on_truncated_avi(model_files, tmp_path, capsys):
+    """Decision (README): the demo processes the frames that decode, warns
+    naming the file and the frame where decoding stopped, says so in its
+    summary and exits 0; ``--strict`` exits 1 after writing the output."""
+    cfg_file, ckpt = model_files
+    video, decoded = write_truncated_avi(tmp_path, num=24)
+    out = str(tmp_path / 'out.mp4')
+    args = [cfg_file, ckpt, video, out, '--clip-len', '2',
+            '--input-size', '64', '64']
+    with pytest.warns(VideoTruncatedWarning,
+                      match=rf'cut\.avi: decoding stopped at frame '
+                      rf'{decoded} \(0-based\) of the 24 frames'):
+        demo.main(args)
+    assert len(read_back(out)) == decoded
+    summary = capsys.readouterr().out.strip().splitlines()[-1]
+    assert summary.startswith(f'{out}: {decoded} frames, ')
+    assert summary.endswith(
+        f'; WARNING: {video} stopped decoding at frame {decoded} of the 24 '
+        'frames its container announces (truncated or corrupt)')
+
+    os.remove(out)
+    with pytest.warns(VideoTruncatedWarning):
+        with pytest.raises(SystemExit) as exit_info:
+            demo.main(args + ['--strict'])
+    assert exit_info.value.code == (
+        f'{video}: truncated or corrupt input (--strict): {decoded} of 24 '
+        'announced frames decoded')  # a message: exit status 1
+    assert len(read_back(out)) == decoded
+
+    # --max-frames within the decodable part: nothing to report.
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', VideoTruncatedWarning)
+        demo.main(args + ['--max-frames', '2', '--strict'])
+    assert capsys.readouterr().out.strip().splitlines()[-1].endswith(
+        '(per-frame)')
+
+
+def test_demo_summary_on_raw_stream(model_files, tmp_path, capsys):
+    """A truncated ucf24-mini stream announces no frame count: the summary
+    says that completeness could not be checked."""
+    cfg_file, ckpt = model_files
+    video = truncate(osp.join(UCF24_MINI, 'v_CliffDiving_g03_c01.mp4'),
+                     tmp_path / 'cliff.mp4', keep=0.05)
+    decoded = opencv_counts(video)[1]
+    out = str(tmp_path / 'out.mp4')
+    demo.main([cfg_file, ckpt, video, out, '--mode', 'streaming',
+               '--clip-len', '2', '--input-size', '64', '64', '--strict'])
+    assert len(read_back(out)) == decoded
+    summary = capsys.readouterr().out.strip().splitlines()[-1]
+    assert summary.startswith(f'{out}: {decoded} frames, ')
+    assert summary.endswith(
+        f'; {video} announces no frame count (e.g. a raw stream): whether '
+        'it was complete cannot be checked')

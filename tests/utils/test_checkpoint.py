@@ -341,15 +341,17 @@ def test_compare_state_dicts_counts():
     report = compare_state_dicts(model, given)
     assert report['loaded'] == ['a']
     assert report['missing'] == ['c'] and report['unexpected'] == ['d']
-    assert len(report['mismatched']) == 1 and 'b: (4,)' in \
-        report['mismatched'][0]
+    assert report['mismatched'] == ['b']
+    assert compare_state_dicts(model, {'a': 'not a tensor'})['mismatched'] \
+        == ['a']
 
 
 def test_check_state_dict_fits_names_file_and_problem():
     model = _Tiny(out=3)
     other = _Tiny(out=5).state_dict()
     with pytest.raises(CheckpointMismatchError,
-                       match=r'ckpt\.pth.*2 mismatched.*fc\.weight'):
+                       match=r'ckpt\.pth.*2 mismatched.*fc\.weight.*'
+                       r'\(5, 2\) in the file, \(3, 2\) in the model'):
         check_state_dict_fits(model, other, 'ckpt.pth')
     check_state_dict_fits(model, _Tiny(out=3).state_dict(), 'ckpt.pth')
 

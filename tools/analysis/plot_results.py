@@ -4,7 +4,8 @@ Usage::
 
     python tools/analysis/plot_results.py RESULTS.npz --out-dir DIR \
         [--ann-file GT.pkl] [--protocol annotated] [--iou-thr 0.5] \
-        [--conf-score-thr 0.5] [--conf-iou-thr 0.4]
+        [--conf-score-thr 0.5] [--conf-iou-thr 0.4] \
+        [--no-pixel-plus-one] [--no-round-boxes]
 
 ``RESULTS.npz`` is written by ``FrameMAPMetric(results_file=...)`` during
 ``mim test``. Writes ``DIR/class_ap.png`` (paper Fig. 10-11),
@@ -35,7 +36,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--iou-thr', type=float, default=0.5)
     parser.add_argument('--conf-score-thr', type=float, default=0.5)
     parser.add_argument('--conf-iou-thr', type=float, default=0.4)
-    parser.add_argument('--pixel-plus-one', action='store_true')
+    # Defaults: the YOWO family's frame-mAP, as FrameMAPMetric's.
+    parser.add_argument('--pixel-plus-one',
+                        action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument('--round-boxes',
+                        action=argparse.BooleanOptionalAction, default=True)
     return parser.parse_args(argv)
 
 
@@ -51,7 +56,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     names = gt['labels']
 
     frame = frame_map(detections, gt, videos, args.iou_thr, args.protocol,
-                      args.pixel_plus_one)
+                      args.pixel_plus_one, round_boxes=args.round_boxes)
     title = f'frame AP@{args.iou_thr} ({args.protocol} frames)'
     plot_class_ap(frame['ap'], names, osp.join(args.out_dir, 'class_ap.png'),
                   title)

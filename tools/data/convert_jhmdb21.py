@@ -31,9 +31,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from mmengine.utils import track_iter_progress
 
-from mmyowo.datasets.annotations import (new_ground_truth, read_split_list,
-                                         sanitize_tube, save_converted,
-                                         split_videos)
+from mmyowo.datasets.conversion import (new_ground_truth, read_split_list,
+                                        sanitize_tube, save_converted,
+                                        split_videos)
 from mmyowo.datasets.jhmdb21 import JHMDB21_CLASSES
 from mmyowo.datasets.transforms.loading import probe_media
 

@@ -30,9 +30,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from mmyowo.datasets.annotations import (new_ground_truth, read_split_list,
-                                         sanitize_tube, save_converted,
-                                         split_videos)
+from mmyowo.datasets.conversion import (new_ground_truth, read_split_list,
+                                        sanitize_tube, save_converted,
+                                        split_videos)
 from mmyowo.datasets.transforms.loading import probe_media
 from mmyowo.datasets.ucf24 import UCF24_CLASSES
 

@@ -24,7 +24,7 @@ from typing import List, Optional, Sequence, Tuple
 import cv2
 from mmengine.utils import track_parallel_progress, track_progress
 
-from mmyowo.datasets.annotations import read_split_list
+from mmyowo.datasets.conversion import read_split_list
 from mmyowo.datasets.transforms.loading import (VideoDecodeError,
                                                 parse_frame_number,
                                                 video_path)

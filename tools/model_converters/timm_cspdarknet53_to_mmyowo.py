@@ -31,9 +31,7 @@ from typing import Dict, List, Optional
 import torch
 
 from mmyowo.models.backbones import convert_timm_cspdarknet53
-
-# Wrappers under which training scripts commonly store the weights.
-WRAPPER_KEYS = ('state_dict', 'model')
+from mmyowo.utils.checkpoint import load_checkpoint_file, unwrap_state_dict
 
 
 def load_timm_state_dict(path: str) -> Dict[str, torch.Tensor]:
@@ -53,15 +51,7 @@ def load_timm_state_dict(path: str) -> Dict[str, torch.Tensor]:
             raise ImportError(f'reading {path} needs the safetensors package '
                               '(pip install safetensors)') from err
         return load_file(path, device='cpu')
-    checkpoint = torch.load(path, map_location='cpu', weights_only=True)
-    for key in WRAPPER_KEYS:
-        if isinstance(checkpoint, dict) and isinstance(
-                checkpoint.get(key), dict):
-            checkpoint = checkpoint[key]
-            break
-    if not isinstance(checkpoint, dict):
-        raise ValueError(f'{path} holds a {type(checkpoint).__name__}, not a '
-                         'state dict')
+    checkpoint = unwrap_state_dict(load_checkpoint_file(path, 'cpu'), path)
     non_tensors = [k for k, v in checkpoint.items()
                    if not isinstance(v, torch.Tensor)]
     if non_tensors:

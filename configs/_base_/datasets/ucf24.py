@@ -52,7 +52,14 @@ test_dataloader = dict(
     dataset=dict(**data, key_frames='all', test_mode=True,
                  pipeline=test_pipeline))
 
+# Frame-mAP with the YOWO family's protocol (the paper's numbers): annotated
+# frames, +1-pixel boxes, rounded detection corners; validation scores the
+# frames it predicts. Video-mAP: the YOWO family's protocol
+# (mAP/video@...) and our spatio-temporal one (mAP/video_st@...).
 val_evaluator = dict(type='FrameMAPMetric', ann_file=ann_file,
-                     protocol='annotated', video_iou_thrs=None)
+                     protocol='annotated', pixel_plus_one=True,
+                     round_boxes=True, video_iou_thrs=None)
 test_evaluator = dict(type='FrameMAPMetric', ann_file=ann_file,
-                      protocol='annotated', video_iou_thrs=(0.2, 0.5, 0.75))
+                      protocol='annotated', pixel_plus_one=True,
+                      round_boxes=True, video_iou_thrs=(0.2, 0.5, 0.75),
+                      video_protocols=('yowo', 'st'))

@@ -191,6 +191,9 @@ class RandomZoomJitter(BaseTransform):
                 f"pad_val must be 'mean' or numbers, got {pad_val!r}")
         if max_attempts < 1:
             raise ValueError(f'max_attempts must be >= 1, got {max_attempts}')
+        if not min_size > 0:
+            # A zero-area box would reach the loss with zero box/class loss.
+            raise ValueError(f'min_size must be > 0, got {min_size}')
         self.zoom_range = tuple(zoom_range)
         self.jitter = jitter
         self.pad_val = pad_val

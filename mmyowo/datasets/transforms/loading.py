@@ -1,21 +1,19 @@
-"""Decoding clip frames from rawframe folders or video files.
+"""Decoding clip frames from video files, and measuring media on disk.
 
-mmaction's ``RawFrameDecode`` and ``DecordDecode`` multiply ``gt_bboxes`` by
-the frame size, since AVA stores normalised boxes. Canonical boxes are
-already in pixels (docs/architecture.md), so this module provides decoders
-that leave boxes alone:
-
-- :class:`RawFrameDecodeKeepBoxes`: mmaction's ``RawFrameDecode``, boxes
-  untouched;
 - :class:`VideoDecode`: video files, read with decord (random access),
   falling back to OpenCV, read sequentially, where decord cannot open a file:
   raw MPEG-4 elementary streams (such as the ucf24-mini videos) carry no
   index that decord could seek with, while OpenCV decodes them front to back.
+  Unlike mmaction's ``DecordDecode`` it leaves ``gt_bboxes`` alone (canonical
+  boxes are in pixels, docs/architecture.md) and checks the frame size
+  against the annotation's.
 
-Every failure names the file: a missing frame or video, a file no backend
-can open or decode (empty, truncated, not a video), and a frame index past
-the last decodable frame. Helpers to measure videos and rawframe folders on
-disk (used by the converters under ``tools/data``) live here too.
+Every failure names the file: a missing video, a file no backend can open or
+decode (empty, truncated, not a video), a frame index past the last
+decodable frame, and frames whose size differs from the annotation's.
+Helpers to measure videos and rawframe folders on disk (used by the
+converters under ``tools/data``) live here too. Rawframe folders are decoded
+by :class:`~.rawframe_decode.RawFrameDecodeKeepBoxes`.
 """
 import os
 import os.path as osp
@@ -26,8 +24,8 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 from mmengine.utils import track_parallel_progress, track_progress
 
-from mmaction.datasets.transforms import RawFrameDecode
 from mmaction.registry import TRANSFORMS
+from .frame_io import check_clip_sizes, decode_frame
 
 try:
     import decord
@@ -220,8 +218,9 @@ def probe_rawframes(frame_dir: str,
 
     Raises:
         FileNotFoundError: If the folder or its first frame is missing.
-        ValueError: If frame files are numbered with a gap or the first frame
-            cannot be read as an image.
+        ValueError: If frame files are numbered with a gap.
+        FrameDecodeError: If the first frame is empty, truncated or not an
+            image.
     """
     if not osp.isdir(frame_dir):
         raise FileNotFoundError(f'rawframe folder not found: {frame_dir}')
@@ -240,9 +239,8 @@ def probe_rawframes(frame_dir: str,
         raise ValueError(
             f'{frame_dir}: frame {filename_tmpl.format(index)} is missing but '
             f'{filename_tmpl.format(after_gap[0])} exists')
-    image = cv2.imread(first, cv2.IMREAD_COLOR)
-    if image is None:
-        raise ValueError(f'{first}: cannot be read as an image')
+    with open(first, 'rb') as file:
+        image = decode_frame(file.read(), first)
     return num_frames, image.shape[0], image.shape[1]
 
 
@@ -341,11 +339,17 @@ class VideoDecode(BaseTransform):
     follow the same convention, ``frame_inds = 0-based position +
     start_index`` (``start_index`` is 0 for video datasets).
 
+    The decoded frames must all have one size and, when ``results`` carry
+    the ``ori_shape`` the dataset took from the annotation's ``resolution``,
+    that size (boxes refer to it).
+
     Required Keys:
 
     - filename
     - frame_inds
     - start_index (optional, default 0)
+    - ori_shape (optional, ``(h, w)`` the boxes refer to)
+    - video_id (optional, named in messages)
 
     Added Keys:
 
@@ -358,6 +362,13 @@ class VideoDecode(BaseTransform):
             reading where decord cannot open the file), ``'decord'`` or
             ``'opencv'``.
         num_threads: Decoder threads for decord.
+
+    Raises:
+        FileNotFoundError, VideoDecodeError, IndexError: See
+            :func:`read_video_frames`.
+        FrameSizeError: The frames differ in size from each other or from
+            ``ori_shape`` (the message names the video, the video id and both
+            sizes).
     """
 
     def __init__(self, backend: str = 'auto', num_threads: int = 1) -> None:
@@ -371,8 +382,13 @@ class VideoDecode(BaseTransform):
         """Decode ``results['frame_inds']`` of ``results['filename']``."""
         positions = np.asarray(results['frame_inds'], dtype=np.int64)
         positions = positions.reshape(-1) - results.get('start_index', 0)
-        imgs = read_video_frames(results['filename'], positions,
-                                 self.backend, self.num_threads)
+        filename = results['filename']
+        imgs = read_video_frames(filename, positions, self.backend,
+                                 self.num_threads)
+        check_clip_sizes([img.shape for img in imgs],
+                         [f'{filename} (frame {p})' for p in positions],
+                         filename, results.get('ori_shape'),
+                         results.get('video_id'))
         results['imgs'] = imgs
         results['original_shape'] = imgs[0].shape[:2]
         results['img_shape'] = imgs[0].shape[:2]
@@ -381,42 +397,3 @@ class VideoDecode(BaseTransform):
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(backend={self.backend!r}, '
                 f'num_threads={self.num_threads})')
-
-
-@TRANSFORMS.register_module()
-class RawFrameDecodeKeepBoxes(RawFrameDecode):
-    """mmaction's ``RawFrameDecode`` for boxes that are already in pixels.
-
-    Decodes exactly as ``RawFrameDecode`` (frame files
-    ``{frame_dir}/{filename_tmpl.format(frame_ind + offset)}``, where
-    ``frame_inds`` already include ``start_index``) but does not multiply
-    ``gt_bboxes`` / ``proposals`` by the frame size.
-
-    Required Keys:
-
-    - frame_dir
-    - filename_tmpl
-    - frame_inds
-    - modality
-    - offset (optional)
-
-    Added Keys:
-
-    - imgs
-    - img_shape
-    - original_shape
-
-    Args:
-        **kwargs: As for ``RawFrameDecode`` (``io_backend``,
-            ``decoding_backend`` ...).
-    """
-
-    def transform(self, results: Dict) -> Dict:
-        """Decode ``results['frame_inds']``; a missing frame names its file."""
-        kept = {
-            key: results.pop(key)
-            for key in ('gt_bboxes', 'proposals') if key in results
-        }
-        results = super().transform(results)
-        results.update(kept)
-        return results

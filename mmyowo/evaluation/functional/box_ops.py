@@ -25,16 +25,48 @@ def box_iou(boxes1: np.ndarray,
     b1 = np.asarray(boxes1, dtype=np.float64)
     b2 = np.asarray(boxes2, dtype=np.float64)
     offset = 1.0 if pixel_plus_one else 0.0
-    inter_w = np.minimum(b1[..., 2], b2[..., 2]) - np.maximum(
-        b1[..., 0], b2[..., 0]) + offset
-    inter_h = np.minimum(b1[..., 3], b2[..., 3]) - np.maximum(
-        b1[..., 1], b2[..., 1]) + offset
-    inter = np.clip(inter_w, 0, None) * np.clip(inter_h, 0, None)
+    # In place where the result is broadcast: tube linking calls this on
+    # millions of box pairs.
+    inter = np.asarray(np.minimum(b1[..., 2], b2[..., 2]))
+    inter -= np.maximum(b1[..., 0], b2[..., 0])
+    inter += offset
+    np.maximum(inter, 0, out=inter)
+    inter_h = np.asarray(np.minimum(b1[..., 3], b2[..., 3]))
+    inter_h -= np.maximum(b1[..., 1], b2[..., 1])
+    inter_h += offset
+    np.maximum(inter_h, 0, out=inter_h)
+    inter *= inter_h
     area1 = (b1[..., 2] - b1[..., 0] + offset) * (
         b1[..., 3] - b1[..., 1] + offset)
     area2 = (b2[..., 2] - b2[..., 0] + offset) * (
         b2[..., 3] - b2[..., 1] + offset)
-    union = area1 + area2 - inter
+    union = np.asarray(area1 + area2)
+    union -= inter
     # Degenerate boxes (zero area on both sides) overlap nothing.
     return np.divide(
         inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
+def boxes_intersect(boxes1: np.ndarray, boxes2: np.ndarray) -> np.ndarray:
+    """Whether xyxy boxes touch or overlap, broadcast like :func:`box_iou`.
+
+    Boxes are disjoint when one starts after the other ends on an axis
+    (``max(x1) > min(x2)``), however small the gap. With ``+1`` pixel areas
+    :func:`box_iou` still gives boxes less than a pixel apart a sliver of
+    overlap (as the VOC devkit and ACT do); Padilla's Object-Detection-Metrics
+    evaluator used by YOWO and YOWOv2 (``Evaluator._boxesIntersect``) scores
+    them 0, which this test reproduces.
+
+    Args:
+        boxes1: ``(..., 4)`` boxes ``x1, y1, x2, y2``.
+        boxes2: ``(..., 4)`` boxes, broadcastable against ``boxes1``.
+
+    Returns:
+        bool array of the broadcast shape.
+    """
+    b1 = np.asarray(boxes1, dtype=np.float64)
+    b2 = np.asarray(boxes2, dtype=np.float64)
+    return ((np.maximum(b1[..., 0], b2[..., 0]) <= np.minimum(
+        b1[..., 2], b2[..., 2]))
+            & (np.maximum(b1[..., 1], b2[..., 1]) <= np.minimum(
+                b1[..., 3], b2[..., 3])))

@@ -1,28 +1,46 @@
 """Frame-mAP: per-class AP of per-frame box detections (paper §4, Tab. 1-6).
 
-A detection is a true positive when it overlaps, with IoU >= ``iou_thr``, a
-not yet matched ground-truth box of its class in its frame (greedy by
-descending score, see :mod:`.matching`); AP is the VOC all-point area
-(:func:`.voc_average_precision`); frame-mAP is the mean over the classes
-that have ground truth in the evaluated videos.
+The defaults reproduce the frame-mAP of the YOWO family, whose numbers the
+paper compares against (YOWO: ``wei-tim/YOWO``, ``core/optimization.py`` and
+``evaluation_ucf24_jhmdb/``; YOWOv2: ``yjh0410/YOWOv2``,
+``evaluator/ucf_jhmdb_evaluator.py`` and ``evaluator/cal_frame_mAP.py``;
+both run Padilla's Object-Detection-Metrics ``GetPascalVOCMetrics``):
 
-Two protocols decide which frames count:
+* Which frames count: the annotated frames (one ground-truth file per frame
+  carrying boxes), which are also the frames the YOWO test lists predict;
+  detections on other frames are ignored (``protocol='annotated'``).
+* Boxes: the detection corners are rounded to whole pixels (the YOWO
+  family writes them with ``round``, half to even) and IoU uses the ``+1``
+  pixel convention on areas and intersections; boxes that do not touch
+  overlap 0 (``Evaluator.iou``, ``_boxesIntersect``).
+* Matching: per class, detections by descending score; a detection takes
+  the ground-truth box of its class and frame it overlaps most (the first
+  on ties) and is a true positive iff that IoU reaches ``iou_thr`` and that
+  box is not matched yet; otherwise (a duplicate included) a false positive.
+* AP: VOC all-point area (``CalculateAveragePrecision``,
+  :func:`.voc_average_precision`); mAP: mean over the classes with ground
+  truth (``validClasses``).
 
-* ``'annotated'`` (YOWO, YOWOv2, YOWO-Plus: the numbers the paper compares
-  against): only frames carrying at least one ground-truth box (of any
-  class) are evaluated; detections on other frames are ignored.
-* ``'all'`` (ACT, MOC, MultiSports / mmaction2's ``frameAP``): every frame
-  of the evaluated videos counts; a detection on a frame without ground
-  truth of its class is a false positive.
+Equal scores keep the input order of the detection rows (Padilla's stable
+sort keeps the order of its files, i.e. frame names).
+
+``protocol='all'`` (ACT, MOC, MultiSports / mmaction2's ``frameAP``, with
+``pixel_plus_one=False, round_boxes=False``) counts every frame of the
+evaluated videos; a detection on a frame without ground truth of its class
+is a false positive.
+
+``frames`` restricts both the ground truth and the detections to the frames
+that were predicted, e.g. every 4th annotated frame during validation; the
+YOWO family always predicts every annotated test frame, where the two agree.
 """
 from typing import Any, Dict, Optional, Sequence
 
 import numpy as np
 
 from .average_precision import per_class_average_precision
-from .box_ops import box_iou
+from .box_ops import box_iou, boxes_intersect
 from .inputs import (check_videos, flatten_ground_truth, frame_keys,
-                     parse_detections)
+                     parse_detections, parse_frames)
 from .matching import best_match, greedy_true_positives, pairs_by_key
 
 PROTOCOLS = ('annotated', 'all')
@@ -33,8 +51,10 @@ def frame_map(detections: np.ndarray,
               videos: Sequence[str],
               iou_thr: float = 0.5,
               protocol: str = 'annotated',
-              pixel_plus_one: bool = False,
-              num_classes: Optional[int] = None) -> Dict[str, Any]:
+              pixel_plus_one: bool = True,
+              num_classes: Optional[int] = None,
+              round_boxes: bool = True,
+              frames: Optional[np.ndarray] = None) -> Dict[str, Any]:
     """Frame-mAP of detections against canonical ground truth.
 
     Args:
@@ -46,9 +66,16 @@ def frame_map(detections: np.ndarray,
         iou_thr: Minimum IoU of a true positive.
         protocol: ``'annotated'`` or ``'all'`` (module docstring).
         pixel_plus_one: Use the ``+1`` pixel convention in box areas and
-            intersections (VOC / ACT / original YOWO code); ``False`` uses
-            continuous corners (mmaction2's MultiSports ``frameAP``).
+            intersections (YOWO family, VOC, ACT); ``False`` uses continuous
+            corners (mmaction2's MultiSports ``frameAP``).
         num_classes: Number of classes; defaults to ``len(gt['labels'])``.
+        round_boxes: Round the detection corners to whole pixels first, as
+            the YOWO family does when it writes its detection files.
+        frames: Optional ``(M, 2)`` rows ``[video_index, frame]``: the
+            frames that were predicted. Only ground truth and detections on
+            them count (under ``'annotated'`` only the annotated ones among
+            them); a detection on another frame is an error. ``None``: every
+            frame of ``videos`` was predicted.
 
     Returns:
         dict with
@@ -59,14 +86,16 @@ def frame_map(detections: np.ndarray,
         * ``precision``, ``recall``, ``scores``: per class, the curve points
           after each ranked detection and the ranked scores,
         * ``num_gt``, ``num_dets``, ``num_tp``: ``(C,)`` counts (of the
-          evaluated detections),
+          evaluated ground truth and detections),
         * ``num_frames``: number of evaluated frames,
+        * ``num_annotated_frames``: frames of ``videos`` with ground truth,
         * ``iou_thr``, ``protocol``.
 
     Raises:
         ValueError: For an unknown protocol, an IoU threshold outside
-            ``(0, 1]``, an evaluated video unknown to ``gt`` or a malformed
-            detection row (see :func:`.parse_detections`).
+            ``(0, 1]``, an evaluated video unknown to ``gt``, a malformed
+            detection or ``frames`` row (see :func:`.parse_detections`,
+            :func:`.parse_frames`) or a detection outside ``frames``.
     """
     if protocol not in PROTOCOLS:
         raise ValueError(f'protocol must be one of {PROTOCOLS}, got '
@@ -76,23 +105,35 @@ def frame_map(detections: np.ndarray,
     num_classes = len(gt['labels']) if num_classes is None else num_classes
     nframes = check_videos(gt, videos)
     dets = parse_detections(detections, videos, nframes, num_classes)
+    if round_boxes:
+        dets = dets._replace(boxes=np.round(dets.boxes))
     gt_boxes = flatten_ground_truth(gt, videos)
 
     det_frame = frame_keys(dets.video, dets.frame, nframes)
     gt_frame = frame_keys(gt_boxes.video, gt_boxes.frame, nframes)
+    annotated = np.unique(gt_frame)
+    if frames is not None:
+        predicted = parse_frames(frames, videos, nframes)
+        _check_inside(dets, np.isin(det_frame, predicted), videos)
+        in_frames = np.isin(gt_frame, predicted)
+        gt_boxes, gt_frame = gt_boxes.select(in_frames), gt_frame[in_frames]
     if protocol == 'annotated':
-        annotated = np.unique(gt_frame)
-        dets = dets.select(np.isin(det_frame, annotated))
+        scored = np.unique(gt_frame)
+        dets = dets.select(np.isin(det_frame, scored))
         det_frame = frame_keys(dets.video, dets.frame, nframes)
-        num_frames = annotated.size
+        num_frames = scored.size
     else:
-        num_frames = int(nframes.sum())
+        num_frames = int(
+            nframes.sum()) if frames is None else predicted.size
 
     # Candidates: ground truth of the detection's own class and frame.
     key_space = len(videos) * (int(nframes.max(initial=0)) + 1)
     query, ref = pairs_by_key(dets.label * key_space + det_frame,
                               gt_boxes.label * key_space + gt_frame)
-    ious = box_iou(dets.boxes[query], gt_boxes.boxes[ref], pixel_plus_one)
+    det_pairs, gt_pairs = dets.boxes[query], gt_boxes.boxes[ref]
+    ious = np.where(
+        boxes_intersect(det_pairs, gt_pairs),
+        box_iou(det_pairs, gt_pairs, pixel_plus_one), 0.0)
     best_ref, best_iou = best_match(len(dets.score), query, ref, ious)
     true_positive = greedy_true_positives(dets.score, best_ref, best_iou,
                                           iou_thr)
@@ -105,6 +146,17 @@ def frame_map(detections: np.ndarray,
         num_tp=np.bincount(
             dets.label[true_positive], minlength=num_classes),
         num_frames=num_frames,
+        num_annotated_frames=annotated.size,
         iou_thr=iou_thr,
         protocol=protocol)
     return result
+
+
+def _check_inside(dets: Any, inside: np.ndarray,
+                  videos: Sequence[str]) -> None:
+    """Raise for the first detection on a frame missing from ``frames``."""
+    if not inside.all():
+        row = int(np.flatnonzero(~inside)[0])
+        raise ValueError(
+            f'detections row {row} is on {videos[dets.video[row]]!r} frame '
+            f'{dets.frame[row]}, which is not among the evaluated frames')

@@ -37,6 +37,10 @@ class GroundTruthBoxes(NamedTuple):
     tube: np.ndarray  # (m,) int64 global tube number
     boxes: np.ndarray  # (m, 4) float64
 
+    def select(self, mask: np.ndarray) -> 'GroundTruthBoxes':
+        """The rows picked by a bool mask or an index array."""
+        return GroundTruthBoxes(*(col[mask] for col in self))
+
 
 def check_videos(gt: Dict[str, Any], videos: Sequence[str]) -> np.ndarray:
     """Return the ``nframes`` of ``videos``; raise for an unknown video."""
@@ -101,6 +105,48 @@ def parse_detections(detections: np.ndarray, videos: Sequence[str],
     fail((boxes[:, 2] < boxes[:, 0]) | (boxes[:, 3] < boxes[:, 1]),
          lambda row: 'box with x2 < x1 or y2 < y1')
     return Detections(video, frame, label, dets[:, 3].copy(), boxes.copy())
+
+
+def parse_frames(frames: np.ndarray, videos: Sequence[str],
+                 nframes: np.ndarray) -> np.ndarray:
+    """Check a list of evaluated frames and return their frame keys.
+
+    Args:
+        frames: ``(m, 2)`` rows ``[video_index, frame (1-based)]``, e.g. the
+            key frames a strided test set predicted; repeats are allowed.
+        videos: Evaluated video ids (``video_index`` indexes them).
+        nframes: ``(len(videos),)`` frame count of each video.
+
+    Returns:
+        Sorted unique int64 keys (:func:`frame_keys`) of the frames.
+
+    Raises:
+        ValueError: Naming the first offending row, for a wrong shape, a
+            non-integer value, a video index outside ``videos`` or a frame
+            outside ``[1, nframes]``.
+    """
+    rows = np.asarray(frames)
+    if rows.size == 0:
+        rows = rows.reshape(0, 2)
+    if rows.ndim != 2 or rows.shape[1] != 2:
+        raise ValueError('frames must be an (m, 2) array of rows [video_index'
+                         f', frame], got shape {rows.shape}')
+    rows = rows.astype(np.float64, copy=False)
+
+    def fail(mask: np.ndarray, problem: str) -> None:
+        if mask.any():
+            row = int(np.flatnonzero(mask)[0])
+            raise ValueError(f'frames row {row} ({rows[row].tolist()}): '
+                             f'{problem}')
+
+    fail(~np.isfinite(rows).all(axis=1) | (rows != np.round(rows)).any(1),
+         'video_index and frame must be integers')
+    video, frame = rows[:, 0].astype(np.int64), rows[:, 1].astype(np.int64)
+    fail((video < 0) | (video >= len(videos)),
+         f'video index outside [0, {len(videos)})')
+    fail((frame < 1) | (frame > nframes[video]),
+         'frame outside [1, nframes] of its video')
+    return np.unique(frame_keys(video, frame, nframes))
 
 
 def flatten_ground_truth(gt: Dict[str, Any],

@@ -1,12 +1,17 @@
-"""Video-mAP: per-class AP of action tubes (paper §4.3, Tab. 5-6).
+"""Video-mAP, spatio-temporal protocol ``'st'`` (paper §4.3, Tab. 5-6).
 
-A detected tube is a true positive when its spatio-temporal IoU with a not
-yet matched ground-truth tube of its class in its video reaches the
-threshold (greedy by descending tube score, :mod:`.matching`); AP is the VOC
-all-point area; video-mAP is the mean over the classes with ground truth.
-Tubes come from :func:`.link_tubes` (or any linker with the same output).
+Tubes come from :func:`.link_tubes` (Viterbi linking with gap bridging and
+temporal trimming, or any linker with the same output). A detected tube
+takes the ground-truth tube of its class and video it overlaps most in
+spatio-temporal IoU and is a true positive when that IoU reaches the
+threshold and that tube is not matched yet (the VOC rule of ACT and
+mmaction2's ``videoAP``, greedy by descending tube score,
+:mod:`.matching`); AP is the VOC all-point area; video-mAP is the mean over
+the classes with ground truth. The YOWO family's protocol is in
+:mod:`.yowo_video_map`.
 """
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import (Any, Callable, Dict, List, NamedTuple, Optional,
+                    Sequence, Tuple)
 
 import numpy as np
 
@@ -62,7 +67,7 @@ def spatiotemporal_iou(tube1: np.ndarray,
     return float(temporal * spatial)
 
 
-def _ground_truth_tubes(
+def index_ground_truth_tubes(
         gt: Dict[str, Any], videos: Sequence[str],
         num_classes: int) -> Tuple[Dict[Tuple[int, str], List[int]],
                                    List[np.ndarray], np.ndarray]:
@@ -114,12 +119,68 @@ def video_ap(tubes: Dict[int, List[Tube]],
             range or a threshold outside ``(0, 1]``.
     """
     num_classes = len(gt['labels']) if num_classes is None else num_classes
+    check_iou_thrs(iou_thrs)
+    overlaps = tube_overlaps(
+        tubes, gt, videos, num_classes, lambda gt_tube, tube:
+        spatiotemporal_iou(gt_tube, tube, pixel_plus_one, temporal_plus_one))
+    # First maximum, as np.argmax in ACT / mmaction2.
+    best = [int(np.argmax(ious)) if ious.size else -1
+            for ious in overlaps.ious]
+    best_ref = np.array([
+        cands[b] if b >= 0 else -1
+        for cands, b in zip(overlaps.candidates, best)
+    ], dtype=np.int64)
+    best_iou = np.array(
+        [ious[b] if b >= 0 else 0.0 for ious, b in zip(overlaps.ious, best)],
+        dtype=np.float64)
+    return {
+        thr: tube_average_precision(
+            overlaps,
+            greedy_true_positives(overlaps.scores, best_ref, best_iou, thr),
+            thr)
+        for thr in iou_thrs
+    }
+
+
+class TubeOverlaps(NamedTuple):
+    """Detected tubes with their overlaps with the ground truth."""
+    labels: np.ndarray  # (n,) int64 class of each detected tube
+    scores: np.ndarray  # (n,) float64 tube scores
+    # Per detected tube: ids of the ground-truth tubes of its class and
+    # video (into ``index_ground_truth_tubes``' list), and its IoU with each.
+    candidates: List[np.ndarray]
+    ious: List[np.ndarray]
+    num_gt: np.ndarray  # (C,) ground-truth tubes per class
+
+
+def check_iou_thrs(iou_thrs: Sequence[float]) -> None:
+    """Raise for a threshold outside ``(0, 1]``."""
     for thr in iou_thrs:
         if not 0 < thr <= 1:
             raise ValueError(f'iou_thrs must be in (0, 1], got {thr}')
+
+
+def tube_overlaps(tubes: Dict[int, List[Tube]], gt: Dict[str, Any],
+                  videos: Sequence[str], num_classes: int,
+                  tube_iou: Callable[[np.ndarray, np.ndarray], float]
+                  ) -> TubeOverlaps:
+    """Overlap of every detected tube with the ground truth it may match.
+
+    Args:
+        tubes: ``{label: [(video id, score, tube (n, 5+)), ...]}``.
+        gt: Canonical ground truth.
+        videos: Evaluated video ids; every tube's video must be one of them.
+        num_classes: Number of classes.
+        tube_iou: ``tube_iou(gt_tube, tube)``, the spatio-temporal IoU.
+
+    Raises:
+        ValueError: For a tube of a video not in ``videos`` or a label out
+            of range.
+    """
     known = set(videos)
-    gt_index, gt_tubes, num_gt = _ground_truth_tubes(gt, videos, num_classes)
-    labels, scores, best_ref, best_iou = [], [], [], []
+    gt_index, gt_tubes, num_gt = index_ground_truth_tubes(
+        gt, videos, num_classes)
+    labels, scores, candidates, ious = [], [], [], []
     for label, label_tubes in tubes.items():
         if not 0 <= label < num_classes:
             raise ValueError(f'tube label {label} outside [0, {num_classes})')
@@ -127,34 +188,31 @@ def video_ap(tubes: Dict[int, List[Tube]],
             if video not in known:
                 raise ValueError(f'tube of video {video!r} (label {label}) '
                                  'is not among the evaluated videos')
-            candidates = gt_index.get((label, video), [])
-            ious = [
-                spatiotemporal_iou(gt_tubes[i], tube, pixel_plus_one,
-                                   temporal_plus_one) for i in candidates
-            ]
-            # First maximum, as np.argmax in ACT / mmaction2.
-            best = int(np.argmax(ious)) if ious else -1
+            cands = gt_index.get((label, video), [])
             labels.append(label)
             scores.append(score)
-            best_ref.append(candidates[best] if ious else -1)
-            best_iou.append(ious[best] if ious else 0.0)
-    labels_arr = np.asarray(labels, dtype=np.int64)
-    scores_arr = np.asarray(scores, dtype=np.float64)
-    best_ref_arr = np.asarray(best_ref, dtype=np.int64)
-    best_iou_arr = np.asarray(best_iou, dtype=np.float64)
-    results = {}
-    for thr in iou_thrs:
-        true_positive = greedy_true_positives(scores_arr, best_ref_arr,
-                                              best_iou_arr, thr)
-        result = per_class_average_precision(labels_arr, scores_arr,
-                                             true_positive, num_gt)
-        result.update(
-            num_gt=num_gt,
-            num_tp=np.bincount(
-                labels_arr[true_positive], minlength=num_classes),
-            iou_thr=thr)
-        results[thr] = result
-    return results
+            candidates.append(np.asarray(cands, dtype=np.int64))
+            ious.append(
+                np.array([tube_iou(gt_tubes[i], tube) for i in cands],
+                         dtype=np.float64))
+    return TubeOverlaps(
+        np.asarray(labels, dtype=np.int64),
+        np.asarray(scores, dtype=np.float64), candidates, ious, num_gt)
+
+
+def tube_average_precision(overlaps: TubeOverlaps,
+                           true_positive: np.ndarray,
+                           iou_thr: float) -> Dict[str, Any]:
+    """Per-class AP of the detected tubes given their matching outcome."""
+    result = per_class_average_precision(overlaps.labels, overlaps.scores,
+                                         true_positive, overlaps.num_gt)
+    result.update(
+        num_gt=overlaps.num_gt,
+        num_tp=np.bincount(
+            overlaps.labels[true_positive],
+            minlength=len(overlaps.num_gt)),
+        iou_thr=iou_thr)
+    return result
 
 
 def video_map(detections: np.ndarray,

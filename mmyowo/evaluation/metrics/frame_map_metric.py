@@ -9,7 +9,11 @@ from mmengine.structures import BaseDataElement
 from mmaction.registry import METRICS
 from mmyowo.datasets.annotations import load_annotations
 from ..functional import (PROTOCOLS, frame_map, save_detection_results,
-                          video_map)
+                          video_map, yowo_video_map)
+
+# Video-mAP protocols: the YOWO family's (the paper's) and the
+# spatio-temporal one of ACT / mmaction2 with our linker.
+VIDEO_PROTOCOLS = {'yowo': yowo_video_map, 'st': video_map}
 
 
 @METRICS.register_module()
@@ -23,14 +27,27 @@ class FrameMAPMetric(BaseMetric):
     negligible cost in AP (their recall sits at the very end of the
     precision-recall curve).
 
-    Frame-mAP follows :func:`~mmyowo.evaluation.functional.frame_map`;
-    video-mAP links the detections into tubes
-    (:func:`~mmyowo.evaluation.functional.link_tubes`) and needs the test
-    set to predict every frame (dataset ``key_frames='all'``).
+    Frame-mAP follows :func:`~mmyowo.evaluation.functional.frame_map`; its
+    defaults (annotated frames, ``+1`` pixels, rounded detection corners)
+    are the YOWO family's protocol, whose numbers the paper compares
+    against. Only the frames that were predicted count, so validating on
+    every 4th annotated frame (``key_frame_stride=4``) scores those frames
+    alone; the log says how many frames were evaluated.
 
-    Returned keys (with the default prefix): ``mAP/frame@0.5``,
-    ``mAP/video@0.2``, ``mAP/video@0.5``, ``mAP/video@0.75``, in [0, 1].
-    Per-class APs are logged as a table.
+    Video-mAP links the detections into tubes, with each protocol of
+    ``video_protocols``: ``'yowo'``
+    (:func:`~mmyowo.evaluation.functional.yowo_video_map`, the YOWO
+    family's, the paper's) and ``'st'``
+    (:func:`~mmyowo.evaluation.functional.video_map`: our linker with
+    temporal trimming, ACT's matching). It needs predictions on every frame
+    of the test videos (dataset ``key_frames='all'``, stride 1);
+    ``compute_metrics`` raises a ``ValueError`` otherwise.
+
+    Returned keys (with the default prefix), in [0, 1]: ``mAP/frame@0.5``
+    first (``save_best='auto'`` picks it), then ``mAP/video@{thr}`` for the
+    first video protocol and ``mAP/video_{protocol}@{thr}`` for any further
+    one (e.g. ``mAP/video_st@0.5``). Per-class APs are logged as a table
+    whose column titles name the protocols.
 
     Args:
         ann_file: Canonical ground truth (``.pkl`` / ``.json``).
@@ -42,10 +59,17 @@ class FrameMAPMetric(BaseMetric):
             :mod:`mmyowo.evaluation.functional.frame_map`.
         video_iou_thrs: Video-mAP spatio-temporal IoU thresholds; ``None``
             (or empty) disables video-mAP.
-        pixel_plus_one: ``+1`` pixel convention in IoUs.
+        pixel_plus_one: ``+1`` pixel convention in IoUs (YOWO family).
         score_thr: Least score of a kept (box, class) pair.
         link_cfg: Options of
-            :func:`~mmyowo.evaluation.functional.link_video`.
+            :func:`~mmyowo.evaluation.functional.link_video` (``'st'``).
+        video_protocols: Video-mAP protocols, the first one giving the
+            ``mAP/video@{thr}`` keys: ``'yowo'`` and / or ``'st'``.
+        yowo_link_cfg: Options of
+            :func:`~mmyowo.evaluation.functional.link_tubes_yowo`
+            (``'yowo'``; e.g. ``top_k=10`` links faster, inexactly).
+        round_boxes: Round detection corners to whole pixels for frame-mAP
+            (YOWO family).
         results_file: If set, the detections are saved there as an ``.npz``
             results file (input of ``tools/analysis/plot_results.py``).
         collect_device: ``'cpu'`` or ``'gpu'``, for gathering across ranks.
@@ -61,9 +85,12 @@ class FrameMAPMetric(BaseMetric):
                  protocol: str = 'annotated',
                  video_iou_thrs: Optional[Sequence[float]] = (0.2, 0.5,
                                                               0.75),
-                 pixel_plus_one: bool = False,
+                 pixel_plus_one: bool = True,
                  score_thr: float = 1e-4,
                  link_cfg: Optional[Dict[str, Any]] = None,
+                 video_protocols: Sequence[str] = ('yowo', ),
+                 yowo_link_cfg: Optional[Dict[str, Any]] = None,
+                 round_boxes: bool = True,
                  results_file: Optional[str] = None,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None,
@@ -77,6 +104,16 @@ class FrameMAPMetric(BaseMetric):
                              f'{protocol!r}')
         if not 0 < iou_thr <= 1:
             raise ValueError(f'iou_thr must be in (0, 1], got {iou_thr}')
+        video_protocols = (video_protocols, ) if isinstance(
+            video_protocols, str) else tuple(video_protocols)
+        unknown = [p for p in video_protocols if p not in VIDEO_PROTOCOLS]
+        if unknown or len(set(video_protocols)) != len(video_protocols):
+            raise ValueError(
+                f'video_protocols must be distinct names from '
+                f'{tuple(VIDEO_PROTOCOLS)}, got {video_protocols}')
+        if video_iou_thrs and not video_protocols:
+            raise ValueError('video_iou_thrs is set but video_protocols is '
+                             'empty')
         if split < 0:
             raise ValueError(f'split must be >= 0, got {split}')
         if results_file is not None and not results_file.endswith('.npz'):
@@ -90,6 +127,9 @@ class FrameMAPMetric(BaseMetric):
         self.pixel_plus_one = pixel_plus_one
         self.score_thr = score_thr
         self.link_cfg = dict(link_cfg or {})
+        self.video_protocols = video_protocols
+        self.yowo_link_cfg = dict(yowo_link_cfg or {})
+        self.round_boxes = round_boxes
         self.results_file = results_file
         self._gt: Optional[Dict[str, Any]] = None
 
@@ -133,7 +173,13 @@ class FrameMAPMetric(BaseMetric):
 
     def compute_metrics(self, results: List[Dict[str, Any]]) -> Dict[str,
                                                                      float]:
-        """Compute frame-mAP (and video-mAP) from the gathered results."""
+        """Compute frame-mAP (and video-mAP) from the gathered results.
+
+        Raises:
+            ValueError: For a prediction outside the test split, a frame
+                beyond its video, a wrong number of class scores, or, with
+                video-mAP on, a test video frame without prediction.
+        """
         gt = self._ground_truth()
         if self.split >= len(gt['test_videos']):
             raise ValueError(f'{self.ann_file}: split {self.split} requested '
@@ -141,26 +187,49 @@ class FrameMAPMetric(BaseMetric):
                              f'{len(gt["test_videos"])} splits')
         videos = gt['test_videos'][self.split]
         class_names = gt['labels']
-        detections = self._detections(results, videos, len(class_names))
+        detections, frames = self._detections(results, videos, gt,
+                                              len(class_names))
 
-        frame = frame_map(detections, gt, videos, self.iou_thr,
-                          self.protocol, self.pixel_plus_one)
+        frame = frame_map(
+            detections,
+            gt,
+            videos,
+            self.iou_thr,
+            self.protocol,
+            self.pixel_plus_one,
+            round_boxes=self.round_boxes,
+            frames=frames)
+        if not frame['num_gt'].any():
+            MMLogger.get_current_instance().warning(
+                f'{type(self).__name__}: none of the {len(frames)} predicted '
+                'frames carries ground truth; frame-mAP is NaN')
         metrics = {f'frame@{self.iou_thr}': frame['mAP']}
-        columns = [(f'frame AP@{self.iou_thr}', frame['ap'])]
+        pixels = ', +1 px' if self.pixel_plus_one else ''
+        columns = [(f'frame AP@{self.iou_thr} ({self.protocol}{pixels})',
+                    frame['ap'])]
         if self.video_iou_thrs:
-            video = video_map(
-                detections,
-                gt,
-                videos,
-                self.video_iou_thrs,
-                self.pixel_plus_one,
-                link_cfg=self.link_cfg)
-            for thr, result in video.items():
-                metrics[f'video@{thr}'] = result['mAP']
-                columns.append((f'video AP@{thr}', result['ap']))
+            self._check_every_frame(frames, videos, gt)
+            for i, name in enumerate(self.video_protocols):
+                video = VIDEO_PROTOCOLS[name](
+                    detections,
+                    gt,
+                    videos,
+                    self.video_iou_thrs,
+                    self.pixel_plus_one,
+                    link_cfg=self.yowo_link_cfg
+                    if name == 'yowo' else self.link_cfg)
+                key = 'video' if i == 0 else f'video_{name}'
+                for thr, result in video.items():
+                    metrics[f'{key}@{thr}'] = result['mAP']
+                    columns.append((f'video AP@{thr} ({name})', result['ap']))
+        boxes = ('+1-pixel' if self.pixel_plus_one else 'continuous') + (
+            ' boxes, detection corners rounded'
+            if self.round_boxes else ' boxes')
         MMLogger.get_current_instance().info(
-            f'{self.protocol!r} protocol, {frame["num_frames"]} frames, '
-            f'{len(detections)} detections\n' +
+            f'frame-mAP: {self.protocol!r} protocol, {boxes}; '
+            f'{frame["num_frames"]} frames evaluated ({len(frames)} '
+            f'predicted, {frame["num_annotated_frames"]} annotated in the '
+            f'{len(videos)} test videos), {len(detections)} detections\n' +
             _format_table(class_names, columns))
         if self.results_file is not None:
             save_detection_results(self.results_file, detections, videos,
@@ -173,9 +242,33 @@ class FrameMAPMetric(BaseMetric):
             self._gt = load_annotations(self.ann_file)
         return self._gt
 
+    def _check_every_frame(self, frames: np.ndarray, videos: Sequence[str],
+                           gt: Dict[str, Any]) -> None:
+        """Raise unless every frame of the test videos was predicted."""
+        nframes = np.array([gt['nframes'][v] for v in videos], np.int64)
+        seen = np.zeros((len(videos), int(nframes.max(initial=0)) + 1), bool)
+        seen[frames[:, 0], frames[:, 1]] = True
+        missing = ~seen[:, 1:] & (np.arange(1, seen.shape[1]) <=
+                                  nframes[:, None])
+        if missing.any():
+            video, frame = np.argwhere(missing)[0]
+            raise ValueError(
+                f'{type(self).__name__}: video-mAP needs a prediction for '
+                f'every frame of the test videos, but {int(missing.sum())} '
+                f'of {int(nframes.sum())} frames have none (e.g. '
+                f'{videos[video]!r} frame {frame + 1}); test with '
+                "key_frames='all' and key_frame_stride=1, or set "
+                'video_iou_thrs=None')
+
     def _detections(self, results: List[Dict[str, Any]],
-                    videos: Sequence[str], num_classes: int) -> np.ndarray:
-        """Expand the kept boxes into ``(N, 8)`` detection rows."""
+                    videos: Sequence[str], gt: Dict[str, Any],
+                    num_classes: int) -> Tuple[np.ndarray, np.ndarray]:
+        """Expand the kept boxes into ``(N, 8)`` detection rows.
+
+        Returns:
+            ``(detections, frames)``: the rows and the ``(M, 2)`` int64
+            ``[video_index, frame]`` of every predicted frame, once each.
+        """
         index = {video: i for i, video in enumerate(videos)}
         seen: Dict[Tuple[str, int], None] = {}
         duplicates = 0
@@ -191,6 +284,11 @@ class FrameMAPMetric(BaseMetric):
                     f'prediction for video {key[0]!r} (frame {key[1]}), '
                     f'which is not in test split {self.split} of '
                     f'{self.ann_file}')
+            if not 1 <= key[1] <= gt['nframes'][key[0]]:
+                raise ValueError(
+                    f'prediction for {key[0]!r} frame {key[1]}, but '
+                    f'{self.ann_file} gives that video '
+                    f'{gt["nframes"][key[0]]} frames')
             if result['scores'].shape[1] != num_classes:
                 raise ValueError(
                     f'{key[0]} frame {key[1]}: {result["scores"].shape[1]} '
@@ -202,18 +300,20 @@ class FrameMAPMetric(BaseMetric):
             MMLogger.get_current_instance().warning(
                 f'{type(self).__name__}: {duplicates} predictions repeat an '
                 'already seen (video, frame); only the first one is used')
+        frames = np.array([s[:2] for s in per_sample],
+                          dtype=np.int64).reshape(-1, 2)
         if not per_sample:
-            return np.zeros((0, 8))
+            return np.zeros((0, 8)), frames
         counts = np.array([len(s[2]) for s in per_sample])
-        video = np.repeat([s[0] for s in per_sample], counts)
-        frame = np.repeat([s[1] for s in per_sample], counts)
+        video = np.repeat(frames[:, 0], counts)
+        frame = np.repeat(frames[:, 1], counts)
         boxes = np.concatenate([s[2] for s in per_sample]).reshape(-1, 4)
         scores = np.concatenate([s[3] for s in per_sample]).reshape(
             -1, num_classes)
         box_id, label = np.nonzero(scores >= self.score_thr)
         return np.column_stack(
             (video[box_id], frame[box_id], label, scores[box_id, label],
-             boxes[box_id])).astype(np.float64)
+             boxes[box_id])).astype(np.float64), frames
 
 
 def _to_numpy(value: Any) -> np.ndarray:
@@ -227,12 +327,14 @@ def _format_table(class_names: Sequence[str],
                   columns: List[Tuple[str, np.ndarray]]) -> str:
     """Per-class APs (percent) as a text table with a mean row."""
     width = max(len(name) for name in list(class_names) + ['class'])
+    widths = [max(len(title), 6) for title, _ in columns]
     header = 'class'.ljust(width) + ''.join(
-        f'  {title:>14}' for title, _ in columns)
+        f'  {title:>{w}}' for (title, _), w in zip(columns, widths))
 
     def row(name: str, values: List[float]) -> str:
-        cells = ''.join(f'  {"-" if np.isnan(v) else f"{100 * v:.2f}":>14}'
-                        for v in values)
+        cells = ''.join(
+            f'  {"-" if np.isnan(v) else f"{100 * v:.2f}":>{w}}'
+            for v, w in zip(values, widths))
         return name.ljust(width) + cells
 
     lines = [header, '-' * len(header)]

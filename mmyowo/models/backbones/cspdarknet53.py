@@ -19,10 +19,10 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 import torch
 import torch.nn as nn
 from mmcv.cnn import ConvModule
-from mmengine.model import BaseModule
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmaction.registry import MODELS
+from ..utils import InitCfgModule
 
 ConfigType = Dict
 OptMultiConfig = Optional[Union[dict, List[dict]]]
@@ -39,7 +39,7 @@ def scale_channels(channels: int, widen_factor: float) -> int:
     return int(channels * widen_factor)
 
 
-class DarkBlock(BaseModule):
+class DarkBlock(InitCfgModule):
     """Darknet residual block: 1x1 conv, 3x3 conv, identity shortcut.
 
     Args:
@@ -68,7 +68,7 @@ class DarkBlock(BaseModule):
         return x + self.conv2(self.conv1(x))
 
 
-class CSPStage(BaseModule):
+class CSPStage(InitCfgModule):
     """A cross-stage partial stage of CSPDarknet53 (CSPNet, Wang et al. 2020).
 
     A stride-2 3x3 convolution downsamples to ``out_channels``; a 1x1
@@ -142,7 +142,7 @@ class CSPStage(BaseModule):
 
 
 @MODELS.register_module()
-class CSPDarknet53(BaseModule):
+class CSPDarknet53(InitCfgModule):
     """CSPDarknet53 backbone (YOLOv4; YOWO-Plus 2D branch, paper §3.2).
 
     A 3x3 stem convolution (3 -> 32 channels, stride 1) followed by five

@@ -5,6 +5,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import torch
 import torch.nn as nn
 from mmcv.cnn import ConvModule
+from mmengine.dist import all_reduce
 from mmengine.model import BaseModule
 from mmengine.structures import InstanceData
 from torch import Tensor
@@ -96,13 +97,15 @@ class YOWOHead(BaseModule):
 
     Boxes use YOLOv3 coding on 9 anchors, 3 per level; confidence and class
     scores are independent sigmoids (multi-label, §3.3). Training: the
-    ``MultiLevelTopKAssigner`` (§3.3) picks positive priors; CIoU loss (eq. 5-6)
-    on decoded positive boxes, binary focal loss on confidence over all priors
-    (eq. 10; negatives whose predicted box overlaps a ground truth by more
-    than ``ignore_iou_thr`` are ignored, as in YOLOv3) and on the classes of
-    the positives (eq. 9). All three are averaged over the number of
-    positives in the batch. Testing: ``score = sigmoid(conf) * sigmoid(cls)``
-    per class, a score threshold on the best class, class-agnostic NMS.
+    ``MultiLevelTopKAssigner`` (§3.3) picks positive priors; CIoU loss
+    (eq. 5-6) on decoded positive boxes, binary focal loss on confidence over
+    all priors (eq. 10; negatives whose predicted box overlaps a ground truth
+    by more than ``ignore_iou_thr`` are ignored, as in YOLOv3) and on the
+    classes of the positives (eq. 9). All three are averaged over the number
+    of positives in the batch, under DDP over the mean number per rank
+    (:meth:`num_pos_avg_factor`). Testing:
+    ``score = sigmoid(conf) * sigmoid(cls)`` per class, a score threshold on
+    the best class, class-agnostic NMS.
 
     Args:
         head_module (dict): ``YOWOHeadModule`` config.
@@ -221,6 +224,32 @@ class YOWOHead(BaseModule):
             conf_weight[(max_iou > self.ignore_iou_thr) & (assigned == 0)] = 0
         return assigned, conf_weight, gt_bboxes
 
+    @staticmethod
+    def num_pos_avg_factor(num_pos: int, ref: Tensor) -> float:
+        """Loss normaliser: the mean number of positives per rank, >= 1.
+
+        DDP averages the gradients of the ranks, so with ``n_r`` positives
+        and summed losses ``S_r`` on rank ``r`` of ``W`` ranks, dividing each
+        ``S_r`` by ``mean_r(n_r)`` gives the gradient of
+        ``sum_r(S_r) / sum_r(n_r)``: the whole global batch normalised by
+        all of its positives, whatever the split of the images over the
+        ranks (as mmdet's dense heads do with ``reduce_mean``). Dividing by
+        each rank's own ``n_r`` would weight a positive on a rank with few
+        positives more than one on a crowded rank. Without an initialised
+        process group ``all_reduce`` does nothing and this is the batch's
+        own count.
+
+        Args:
+            num_pos (int): Positives of this rank's batch.
+            ref (Tensor): Any tensor on the device to reduce on.
+
+        Returns:
+            float: ``max(mean_r(n_r), 1)``.
+        """
+        count = ref.new_tensor(float(num_pos), dtype=torch.float32)
+        all_reduce(count, op='mean')
+        return max(count.item(), 1.0)
+
     def loss_by_feat(self, cls_maps: Sequence[Tensor],
                      gt_instances: Sequence[InstanceData]
                      ) -> Dict[str, Tensor]:
@@ -242,7 +271,8 @@ class YOWOHead(BaseModule):
             labels = gt.labels.to(preds.device)[gt_idx].long()
             cls_targets.append(nn.functional.one_hot(
                 labels, self.num_classes).to(preds.dtype))
-        num_pos = max(float(sum(len(t) for t in pos_targets)), 1.0)
+        num_pos = self.num_pos_avg_factor(
+            sum(len(t) for t in pos_targets), preds)
         loss_bbox = self.loss_bbox(
             torch.cat(pos_boxes), torch.cat(pos_targets), avg_factor=num_pos)
         loss_conf = self.loss_conf(
@@ -268,11 +298,32 @@ class YOWOHead(BaseModule):
         """Decode, threshold, NMS and (optionally) map back to the original
         frame.
 
+        With ``rescale``, every meta needs ``scale_factor`` ``(w_scale,
+        h_scale)`` (``input = original * scale_factor``, set by ``Resize``)
+        and ``ori_shape``: boxes are divided by the factor and clipped to
+        ``ori_shape``. Without it, boxes stay in input pixels, clipped to
+        ``img_shape`` when given.
+
         Returns:
             list[InstanceData]: Per image ``bboxes`` (N, 4) xyxy, ``scores``
             (N, C) per-class ``sigmoid(conf) * sigmoid(cls)`` and ``labels``
             (N,) best class.
+
+        Raises:
+            KeyError: If ``rescale`` and a meta lacks ``scale_factor`` or
+                ``ori_shape``: its boxes would silently stay in input pixels.
         """
+        if rescale:
+            for i, meta in enumerate(batch_img_metas):
+                missing = [key for key in ('scale_factor', 'ori_shape')
+                           if key not in meta]
+                if missing:
+                    raise KeyError(
+                        f'image meta {i} lacks {missing}, needed to map '
+                        'boxes back to the original frame (rescale=True): '
+                        'Resize sets scale_factor, the dataset ori_shape, '
+                        'and PackActionInputs(meta_keys=...) must include '
+                        'both; or predict with rescale=False')
         preds, boxes = self.decode(cls_maps)
         scores = preds[..., 4:5].sigmoid() * preds[..., 5:].sigmoid()
         return [
@@ -294,11 +345,12 @@ class YOWOHead(BaseModule):
         keep = nms(boxes.float(), best.float(), cfg['nms_iou_thr'])
         keep = keep[:cfg['max_per_img']]
         boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
-        h, w = meta.get('img_shape', (math.inf, math.inf))[:2]
-        if rescale and 'scale_factor' in meta:
+        if rescale:
             factor = boxes.new_tensor(meta['scale_factor'][:2]).repeat(2)
             boxes = boxes / factor
-            h, w = meta.get('ori_shape', (h / factor[1], w / factor[0]))[:2]
+            h, w = meta['ori_shape'][:2]
+        else:
+            h, w = meta.get('img_shape', (math.inf, math.inf))[:2]
         boxes = torch.stack([
             boxes[:, 0].clamp(0, w), boxes[:, 1].clamp(0, h),
             boxes[:, 2].clamp(0, w), boxes[:, 3].clamp(0, h)

@@ -3,10 +3,11 @@ from contextlib import nullcontext
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import torch
-from mmengine.model import BaseModel
+from mmengine.model import BaseModel, BaseModule
 from torch import Tensor
 
 from mmaction.registry import MODELS
+from ..utils import load_pretrained, pop_pretrained_cfg
 
 
 @MODELS.register_module()
@@ -16,9 +17,10 @@ class YOWO(BaseModel):
 
     The 3D branch (any mmaction 3D backbone + ``neck_3d``) reads the whole
     clip; the 2D branch reads the key frame ``x_j`` whose 0-based clip position
-    is each sample's ``key_frame_index`` metainfo (default ``L - 1``, the last
-    frame, as in YOWO). The fusion neck and the head then predict the boxes
-    and action classes of the key frame.
+    is each sample's ``key_frame_index`` metainfo (required in ``loss`` and
+    ``predict``; ``mode='tensor'`` without samples takes the last frame,
+    ``L - 1``, as YOWO does). The fusion neck and the head then predict the
+    boxes and action classes of the key frame.
 
     Args:
         backbone_2d (dict): 2D backbone returning the levels of strides
@@ -33,6 +35,17 @@ class YOWO(BaseModel):
         data_preprocessor (dict, optional): Defaults to mmaction's
             ``ActionDataPreprocessor`` with ``format_shape='NCTHW'``.
         init_cfg (dict, optional): Initialisation config.
+
+    Pretrained branches: a branch config's ``init_cfg=dict(type='Pretrained',
+    checkpoint=..., prefix=None, map_location='cpu', min_fraction=0.5)`` (or
+    ``pretrained='FILE'`` with ``pretrained2d=False`` on mmaction's 3D
+    backbones) is taken out of the config before the branch is built (host
+    backbones ignore ``init_cfg`` or load ``strict=False`` without a word,
+    e.g. mmaction's ``ResNet3d``) and loaded by :meth:`init_weights` with
+    :func:`mmyowo.models.utils.load_pretrained`: after every component's own
+    random init, with a log line of what was loaded and an error naming the
+    file when less than ``min_fraction`` of the branch's parameter tensors
+    fit. ``pretrained_cfgs`` holds these settings per branch.
 
     Inputs are ``[B, 3, L, H, W]`` tensors (``NCTHW``).
 
@@ -61,6 +74,11 @@ class YOWO(BaseModel):
                 type='ActionDataPreprocessor', format_shape='NCTHW')
         super().__init__(data_preprocessor=data_preprocessor,
                          init_cfg=init_cfg)
+        self.pretrained_cfgs: Dict[str, dict] = {}
+        backbone_2d = self._take_pretrained_cfg('backbone_2d', backbone_2d)
+        if backbone_3d:
+            backbone_3d = self._take_pretrained_cfg('backbone_3d',
+                                                    backbone_3d)
         self.backbone_2d = MODELS.build(backbone_2d)
         self.backbone_3d = MODELS.build(backbone_3d) if backbone_3d else None
         self.neck_3d = MODELS.build(neck_3d) if neck_3d else None
@@ -72,6 +90,52 @@ class YOWO(BaseModel):
     @property
     def with_3d(self) -> bool:
         return self.backbone_3d is not None
+
+    # ------------------------------------------------------------------ #
+    # initialisation
+    # ------------------------------------------------------------------ #
+    def _take_pretrained_cfg(self, branch: str, cfg: dict) -> dict:
+        """Move ``branch``'s pretrained settings into ``pretrained_cfgs`` and
+        return the config to build it from (see the class docstring)."""
+        cfg, load_cfg = pop_pretrained_cfg(cfg, branch)
+        if load_cfg is not None:
+            self.pretrained_cfgs[branch] = load_cfg
+        return cfg
+
+    def init_weights(self) -> None:
+        """Initialise every component, then load the pretrained branches.
+
+        ``super().init_weights()`` runs each child's own init (e.g.
+        ``ResNet3d``'s Kaiming, ``CSPDarknet53``'s ``init_cfg``) and this
+        detector's ``init_cfg``; only then are the branch checkpoints of
+        ``pretrained_cfgs`` loaded, so no random init can overwrite them.
+        mmengine's per-parameter init record is written inside
+        ``super().init_weights()`` for a top-level model, before the load;
+        :func:`~mmyowo.models.utils.load_pretrained` logs the load itself.
+
+        Raises:
+            FileNotFoundError: A branch checkpoint does not exist.
+            ValueError: A branch checkpoint is unreadable or fits less than
+                its ``min_fraction`` of the branch; or a component has an
+                ``init_cfg`` that its ``init_weights`` ignores.
+        """
+        super().init_weights()
+        # BaseModule.init_weights marks a module initialised; an override
+        # that never calls it (mmaction's ResNet3d reads only ``pretrained``)
+        # leaves the mark unset and its init_cfg unapplied.
+        ignored = {
+            f'{name} ({type(child).__name__})': child.init_cfg
+            for name, child in self.named_children()
+            if isinstance(child, BaseModule) and child.init_cfg
+            and not child.is_init
+        }
+        if ignored:
+            raise ValueError(
+                f'init_cfg ignored by the init_weights of {ignored}: set it '
+                'to None (checkpoints: a Pretrained init_cfg on backbone_2d '
+                '/ backbone_3d, which YOWO loads itself)')
+        for branch, load_cfg in self.pretrained_cfgs.items():
+            load_pretrained(getattr(self, branch), name=branch, **load_cfg)
 
     # ------------------------------------------------------------------ #
     # freezing
@@ -104,13 +168,41 @@ class YOWO(BaseModel):
     @staticmethod
     def key_frame_indices(inputs: Tensor,
                           data_samples: Optional[Sequence] = None) -> Tensor:
-        """0-based key-frame positions per sample (default: last frame)."""
-        length = inputs.shape[2]
+        """0-based key-frame position ``j`` of eq. 4, per sample.
+
+        Args:
+            inputs (Tensor): ``[B, 3, L, H, W]`` clips.
+            data_samples (Sequence, optional): ``B`` samples, each with a
+                ``key_frame_index`` metainfo. ``None`` (``mode='tensor'``
+                without samples, as export and benchmark call it) takes the
+                last frame, ``L - 1``, for every clip, as YOWO does.
+
+        Returns:
+            Tensor: ``(B,)`` long positions.
+
+        Raises:
+            KeyError: If a sample has no ``key_frame_index``: silently taking
+                ``L - 1`` would train and evaluate the 2D branch on the
+                wrong frame wherever KFRS puts the key frame elsewhere.
+            ValueError: If the number of samples is not ``B`` or an index is
+                outside the clip.
+        """
+        batch, length = inputs.shape[0], inputs.shape[2]
         if data_samples is None:
-            return torch.full((inputs.shape[0],), length - 1, dtype=torch.long,
+            return torch.full((batch,), length - 1, dtype=torch.long,
                               device=inputs.device)
-        idx = [int(s.metainfo.get('key_frame_index', length - 1))
-               for s in data_samples]
+        if len(data_samples) != batch:
+            raise ValueError(f'{len(data_samples)} data samples for a batch '
+                             f'of {batch} clips')
+        missing = [i for i, s in enumerate(data_samples)
+                   if 'key_frame_index' not in s.metainfo]
+        if missing:
+            raise KeyError(
+                f'data samples {missing} have no "key_frame_index" metainfo '
+                '(0-based position of the key frame in the clip): '
+                'KFRSampleFrames adds it, and PackActionInputs(meta_keys=...) '
+                'must include "key_frame_index"')
+        idx = [int(s.metainfo['key_frame_index']) for s in data_samples]
         bad = [i for i in idx if not 0 <= i < length]
         if bad:
             raise ValueError(f'key_frame_index {bad} outside the clip of '

@@ -4,13 +4,13 @@ from typing import Optional, Sequence, Union
 import torch
 import torch.nn as nn
 from mmcv.cnn import ConvModule
-from mmengine.model import BaseModule
 
 from mmaction.registry import MODELS
+from ..utils import InitCfgModule
 
 
 @MODELS.register_module()
-class SELayer(BaseModule):
+class SELayer(InitCfgModule):
     """Squeeze-and-excitation layer (Hu et al., 2018).
 
     Compression: global average pooling; excitation: a two-layer bottleneck

@@ -3,13 +3,13 @@ from typing import Optional, Sequence, Union
 
 import torch
 from mmcv.cnn import ConvModule
-from mmengine.model import BaseModule
 
 from mmaction.registry import MODELS
+from ..utils import InitCfgModule
 
 
 @MODELS.register_module()
-class I3DNeck(BaseModule):
+class I3DNeck(InitCfgModule):
     """Temporal pooling (and optional channel projection) of 3D features.
 
     Any mmaction 3D backbone (I3D ``ResNet3d``, ``ResNet3dSlowOnly``, ``X3D``,
