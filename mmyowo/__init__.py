@@ -2,9 +2,12 @@
 
 Importing the package registers every component into mmaction's registries.
 """
-# compat must run before anything imports ``mmaction.models`` (see its docstring).
-from .utils import compat  # noqa: F401,I001
-from . import apis, datasets, engine, evaluation, models  # noqa: F401,E402
-from .version import __version__  # noqa: E402
+# isort: off
+# compat patches the mmaction2 wheel, so it must run before anything imports
+# ``mmaction.models`` (see its docstring); isort would sort it after ``apis``.
+from .utils import compat  # noqa: F401
+from . import apis, datasets, engine, evaluation, models  # noqa: F401
+# isort: on
+from .version import __version__
 
 __all__ = ['__version__']

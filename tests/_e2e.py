@@ -6,7 +6,7 @@ import subprocess
 import sys
 from typing import Sequence
 
-from mmyowo.datasets.synthetic import generate_synthetic_dataset
+from mmyowo.preparation.synthetic import generate_synthetic_dataset
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 PYTHON = sys.executable

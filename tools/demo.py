@@ -8,14 +8,15 @@ Usage::
         [--clip-len L] [--frame-interval P] [--input-size H W] [--strict]
 
 INPUT is a video file, or a camera index (with ``--camera`` or as a plain
-digit string). OUTPUT is an mp4 (``mp4v``) with, per frame, the boxes whose
-best class score reaches ``--score-thr``, their action labels and scores, and
-the measured processing speed (frames per second of the detector, decoding
-included, drawing and writing excluded). Class names come from the
-checkpoint's ``meta.dataset_meta.classes``, else from ``--labels`` (one name a
-line), else are the class indices. See mmyowo/apis/inference.py for the two
-modes: ``per-frame`` (causal, any model) and ``streaming`` (KFRS-trained
-models, much faster, up to L frames of latency).
+digit string). OUTPUT is an mp4 (``mp4v``) with, per frame, every person
+with a class score reaching ``--score-thr``: its box and, AVA style, a stack
+of ``label score`` lines, one per class at or above the threshold, highest
+first; and the measured processing speed (frames per second of the
+detector, decoding included, drawing and writing excluded). Class names come
+from the checkpoint's ``meta.dataset_meta.classes``, else from ``--labels``
+(one name a line), else are the class indices. See mmyowo/apis/inference.py
+for the two modes: ``per-frame`` (causal, any model) and ``streaming``
+(KFRS-trained models, much faster, up to L frames of latency).
 
 A video file that stops decoding before the frame count its container
 announces (truncated or corrupt) is processed up to that point: the demo
@@ -38,11 +39,10 @@ import numpy as np
 from mmengine.structures import InstanceData
 from mmengine.utils import ProgressBar
 
-from mmyowo.apis import MODES, VideoReader, YOWOVideoDetector, init_detector
-
-#: BGR colours cycled over the classes.
-PALETTE = ((0, 255, 0), (255, 128, 0), (0, 128, 255), (255, 0, 255),
-           (0, 255, 255), (255, 255, 0), (128, 0, 255), (0, 0, 255))
+from mmyowo.apis import (VideoReader, YOWOVideoDetector, init_detector,
+                         person_actions)
+from mmyowo.apis.inference import MODES
+from mmyowo.visualization.action_labels import draw_person_actions
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -52,25 +52,37 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('input', help='video file, or camera index')
     parser.add_argument('output', help='output video (.mp4)')
     parser.add_argument('--mode', choices=MODES, default='per-frame')
-    parser.add_argument('--score-thr', type=float, default=0.4,
-                        help='draw boxes whose class score reaches this')
+    parser.add_argument(
+        '--score-thr',
+        type=float,
+        default=0.4,
+        help='draw boxes whose class score reaches this')
     parser.add_argument('--device', default='cpu')
-    parser.add_argument('--camera', action='store_true',
-                        help='INPUT is a camera index')
-    parser.add_argument('--labels', help='class names, one per line (used '
-                        'when the checkpoint has none)')
-    parser.add_argument('--max-frames', type=int,
-                        help='stop after this many frames')
-    parser.add_argument('--clip-len', type=int,
-                        help='override the clip length of the config')
-    parser.add_argument('--frame-interval', type=int,
-                        help='override the sampling step of the config')
-    parser.add_argument('--input-size', type=int, nargs=2,
-                        metavar=('H', 'W'),
-                        help='override the network input size')
-    parser.add_argument('--strict', action='store_true',
-                        help='exit 1 if the input video decodes fewer frames '
-                        'than its container announces (default: warn)')
+    parser.add_argument(
+        '--camera', action='store_true', help='INPUT is a camera index')
+    parser.add_argument(
+        '--labels',
+        help='class names, one per line (used '
+        'when the checkpoint has none)')
+    parser.add_argument(
+        '--max-frames', type=int, help='stop after this many frames')
+    parser.add_argument(
+        '--clip-len', type=int, help='override the clip length of the config')
+    parser.add_argument(
+        '--frame-interval',
+        type=int,
+        help='override the sampling step of the config')
+    parser.add_argument(
+        '--input-size',
+        type=int,
+        nargs=2,
+        metavar=('H', 'W'),
+        help='override the network input size')
+    parser.add_argument(
+        '--strict',
+        action='store_true',
+        help='exit 1 if the input video decodes fewer frames '
+        'than its container announces (default: warn)')
     args = parser.parse_args(argv)
     if args.max_frames is not None and args.max_frames < 1:
         parser.error('--max-frames must be >= 1')
@@ -98,40 +110,20 @@ def class_names(dataset_meta: Optional[dict], labels_file: Optional[str],
 
 def draw_detections(image: np.ndarray, pred: InstanceData,
                     names: Sequence[str], score_thr: float) -> np.ndarray:
-    """Draw, in place on a BGR image, every box whose best score reaches
-    ``score_thr``, labelled with each class scoring at least ``score_thr``
-    (the head's class scores are independent sigmoids: several actions can
-    hold at once)."""
-    bboxes = pred.bboxes.detach().cpu().numpy()
-    scores = pred.scores.detach().float().cpu().numpy()
-    for box, box_scores in zip(bboxes, scores):
-        classes = np.flatnonzero(box_scores >= score_thr)
-        if classes.size == 0:
-            continue
-        classes = classes[np.argsort(-box_scores[classes])]
-        color = PALETTE[int(classes[0]) % len(PALETTE)]
-        x1, y1, x2, y2 = (int(round(v)) for v in box)
-        cv2.rectangle(image, (x1, y1), (x2, y2), color, 2)
-        for row, c in enumerate(classes[:3]):
-            text = f'{names[c]} {box_scores[c]:.2f}'
-            (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX,
-                                             0.45, 1)
-            top = max(y1 + row * (th + base + 2), 0)
-            cv2.rectangle(image, (x1, top), (x1 + tw + 2, top + th + base),
-                          color, -1)
-            cv2.putText(image, text, (x1 + 1, top + th),
-                        cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1,
-                        cv2.LINE_AA)
-    return image
+    """Draw, in place on a BGR image, every person with a class scoring at
+    least ``score_thr``: its box and a stack of ``label score`` lines, one
+    per such class, highest first (the head's class scores are independent
+    sigmoids: several actions can hold at once)."""
+    return draw_person_actions(image, person_actions(pred, score_thr, names))
 
 
 def draw_fps(image: np.ndarray, fps: float) -> np.ndarray:
-    """Overlay the processing speed in the bottom-left corner (in place),
-    away from the labels, which sit at the top of their boxes."""
+    """Overlay the processing speed in the bottom-left corner (in place), away
+    from the labels, which sit at the top of their boxes."""
     text = f'{fps:.1f} FPS'
     origin = (8, image.shape[0] - 10)
-    cv2.putText(image, text, origin, cv2.FONT_HERSHEY_SIMPLEX, 0.6,
-                (0, 0, 0), 3, cv2.LINE_AA)
+    cv2.putText(image, text, origin, cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0),
+                3, cv2.LINE_AA)
     cv2.putText(image, text, origin, cv2.FONT_HERSHEY_SIMPLEX, 0.6,
                 (255, 255, 255), 1, cv2.LINE_AA)
     return image
@@ -153,8 +145,11 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     args = parse_args(argv)
     model = init_detector(args.config, args.checkpoint, device=args.device)
     detector = YOWOVideoDetector(
-        model, mode=args.mode, clip_len=args.clip_len,
-        frame_interval=args.frame_interval, input_size=args.input_size)
+        model,
+        mode=args.mode,
+        clip_len=args.clip_len,
+        frame_interval=args.frame_interval,
+        input_size=args.input_size)
     names = class_names(model.dataset_meta, args.labels,
                         model.bbox_head.num_classes)
     camera = args.camera or (args.input.isdigit()

@@ -35,6 +35,8 @@ if ! "$VENV/bin/python" -c "import mmcv.ops" 2>/dev/null; then
   MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-2} $PIP install -q --no-build-isolation mmcv==2.1.0
 fi
 $PIP install -q -r requirements/runtime.txt -r requirements/tests.txt
+# Developer checks (tools/lint.sh, .ci/run): pinned formatter, linters, mypy.
+$PIP install -q -r requirements/lint.txt
 $PIP install -q --no-build-isolation --no-deps -e .
 "$VENV/bin/python" -c "import torch, mmcv.ops, mmdet, mmaction, mmyowo; print('[setup_env] ok: torch', torch.__version__, 'mmcv', mmcv.__version__)" >&2
 echo "$want" > "$VENV/.mmyowo-stamp"

@@ -1,34 +1,23 @@
-default_scope = 'mmaction'
+# mmaction2's runtime plus what mmyowo needs on top of it: the plugin import,
+# crash-safe checkpoints, the checkpoint fit and class-count checks and DDP
+# settings for frozen branches. Everything else (hooks, env, logging,
+# visualizer) is mmaction's own default_runtime.py.
+_base_ = 'mmaction::_base_/default_runtime.py'
+
 custom_imports = dict(imports=['mmyowo'], allow_failed_imports=False)
 
 default_hooks = dict(
-    runtime_info=dict(type='RuntimeInfoHook'),
-    timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval=20, ignore_last=False),
-    param_scheduler=dict(type='ParamSchedulerHook'),
     # CheckpointHook with atomic writes and a checked auto-resume pointer:
     # a kill at any moment leaves complete checkpoints only.
-    checkpoint=dict(type='AtomicCheckpointHook', interval=1,
-                    max_keep_ckpts=3, save_best='auto'),
-    sampler_seed=dict(type='DistSamplerSeedHook'),
-    sync_buffers=dict(type='SyncBuffersHook'),
+    checkpoint=dict(type='AtomicCheckpointHook', max_keep_ckpts=3),
     # mim test / --resume refuse checkpoints that do not fit the model
     # (mmengine alone loads them with strict=False and keeps random weights).
-    checkpoint_fit=dict(type='CheckpointFitHook'))
-
-env_cfg = dict(
-    cudnn_benchmark=False,
-    mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
-    dist_cfg=dict(backend='nccl'))
+    checkpoint_fit=dict(type='CheckpointFitHook'),
+    # Training / testing on an annotation file with another number of
+    # classes than the model's stops before the first iteration.
+    num_class_check=dict(type='NumClassCheckHook'))
 
 # Frozen branches run without autograd (see YOWO), so DDP must tolerate
 # parameters that get no gradient in an iteration.
 model_wrapper_cfg = dict(type='MMDistributedDataParallel',
                          find_unused_parameters=True)
-
-log_processor = dict(type='LogProcessor', window_size=20, by_epoch=True)
-vis_backends = [dict(type='LocalVisBackend')]
-visualizer = dict(type='ActionVisualizer', vis_backends=vis_backends)
-log_level = 'INFO'
-load_from = None
-resume = False

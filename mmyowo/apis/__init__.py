@@ -1,13 +1,17 @@
-"""High-level inference APIs."""
-from .inference import (CPU_FRAME_BATCH, DEFAULT_SETTINGS, MODES, FrameResult,
-                        YOWOVideoDetector, init_detector, pipeline_settings,
-                        preprocessor_normalization, resolve_frame_batch)
-from .video_reader import (VideoReader, VideoTruncatedWarning, check_frame,
-                           iter_frames, source_name)
+"""High-level inference APIs.
+
+The public API: build a model (:func:`init_detector`), run it over videos
+(:class:`YOWOVideoDetector`), read frames (:class:`VideoReader`) and the
+result records. Helpers (settings, preprocessing, frame checks) stay in
+their modules: :mod:`.inference`, :mod:`.preprocessing`,
+:mod:`.video_reader`.
+"""
+from .inference import FrameResult, YOWOVideoDetector
+from .model_init import init_detector
+from .results import ActionScore, PersonActions, person_actions
+from .video_reader import VideoReader, VideoTruncatedWarning
 
 __all__ = [
-    'CPU_FRAME_BATCH', 'DEFAULT_SETTINGS', 'MODES', 'FrameResult',
-    'YOWOVideoDetector', 'init_detector', 'pipeline_settings',
-    'preprocessor_normalization', 'resolve_frame_batch', 'VideoReader',
-    'VideoTruncatedWarning', 'check_frame', 'iter_frames', 'source_name'
+    'init_detector', 'YOWOVideoDetector', 'FrameResult', 'ActionScore',
+    'PersonActions', 'person_actions', 'VideoReader', 'VideoTruncatedWarning'
 ]

@@ -4,7 +4,9 @@ Both modes read a video (a file, a camera, or any iterator of ``(H, W, 3)``
 RGB ``uint8`` frames) lazily, front to back, and return one detection
 result per frame: an ``InstanceData`` with ``bboxes`` ``(N, 4)`` xyxy in
 original-frame pixels, ``scores`` ``(N, C)`` and ``labels`` ``(N,)``
-(docs/architecture.md, "Model outputs").
+(docs/architecture.md, "Model outputs"). :meth:`FrameResult.actions` lists
+per detected person every class scoring at least a threshold, highest first
+(AVA style, :mod:`.results`), not only the best one in ``labels``.
 
 Modes
 -----
@@ -40,166 +42,50 @@ With the same clip and the same key-frame position, both paths compute
 exactly the same function (``YOWO.predict`` with ``key_frame_index``);
 :meth:`YOWOVideoDetector.detect_windows` is the streaming path,
 :meth:`YOWOVideoDetector.detect_clips` the clip path.
+
+Each frame is preprocessed once, as the config's test pipeline and the
+model's data preprocessor do (:mod:`.preprocessing`); :mod:`.model_init`
+builds the model (:func:`~mmyowo.apis.init_detector`).
 """
-import copy
-import warnings
-from pathlib import Path
-from typing import (Dict, Iterable, Iterator, List, NamedTuple, Optional,
+from typing import (Any, Dict, Iterable, Iterator, List, NamedTuple, Optional,
                     Sequence, Tuple, Union)
 
-import cv2
 import numpy as np
 import torch
 import torch.nn as nn
+from mmaction.structures import ActionDataSample
 from mmengine.config import Config
-from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
-from mmengine.utils import import_modules_from_strings
 from torch import Tensor
 
-from mmaction.registry import MODELS
-from mmaction.structures import ActionDataSample
-from mmyowo.utils.checkpoint import load_model_checkpoint
+from .preprocessing import DEFAULT_SETTINGS, FramePreprocessor
+from .results import PersonActions, person_actions
 from .video_reader import VideoLike, iter_frames
 
 MODES = ('per-frame', 'streaming')
 
-#: Used where neither the arguments nor the config's test pipeline say.
-DEFAULT_SETTINGS = dict(clip_len=16, frame_interval=1, input_size=(224, 224))
-
 #: Default streaming ``frame_batch`` off CUDA (see YOWOVideoDetector).
 CPU_FRAME_BATCH = 4
-
-#: Transforms (by type name) whose ``clip_len`` / ``frame_interval`` define
-#: the test clip.
-_SAMPLERS = ('KFRSampleFrames', 'SampleFrames', 'SampleAVAFrames')
 
 
 class FrameResult(NamedTuple):
     """One frame of :meth:`YOWOVideoDetector.iter_video`."""
 
-    #: 0-based frame number in the video.
-    index: int
+    #: 0-based frame number in the video (shadows ``tuple.index``, which a
+    #: frame result has no use for).
+    index: int  # type: ignore[assignment]
     #: The original ``(H, W, 3)`` RGB ``uint8`` frame.
     frame: np.ndarray
     #: Detections in original-frame pixels.
     pred: InstanceData
 
-
-def _type_name(transform: dict) -> str:
-    kind = transform.get('type', '')
-    return str(getattr(kind, '__name__', kind)).split('.')[-1]
-
-
-def _test_pipeline(cfg: Config) -> List[dict]:
-    """The test (else val) pipeline of a config, or ``[]``."""
-    if cfg.get('test_pipeline'):
-        return list(cfg.test_pipeline)
-    for loader in ('test_dataloader', 'val_dataloader'):
-        dataset = (cfg.get(loader) or {}).get('dataset')
-        # Wrappers (RepeatDataset, ...) nest the real dataset.
-        while dataset is not None:
-            if dataset.get('pipeline'):
-                return list(dataset['pipeline'])
-            dataset = dataset.get('dataset')
-    return []
-
-
-def pipeline_settings(cfg: Config) -> Dict[str, object]:
-    """Read the clip and input settings of a config's test pipeline.
-
-    Args:
-        cfg (Config): A full config (a model-only config gives ``{}``).
-
-    Returns:
-        dict: Any of ``clip_len``, ``frame_interval`` (from a frame sampler
-        such as ``KFRSampleFrames``) and ``input_size`` ``(h, w)`` (from a
-        ``Resize`` with ``keep_ratio=False``, whose ``scale`` is ``(w, h)``),
-        for the keys the pipeline fixes.
-    """
-    settings: Dict[str, object] = {}
-    for transform in _test_pipeline(cfg):
-        name = _type_name(transform)
-        if name in _SAMPLERS and 'clip_len' in transform:
-            settings['clip_len'] = int(transform['clip_len'])
-            settings['frame_interval'] = int(
-                transform.get('frame_interval', 1))
-        elif name == 'Resize' and not transform.get('keep_ratio', True):
-            scale = transform.get('scale')
-            if isinstance(scale, (tuple, list)) and len(scale) == 2 and all(
-                    isinstance(s, int) and s > 0 for s in scale):
-                settings['input_size'] = (int(scale[1]), int(scale[0]))
-    return settings
-
-
-def init_detector(config: Union[str, Path, Config],
-                  checkpoint: Optional[str] = None,
-                  device: Union[str, torch.device] = 'cpu',
-                  cfg_options: Optional[dict] = None) -> nn.Module:
-    """Build a YOWO detector from a config and load a checkpoint.
-
-    The config may hold only ``model`` (like configs/_base_/models/
-    yowo_plus.py). ``custom_imports`` are imported and ``default_scope``
-    (default ``'mmaction'``) is set before building. The config is kept as
-    ``model.cfg`` so that :class:`YOWOVideoDetector` can read the test
-    pipeline's clip length, sampling step and input size.
-
-    Args:
-        config (str | Path | Config): Config file or object (not modified).
-        checkpoint (str, optional): Checkpoint to load, safely and strictly
-            (:func:`~mmyowo.utils.load_model_checkpoint`: every weight must
-            fit). Without one the weights are random (with a warning).
-        device (str | torch.device): Device of the model.
-        cfg_options (dict, optional): Overrides merged into the config.
-
-    Returns:
-        nn.Module: The model in eval mode, with ``cfg`` and ``dataset_meta``
-        (the checkpoint's ``meta['dataset_meta']``, else ``None``) set.
-    """
-    if isinstance(config, (str, Path)):
-        config = Config.fromfile(str(config))
-    elif isinstance(config, Config):
-        config = copy.deepcopy(config)
-        if config.get('custom_imports'):
-            import_modules_from_strings(**config['custom_imports'])
-    else:
-        raise TypeError('config must be a file path or a Config, got '
-                        f'{type(config).__name__}')
-    if cfg_options:
-        config.merge_from_dict(cfg_options)
-    if 'model' not in config:
-        raise KeyError(f'{config.filename or "config"}: no "model" field')
-    init_default_scope(config.get('default_scope', 'mmaction'))
-    model = MODELS.build(config.model)
-    dataset_meta = None
-    if checkpoint is None:
-        warnings.warn('init_detector: no checkpoint given, the weights are '
-                      'random')
-    else:
-        ckpt = load_model_checkpoint(model, checkpoint)
-        dataset_meta = (ckpt.get('meta') or {}).get('dataset_meta')
-    model.cfg = config
-    model.dataset_meta = dataset_meta
-    model.to(device)
-    model.eval()
-    return model
-
-
-def preprocessor_normalization(
-        preprocessor: nn.Module) -> Tuple[Optional[Tensor],
-                                          Optional[Tensor], bool]:
-    """``(mean, std, to_rgb)`` of an ``ActionDataPreprocessor``.
-
-    ``mean`` / ``std`` are ``(3, 1, 1)`` float tensors, ``None`` where the
-    preprocessor does not normalise. ``to_rgb`` says whether it swaps the
-    channel order of its inputs.
-    """
-    mean = getattr(preprocessor, 'mean', None)
-    std = getattr(preprocessor, 'std', None)
-    if mean is not None:
-        mean = mean.detach().float().reshape(-1, 1, 1)
-        std = std.detach().float().reshape(-1, 1, 1)
-    return mean, std, bool(getattr(preprocessor, 'to_rgb', False))
+    def actions(self,
+                score_thr: float,
+                class_names: Optional[Sequence[str]] = None
+                ) -> List[PersonActions]:
+        """Every action scored at least ``score_thr``, per detected person
+        (highest first; see :func:`~mmyowo.apis.person_actions`)."""
+        return person_actions(self.pred, score_thr, class_names)
 
 
 def resolve_frame_batch(frame_batch: Union[int, str, None],
@@ -225,14 +111,16 @@ class YOWOVideoDetector:
     """Run a YOWO model over whole videos (see the module docstring).
 
     Settings come from the arguments, else from the test pipeline of
-    ``model.cfg`` (see :func:`pipeline_settings`), else from
-    :data:`DEFAULT_SETTINGS`.
+    ``model.cfg``, else from :data:`~.preprocessing.DEFAULT_SETTINGS`.
 
-    Preprocessing mirrors the test pipeline: each frame is resized to the
-    input size (``cv2.resize``, bilinear, as mmaction's ``Resize``) and
-    normalised with the model's data-preprocessor mean / std; the metas
-    ``ori_shape`` / ``img_shape`` / ``scale_factor`` let the head rescale the
-    boxes back to original pixels.
+    Preprocessing is the test pipeline's, frame by frame
+    (:class:`~.preprocessing.FramePreprocessor`): each frame goes through
+    the pipeline's own ``Resize`` transforms and is normalised as the
+    model's data preprocessor does, so a clip equals what
+    ``Compose(test_pipeline)`` and ``model.data_preprocessor`` give for the
+    same frames; a pipeline with a transform that cannot be reproduced per
+    frame is refused. The metas ``ori_shape`` / ``img_shape`` /
+    ``scale_factor`` let the head rescale the boxes back to original pixels.
 
     Args:
         model (nn.Module): A YOWO model (e.g. from :func:`init_detector`);
@@ -241,7 +129,9 @@ class YOWOVideoDetector:
         clip_len (int, optional): Clip length ``L``.
         frame_interval (int, optional): Sampling step ``p``.
         input_size (tuple[int, int], optional): Network input ``(h, w)``;
-            both must be multiples of the head's largest stride.
+            both must be multiples of the head's largest stride. It
+            replaces the pipeline's resizes by one to this size (with the
+            pipeline's interpolation).
         frame_batch (int | str, optional): Streaming mode: most key frames
             per 2D / neck / head call. ``None`` batches all frames of the
             windows at once, best on GPUs. ``'auto'`` (default) is ``None``
@@ -260,75 +150,59 @@ class YOWOVideoDetector:
                  frame_batch: Union[int, str, None] = 'auto') -> None:
         if mode not in MODES:
             raise ValueError(f'mode must be one of {MODES}, got {mode!r}')
-        settings = dict(DEFAULT_SETTINGS)
+        # Duck-typed: a YOWO, or any model with its interface (bbox_head,
+        # extract_feat_2d / _3d, fuse, predict); typed as nn.Module, its
+        # submodules would read as ``Tensor | Module``.
+        yowo: Any = model
+        self.model: Any = yowo.eval()
+        self.device = next(model.parameters()).device
         cfg = getattr(model, 'cfg', None)
-        if isinstance(cfg, Config):
-            settings.update(pipeline_settings(cfg))
-        for key, value in (('clip_len', clip_len),
-                           ('frame_interval', frame_interval),
-                           ('input_size', input_size)):
+        self.preprocessor, settings = FramePreprocessor.from_config(
+            cfg if isinstance(cfg, Config) else None,
+            yowo.data_preprocessor,
+            input_size=input_size,
+            device=self.device)
+        clip: Dict[str, Any] = dict(DEFAULT_SETTINGS)
+        clip.update(settings)
+        for key, value in (('clip_len', clip_len), ('frame_interval',
+                                                    frame_interval)):
             if value is not None:
-                settings[key] = value
+                clip[key] = value
         self.mode = mode
-        self.clip_len = int(settings['clip_len'])
-        self.frame_interval = int(settings['frame_interval'])
-        self.input_size = tuple(int(s) for s in settings['input_size'])
+        self.clip_len = int(clip['clip_len'])
+        self.frame_interval = int(clip['frame_interval'])
+        self.input_size = self.preprocessor.input_size
         if self.clip_len < 1 or self.frame_interval < 1:
             raise ValueError(f'clip_len ({self.clip_len}) and frame_interval '
                              f'({self.frame_interval}) must be >= 1')
-        stride = max(model.bbox_head.strides)
+        stride = max(yowo.bbox_head.strides)
         if len(self.input_size) != 2 or any(s <= 0 or s % stride
                                             for s in self.input_size):
             raise ValueError(f'input_size {self.input_size} must be (h, w) '
                              f'with multiples of the largest stride {stride}')
-        self.model = model.eval()
-        self.device = next(model.parameters()).device
         self.frame_batch = resolve_frame_batch(frame_batch, self.device)
-        mean, std, self.to_rgb = preprocessor_normalization(
-            model.data_preprocessor)
-        self.mean = None if mean is None else mean.to(self.device)
-        self.std = None if std is None else std.to(self.device)
 
     # ------------------------------------------------------------------ #
     # preprocessing
     # ------------------------------------------------------------------ #
-    def preprocess(self, frame: np.ndarray,
+    def preprocess(self,
+                   frame: np.ndarray,
                    out: Optional[Tensor] = None) -> Tuple[Tensor, dict]:
-        """Resize and normalise one RGB frame.
+        """Resize and normalise one ``(h, w, 3)`` RGB ``uint8`` frame, into
+        ``out`` if given, as the test pipeline does.
 
-        Args:
-            frame (np.ndarray): ``(h, w, 3)`` RGB ``uint8``.
-            out (Tensor, optional): ``(3, H, W)`` float32 tensor (typically a
-                slot of a clip buffer) to write into, avoiding a copy.
-
-        Returns:
-            tuple: The ``(3, H, W)`` network input and its metas
-            (``ori_shape``, ``img_shape``, ``scale_factor`` ``(w, h)``).
+        Returns ``(input, metas)``; see
+        :meth:`~.preprocessing.FramePreprocessor.__call__`.
         """
-        h, w = frame.shape[:2]
-        in_h, in_w = self.input_size
-        if (h, w) != (in_h, in_w):
-            frame = cv2.resize(frame, (in_w, in_h),
-                               interpolation=cv2.INTER_LINEAR)
-        pixels = torch.from_numpy(np.ascontiguousarray(frame)).to(
-            self.device).permute(2, 0, 1)
-        if self.to_rgb:
-            pixels = pixels.flip(0)
-        if out is None:
-            out = torch.empty((3, in_h, in_w), dtype=torch.float32,
-                              device=self.device)
-        out.copy_(pixels)
-        if self.mean is not None:
-            out.sub_(self.mean).div_(self.std)
-        meta = dict(ori_shape=(h, w), img_shape=(in_h, in_w),
-                    scale_factor=(in_w / w, in_h / h))
-        return out, meta
+        return self.preprocessor(frame, out)
 
     # ------------------------------------------------------------------ #
     # the two network paths
     # ------------------------------------------------------------------ #
     @torch.inference_mode()
-    def detect_clips(self, clips: Tensor, metas: Sequence[dict],
+    def detect_clips(self,
+                     clips: Tensor,
+                     metas: Sequence[dict],
                      key_frame_index: Optional[int] = None
                      ) -> List[InstanceData]:
         """Clip path: one key frame per clip (``YOWO.predict``).
@@ -347,13 +221,14 @@ class YOWOVideoDetector:
                              f'{len(metas)} metas, got {tuple(clips.shape)}')
         key = clips.shape[2] - 1 if key_frame_index is None \
             else key_frame_index
-        samples = [ActionDataSample(metainfo=dict(meta, key_frame_index=key))
-                   for meta in metas]
+        samples = [
+            ActionDataSample(metainfo=dict(meta, key_frame_index=key))
+            for meta in metas
+        ]
         return [s.pred_instances for s in self.model.predict(clips, samples)]
 
     @torch.inference_mode()
-    def detect_windows(self, windows: Tensor,
-                       metas: Sequence[Sequence[dict]]
+    def detect_windows(self, windows: Tensor, metas: Sequence[Sequence[dict]]
                        ) -> List[List[InstanceData]]:
         """Streaming path: every frame of each window is a key frame.
 
@@ -402,8 +277,9 @@ class YOWOVideoDetector:
             feats_2d = model.extract_feat_2d(frames[part])
             fused = model.fuse(feats_2d,
                                None if feat_3d is None else feat_3d[part])
-            preds.extend(model.bbox_head.predict_by_feat(
-                model.bbox_head(fused), flat_metas[part], rescale=True))
+            preds.extend(
+                model.bbox_head.predict_by_feat(
+                    model.bbox_head(fused), flat_metas[part], rescale=True))
         results, start = [], 0
         for n in counts:
             results.append(preds[start:start + n])
@@ -442,13 +318,15 @@ class YOWOVideoDetector:
         return [result.pred for result in self.iter_video(video)]
 
     @torch.inference_mode()
-    def _iter_per_frame(self, frames: Iterable[np.ndarray]
-                        ) -> Iterator[FrameResult]:
+    def _iter_per_frame(self,
+                        frames: Iterable[np.ndarray]) -> Iterator[FrameResult]:
+        """Per-frame mode: one clip ending at each frame."""
         length, step = self.clip_len, self.frame_interval
         span = (length - 1) * step + 1
         # Ring buffer of the last ``span`` preprocessed frames: each frame is
         # resized and normalised once, though it enters ``length`` clips.
-        ring = torch.empty((3, span, *self.input_size), dtype=torch.float32,
+        ring = torch.empty((3, span, *self.input_size),
+                           dtype=torch.float32,
                            device=self.device)
         offsets = torch.arange(length - 1, -1, -1) * step
         for t, frame in enumerate(frames):
@@ -458,21 +336,23 @@ class YOWOVideoDetector:
             yield FrameResult(t, frame, self.detect_clips(clip, [meta])[0])
 
     @torch.inference_mode()
-    def _iter_streaming(self, frames: Iterable[np.ndarray]
-                        ) -> Iterator[FrameResult]:
+    def _iter_streaming(self,
+                        frames: Iterable[np.ndarray]) -> Iterator[FrameResult]:
+        """Streaming mode: chunks of windows, every frame a key frame."""
         length, step = self.clip_len, self.frame_interval
         span = length * step
         # Frame q of a chunk is written straight into its slot: window
         # q % step, position q // step.
         windows = torch.empty((step, 3, length, *self.input_size),
-                              dtype=torch.float32, device=self.device)
+                              dtype=torch.float32,
+                              device=self.device)
         chunk: List[np.ndarray] = []
         metas: List[dict] = []
         start = 0
         for frame in frames:
             q = len(chunk)
-            _, meta = self.preprocess(frame,
-                                      out=windows[q % step, :, q // step])
+            _, meta = self.preprocess(
+                frame, out=windows[q % step, :, q // step])
             chunk.append(frame)
             metas.append(meta)
             if len(chunk) == span:
@@ -484,6 +364,7 @@ class YOWOVideoDetector:
 
     def _flush_chunk(self, windows: Tensor, chunk: List[np.ndarray],
                      metas: List[dict], start: int) -> Iterator[FrameResult]:
+        """Detect on a chunk's windows and yield its frames' results."""
         step = self.frame_interval
         used = min(step, len(chunk))
         window_metas = [metas[r::step] for r in range(used)]

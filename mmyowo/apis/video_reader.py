@@ -203,18 +203,23 @@ def iter_frames(video: VideoLike,
 
     Raises:
         FileNotFoundError, VideoDecodeError: See :class:`VideoReader`.
+        TypeError: If ``video`` is a bool (neither a camera index nor
+            frames).
         ValueError: While iterating, if the source yields no frame at all or
             a malformed one.
     """
     name = name or source_name(video)
-    if isinstance(video, (str, Path)) or (isinstance(video, int)
-                                           and not isinstance(video, bool)):
+    if isinstance(video, bool):
+        raise TypeError(f'video must be a file path, a camera index or an '
+                        f'iterable of frames, got {video!r}')
+    if isinstance(video, (str, Path, int)):
         video = VideoReader(video)
     return _checked_frames(video, name)
 
 
 def _checked_frames(frames: Iterable[np.ndarray],
                     name: str) -> Iterator[np.ndarray]:
+    """Yield the checked frames; raise if there was none."""
     count = 0
     for count, frame in enumerate(frames, 1):
         yield check_frame(frame, count - 1, name)

@@ -1,7 +1,14 @@
 """Datasets, annotations and pipeline transforms."""
 from . import transforms  # noqa: F401
-from .annotations import (load_annotations, save_annotations,  # noqa: F401
+from .annotations import (load_annotations, save_annotations,
                           validate_annotations)
-from .jhmdb21 import JHMDB21Dataset  # noqa: F401
-from .spatio_temporal_dataset import SpatioTemporalActionDataset  # noqa: F401
-from .ucf24 import UCF24Dataset  # noqa: F401
+from .ava_dataset import YOWOAVADataset
+from .jhmdb21 import JHMDB21Dataset
+from .spatio_temporal_dataset import SpatioTemporalActionDataset
+from .ucf24 import UCF24Dataset
+
+__all__ = [
+    'JHMDB21Dataset', 'SpatioTemporalActionDataset', 'UCF24Dataset',
+    'YOWOAVADataset', 'load_annotations', 'save_annotations',
+    'validate_annotations'
+]

@@ -15,7 +15,7 @@ The canonical ground truth is the ACT-style dict described in
 
 Boxes are plain float corners in pixels of the frames on disk. The converters
 under ``tools/data`` clip boxes into the frame and drop degenerate ones
-(:func:`mmyowo.datasets.conversion.clip_boxes`), so the loader can refuse
+(:func:`mmyowo.preparation.conversion.clip_boxes`), so the loader can refuse
 
 - any box that lies outside its frame by more than a small tolerance: such a
   box means the annotation and the frames on disk disagree (e.g. boxes in
@@ -47,13 +47,8 @@ from typing import Any, Dict, List, Tuple
 
 import numpy as np
 
-REQUIRED_KEYS = ('labels', 'gttubes', 'nframes', 'resolution', 'train_videos',
-                 'test_videos')
-SPLIT_KEYS = ('train_videos', 'test_videos')
-# A box may poke out of its frame by this many pixels before it is refused:
-# enough for the rounding of third-party ground truth, far below any real
-# mismatch between annotation and frame sizes.
-DEFAULT_BOX_TOLERANCE = 1.0
+from .annotation_checks import (DEFAULT_BOX_TOLERANCE, normalize_annotations,
+                                validate_annotations)
 
 _BUILTIN_TYPES = frozenset({
     'bool', 'bytearray', 'bytes', 'complex', 'dict', 'float', 'frozenset',
@@ -117,194 +112,6 @@ def _to_builtin(obj: Any) -> Any:
     return obj
 
 
-def _tube_array(tube: Any, where: str) -> np.ndarray:
-    """One tube as a float32 ``(n, 5)`` array (``(0, 5)`` if empty)."""
-    try:
-        array = np.asarray(tube, dtype=np.float32)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f'{where}: a tube is not a numeric (n, 5) array: '
-                         f'{err}') from err
-    if array.size == 0:
-        return np.zeros((0, 5), np.float32)
-    if array.ndim != 2 or array.shape[1] != 5:
-        raise ValueError(f'{where}: a tube has shape {array.shape}, expected '
-                         '(n, 5) rows (frame, x1, y1, x2, y2)')
-    return array
-
-
-def _normalize(gt: Dict[str, Any], source: str) -> Dict[str, Any]:
-    """Give every field its canonical Python / numpy type.
-
-    JSON files carry label keys as strings and arrays as lists; pickles from
-    other tools may carry numpy integers. Structure errors are left to
-    :func:`validate_annotations` unless a conversion itself fails.
-    """
-    if not isinstance(gt, dict):
-        raise ValueError(f'{source}: annotation file must hold a dict, got '
-                         f'{type(gt).__name__}')
-    out = dict(gt)
-    try:
-        if 'labels' in gt:
-            out['labels'] = [str(name) for name in gt['labels']]
-        if 'nframes' in gt:
-            out['nframes'] = {str(v): int(n) for v, n in gt['nframes'].items()}
-        if 'resolution' in gt:
-            out['resolution'] = {
-                str(v): tuple(int(s) for s in hw)
-                for v, hw in gt['resolution'].items()
-            }
-        for key in SPLIT_KEYS:
-            if key in gt:
-                out[key] = [[str(v) for v in split] for split in gt[key]]
-    except (TypeError, ValueError, AttributeError) as err:
-        raise ValueError(f'{source}: malformed annotation field: {err}') \
-            from err
-    if 'gttubes' in gt:
-        tubes_out = {}
-        for video, tubes in gt['gttubes'].items():
-            if not isinstance(tubes, dict):
-                raise ValueError(
-                    f'{source}: video {video!r}: gttubes entry must be a '
-                    f'dict label -> list of tubes, got {type(tubes).__name__}')
-            per_label = {}
-            for label, tube_list in tubes.items():
-                where = f'{source}: video {video!r}: label {label!r}'
-                if not str(label).lstrip('-').isdigit():
-                    raise ValueError(f'{where}: labels must be integers')
-                per_label[int(label)] = [
-                    _tube_array(t, where) for t in tube_list
-                ]
-            tubes_out[str(video)] = per_label
-        out['gttubes'] = tubes_out
-    return out
-
-
-def validate_annotations(gt: Dict[str, Any],
-                         source: str,
-                         box_tolerance: float = DEFAULT_BOX_TOLERANCE) -> None:
-    """Check a canonical ground-truth dict; raise on the first problem.
-
-    Args:
-        gt: Canonical ground truth (already normalised: int label keys,
-            ``(n, 5)`` float arrays).
-        source: Name of the file the dict came from, used in every message.
-        box_tolerance: How many pixels a box may lie outside its frame.
-
-    Raises:
-        ValueError: Naming ``source`` and the video, for a missing key, a
-            video in a split list unknown to ``nframes`` / ``resolution``,
-            split videos without a ``gttubes`` entry (their count and the
-            first few are named; an empty entry ``{}`` is a video without
-            action and is accepted), a tube video without ``nframes`` /
-            ``resolution``, a label out of range, a frame < 1 or > nframes,
-            a duplicated frame in one tube, a box of zero or negative area
-            (``x2 <= x1`` or ``y2 <= y1``), a non-finite value, or a box
-            outside the frame by more than ``box_tolerance``.
-    """
-    for key in REQUIRED_KEYS:
-        if key not in gt:
-            raise ValueError(f'{source}: missing key {key!r} (a canonical '
-                             f'annotation needs {", ".join(REQUIRED_KEYS)})')
-    num_labels = len(gt['labels'])
-    nframes, resolution = gt['nframes'], gt['resolution']
-    for video, n in nframes.items():
-        if n < 1:
-            raise ValueError(f'{source}: video {video!r}: nframes must be '
-                             f'>= 1, got {n}')
-    for video, hw in resolution.items():
-        if len(hw) != 2 or min(hw) < 1:
-            raise ValueError(f'{source}: video {video!r}: resolution must be '
-                             f'(h, w) with positive sizes, got {hw}')
-    if len(gt['train_videos']) != len(gt['test_videos']):
-        raise ValueError(
-            f'{source}: train_videos has {len(gt["train_videos"])} splits '
-            f'but test_videos has {len(gt["test_videos"])}')
-    for key in SPLIT_KEYS:
-        for split, videos in enumerate(gt[key]):
-            for video in videos:
-                if video not in nframes:
-                    raise ValueError(
-                        f'{source}: video {video!r} in {key}[{split}] is '
-                        'unknown to nframes')
-                if video not in resolution:
-                    raise ValueError(
-                        f'{source}: video {video!r} in {key}[{split}] has no '
-                        'resolution')
-    _check_split_videos_have_tubes(gt, source)
-    for video, tubes in gt['gttubes'].items():
-        if video not in nframes or video not in resolution:
-            raise ValueError(f'{source}: video {video!r} has gttubes but no '
-                             'nframes / resolution entry')
-        for label, tube_list in tubes.items():
-            if not 0 <= label < num_labels:
-                raise ValueError(
-                    f'{source}: video {video!r}: label {label} outside '
-                    f'[0, {num_labels}) (labels has {num_labels} names)')
-            for index, tube in enumerate(tube_list):
-                _validate_tube(tube, nframes[video], resolution[video],
-                               box_tolerance,
-                               f'{source}: video {video!r}: label {label} '
-                               f'tube {index}')
-
-
-def _check_split_videos_have_tubes(gt: Dict[str, Any], source: str) -> None:
-    """Refuse split videos whose key is absent from ``gttubes``.
-
-    Absent is not empty: ``{}`` states that a video has no action, a missing
-    key is a gap in the file (see the module docstring).
-    """
-    missing: Dict[str, str] = {}
-    for key in SPLIT_KEYS:
-        for split, videos in enumerate(gt[key]):
-            for video in videos:
-                if video not in gt['gttubes']:
-                    missing.setdefault(video, f'{key}[{split}]')
-    if missing:
-        examples = ', '.join(f'{video!r} ({where})'
-                             for video, where in list(missing.items())[:3])
-        raise ValueError(
-            f'{source}: {len(missing)} split video(s) have no gttubes entry, '
-            f'e.g. {examples}; every listed video needs one (an empty dict '
-            '{} for a video without action)')
-
-
-def _validate_tube(tube: np.ndarray, nframes: int, hw: Tuple[int, int],
-                   tolerance: float, where: str) -> None:
-    """Check one ``(n, 5)`` tube array (see :func:`validate_annotations`)."""
-    if tube.ndim != 2 or tube.shape[1] != 5:
-        raise ValueError(f'{where}: expected an (n, 5) array, got shape '
-                         f'{tube.shape}')
-    if not np.isfinite(tube).all():
-        raise ValueError(f'{where}: contains NaN or infinite values')
-    frames = tube[:, 0]
-    if (frames != np.round(frames)).any():
-        raise ValueError(f'{where}: frame numbers must be integers')
-    bad = np.flatnonzero((frames < 1) | (frames > nframes))
-    if bad.size:
-        raise ValueError(f'{where}: frame {int(frames[bad[0]])} outside '
-                         f'[1, nframes={nframes}]')
-    if np.unique(frames).size != frames.size:
-        raise ValueError(f'{where}: a frame appears twice in one tube')
-    x1, y1, x2, y2 = tube[:, 1], tube[:, 2], tube[:, 3], tube[:, 4]
-    # Zero-area boxes are refused too: augmentation drops them and their key
-    # frame would train as background (module docstring).
-    for name, bad in (('x2 <= x1', x2 <= x1), ('y2 <= y1', y2 <= y1)):
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise ValueError(f'{where}: frame {int(frames[i])}: box '
-                             f'{tube[i, 1:].tolist()} has zero or negative '
-                             f'area ({name})')
-    h, w = hw
-    outside = ((x1 < -tolerance) | (y1 < -tolerance) | (x2 > w + tolerance)
-               | (y2 > h + tolerance))
-    if outside.any():
-        i = int(np.flatnonzero(outside)[0])
-        raise ValueError(
-            f'{where}: frame {int(frames[i])}: box {tube[i, 1:].tolist()} '
-            f'lies outside the {w}x{h} frame (tolerance {tolerance} px); are '
-            'the boxes scaled to the frames on disk?')
-
-
 def load_annotations(
         path: str,
         box_tolerance: float = DEFAULT_BOX_TOLERANCE) -> Dict[str, Any]:
@@ -346,7 +153,7 @@ def load_annotations(
     else:
         raise ValueError(f'{path}: unknown annotation format {suffix!r} '
                          '(expected .pkl or .json)')
-    gt = _normalize(raw, path)
+    gt = normalize_annotations(raw, path)
     validate_annotations(gt, path, box_tolerance=box_tolerance)
     return gt
 
@@ -365,7 +172,7 @@ def save_annotations(gt: Dict[str, Any], path: str) -> None:
     if suffix not in ('.pkl', '.json'):
         raise ValueError(f'{path}: unknown annotation format {suffix!r} '
                          '(expected .pkl or .json)')
-    gt = _normalize(gt, path)
+    gt = normalize_annotations(gt, path)
     validate_annotations(gt, path)
     parent = osp.dirname(osp.abspath(path))
     os.makedirs(parent, exist_ok=True)

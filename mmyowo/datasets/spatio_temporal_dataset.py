@@ -6,13 +6,15 @@ the key frame is chosen later in the pipeline by ``KFRSampleFrames`` (paper
 §3.1), which needs only the key frame and the video length.
 """
 import os.path as osp
-from typing import Callable, Dict, List, Optional, Union
+from typing import Callable, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
 from mmaction.datasets import BaseActionDataset
 from mmaction.registry import DATASETS
 from .annotations import group_boxes_by_frame, load_annotations
+from .multilabel import (find_multilabel_box, merge_identical_boxes,
+                         to_multi_hot)
 from .transforms.loading import video_path
 
 KEY_FRAME_MODES = ('annotated', 'all')
@@ -31,9 +33,12 @@ class SpatioTemporalActionDataset(BaseActionDataset):
       the annotation's ``resolution`` (``RawFrameDecodeKeepBoxes`` and
       ``VideoDecode`` raise ``FrameSizeError`` where the decoded frames
       differ: the boxes refer to this size);
-    - ``gt_bboxes``: float32 ``(n, 4)`` xyxy on-disk pixels of every tube
-      with a box at that frame (``(0, 4)`` for an un-annotated frame);
-      ``gt_labels``: int64 ``(n,)`` 0-based;
+    - ``gt_bboxes``: float32 ``(n, 4)`` xyxy on-disk pixels of the boxes
+      of the tubes at that frame (``(0, 4)`` for an un-annotated frame),
+      identical boxes of several tubes merged into one
+      (:mod:`~mmyowo.datasets.multilabel`); ``gt_labels``: int64 ``(n,)``
+      0-based, or float32 ``(n, C)`` multi-hot rows when the dataset is
+      multi-label (see ``multilabel``);
     - ``start_index``, ``modality`` (added by ``get_data_info``);
     - ``frame_dir`` + ``filename_tmpl`` (rawframes) or ``filename`` (video).
 
@@ -62,6 +67,12 @@ class SpatioTemporalActionDataset(BaseActionDataset):
             the class folder of the video id.
         start_index: Number of the first frame: defaults to 1 for rawframes
             (``00001.jpg``) and 0 for videos.
+        multilabel: Whether ``gt_labels`` are multi-hot rows. ``None``
+            (default) decides from the whole annotation file: multi-label
+            if any frame of any video has an identical box in tubes of two
+            labels (a person doing two actions at once). ``False`` refuses
+            such a file (the error names the video, frame and labels);
+            ``True`` gives multi-hot rows in any case.
         **kwargs: Passed to ``BaseActionDataset`` (``metainfo``,
             ``data_root``, ``lazy_init`` ...).
     """
@@ -78,6 +89,7 @@ class SpatioTemporalActionDataset(BaseActionDataset):
                  video_ext: str = '.avi',
                  flat_video_dir: bool = False,
                  start_index: Optional[int] = None,
+                 multilabel: Optional[bool] = None,
                  **kwargs) -> None:
         data_prefix = dict(img='') if data_prefix is None else data_prefix
         sources = [key for key in ('img', 'video') if key in data_prefix]
@@ -102,6 +114,9 @@ class SpatioTemporalActionDataset(BaseActionDataset):
         self.filename_tmpl = filename_tmpl
         self.video_ext = video_ext
         self.flat_video_dir = flat_video_dir
+        self.multilabel_option = multilabel
+        # Resolved by load_data_list.
+        self.multilabel = bool(multilabel)
         super().__init__(
             ann_file,
             pipeline=pipeline,
@@ -129,13 +144,21 @@ class SpatioTemporalActionDataset(BaseActionDataset):
             raise ValueError(
                 f'{self.ann_file}: split {self.split} does not exist '
                 f'({split_key} has {len(gt[split_key])} splits)')
+        self.multilabel = self._resolve_multilabel(gt)
+        num_classes = len(gt['labels'])
         empty_boxes = np.zeros((0, 4), dtype=np.float32)
-        empty_labels = np.zeros((0, ), dtype=np.int64)
+        empty_labels = (np.zeros((0, num_classes), dtype=np.float32)
+                        if self.multilabel else np.zeros((0, ),
+                                                         dtype=np.int64))
         data_list = []
         videos = gt[split_key][self.split]
         for video in videos:
             # load_annotations guarantees an entry for every split video.
-            per_frame = group_boxes_by_frame(gt['gttubes'][video])
+            per_frame = {
+                frame: self._merge(boxes, labels, num_classes)
+                for frame, (boxes, labels) in group_boxes_by_frame(
+                    gt['gttubes'][video]).items()
+            }
             nframes = gt['nframes'][video]
             if self.key_frames == 'annotated':
                 frames = sorted(per_frame)
@@ -169,6 +192,34 @@ class SpatioTemporalActionDataset(BaseActionDataset):
                 f'{reason}; a {type(self).__name__} needs at least one '
                 'sample')
         return data_list
+
+    def _resolve_multilabel(self, gt: Dict) -> bool:
+        """Apply the ``multilabel`` rule to the whole annotation file."""
+        if self.multilabel_option:
+            return True
+        for video in sorted(gt['gttubes']):
+            found = find_multilabel_box(gt['gttubes'][video])
+            if found is None:
+                continue
+            if self.multilabel_option is None:
+                return True
+            frame, labels = found
+            raise ValueError(
+                f'{self.ann_file}: {video} frame {frame} has one box under '
+                f'several labels {list(labels)} (a multi-label box), but '
+                f'the {type(self).__name__} has multilabel=False')
+        return False
+
+    def _merge(self, boxes: np.ndarray, labels: np.ndarray,
+               num_classes: int) -> Tuple[np.ndarray, np.ndarray]:
+        """One box per distinct box of a frame, labels as the dataset
+        represents them (see ``multilabel``)."""
+        boxes, label_sets = merge_identical_boxes(boxes, labels)
+        if self.multilabel:
+            return boxes, to_multi_hot(label_sets, num_classes)
+        if len(label_sets) == len(labels):
+            return boxes, labels
+        return boxes, np.array([s[0] for s in label_sets], dtype=np.int64)
 
     def _check_classes(self, labels: List[str]) -> None:
         """Take class names from the file, or check them against metainfo."""

@@ -54,6 +54,7 @@ def is_temporary(name: str) -> bool:
 
 
 def _process_exists(pid: int) -> bool:
+    """Whether a process with id ``pid`` is running."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -65,6 +66,7 @@ def _process_exists(pid: int) -> bool:
 
 
 def _fsync_dir(dirname: str) -> None:
+    """Flush a folder entry (a rename) to disk, where possible."""
     # Makes the rename itself durable across a power loss; a kill alone
     # does not need it. Not every platform can open a folder.
     if not hasattr(os, 'O_DIRECTORY'):

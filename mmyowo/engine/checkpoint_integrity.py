@@ -52,6 +52,7 @@ def checkpoint_problem(path: str, verify_crc: bool = True) -> Optional[str]:
 
 
 def _template_regex(filename_tmpl: str) -> re.Pattern:
+    """A regex matching ``filename_tmpl`` with the step as group 1."""
     parts = filename_tmpl.split('{}')
     if len(parts) != 2:
         raise ValueError('filename_tmpl must contain exactly one "{}", got '
@@ -106,7 +107,7 @@ def latest_complete_checkpoint(
     candidates = set()
     for directory in directories:
         candidates.update(checkpoints_by_step(directory, filename_tmpl))
-    skipped = []
+    skipped: List[Tuple[str, str]] = []
     for _, path in sorted(candidates, reverse=True):
         problem = checkpoint_problem(path)
         if problem is None:

@@ -1,3 +1,9 @@
-"""Models: every submodule registers its components into ``mmaction.registry.MODELS``."""
-from . import (backbones, dense_heads, detectors, layers, losses, necks,  # noqa: F401
+"""Models: every submodule registers its components into mmaction's
+``MODELS`` / ``TASK_UTILS`` registries."""
+from . import (backbones, dense_heads, detectors, layers, losses, necks,
                task_modules, utils)
+
+__all__ = [
+    'backbones', 'dense_heads', 'detectors', 'layers', 'losses', 'necks',
+    'task_modules', 'utils'
+]

@@ -38,6 +38,7 @@ naming the file.
 import os
 import os.path as osp
 import pickle
+import struct
 from typing import (Any, Callable, Dict, List, Mapping, Optional, Sequence,
                     Tuple, Union)
 from urllib.parse import urlparse
@@ -191,16 +192,22 @@ def load_checkpoint_file(filename: str,
             f'{filename}: refused by safe loading (weights_only=True): the '
             'file holds objects other than tensors, containers and the '
             f'mmengine message hub. {_first_line(err)}') from err
-    except (RuntimeError, EOFError, ValueError, OSError) as err:
+    except (RuntimeError, EOFError, ValueError, OSError, IndexError, KeyError,
+            struct.error) as err:
         # torch raises RuntimeError for a damaged zip archive
         # ("PytorchStreamReader failed ..."), EOFError / ValueError for
         # truncated legacy pickles and OSError when it cannot map the file.
+        # Bytes that are no pickle at all (a text file) make its
+        # weights-only unpickler fail on a stray opcode: IndexError (an
+        # empty stack), KeyError (an unknown memo) or struct.error (an
+        # argument cut short).
         raise CheckpointLoadError(
             f'{filename}: cannot be read as a torch checkpoint (truncated, '
             f'half-written or not a checkpoint): {_first_line(err)}') from err
 
 
 def _first_line(err: BaseException) -> str:
+    """The first line of an error's message (or its type)."""
     text = str(err).strip()
     return text.splitlines()[0] if text else type(err).__name__
 

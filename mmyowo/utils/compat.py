@@ -28,7 +28,7 @@ DRN_MODULE = 'mmaction.models.localizers.drn'
 
 
 class _MissingDRN:
-    """Placeholder for the ``DRN`` localizer missing from the mmaction2 wheel."""
+    """Stand-in for the ``DRN`` localizer missing from the mmaction2 wheel."""
 
     def __init__(self, *args, **kwargs) -> None:
         raise ImportError(
@@ -49,14 +49,15 @@ def mmaction_lacks_drn() -> bool:
 
 
 def patch_mmaction_drn() -> bool:
-    """Provide the missing ``drn`` modules; return whether a patch was needed."""
+    """Provide the missing ``drn`` modules; return whether one was needed."""
     if DRN_MODULE + '.drn' in sys.modules or not mmaction_lacks_drn():
         return False
     package = types.ModuleType(DRN_MODULE)
     package.__path__ = []  # a package, so ``drn.drn`` resolves
     module = types.ModuleType(DRN_MODULE + '.drn')
-    module.DRN = _MissingDRN
-    package.drn = module
+    # setattr: a ModuleType declares no such attributes for type checkers.
+    setattr(module, 'DRN', _MissingDRN)
+    setattr(package, 'drn', module)
     sys.modules[DRN_MODULE] = package
     sys.modules[DRN_MODULE + '.drn'] = module
     return True

@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 
 
 def _save(fig: Figure, out_file: str) -> None:
+    """Write ``fig`` to ``out_file``, creating its folder."""
     os.makedirs(osp.dirname(osp.abspath(out_file)), exist_ok=True)
     FigureCanvasAgg(fig)
     fig.savefig(out_file, dpi=fig.dpi, bbox_inches='tight')

@@ -11,9 +11,9 @@ import torch
 from mmengine.config import Config
 
 from mmaction.structures import ActionDataSample
-from mmyowo.apis import (CPU_FRAME_BATCH, VideoReader, YOWOVideoDetector,
-                         init_detector, pipeline_settings,
-                         resolve_frame_batch)
+from mmyowo.apis import VideoReader, YOWOVideoDetector, init_detector
+from mmyowo.apis.inference import CPU_FRAME_BATCH, resolve_frame_batch
+from mmyowo.apis.preprocessing import FramePreprocessor
 from mmyowo.datasets.transforms.loading import VideoDecodeError
 from ..models._cfgs import small_yowo_cfg
 from .._paths import UCF24_MINI_VIDEOS as UCF24_MINI
@@ -72,17 +72,28 @@ def test_pipeline_settings():
         dict(type='Resize', scale=(320, 256), keep_ratio=False),
         dict(type='PackActionInputs'),
     ]
+    preprocessor = make_model().data_preprocessor
     wrapped = Config(dict(test_dataloader=dict(dataset=dict(
         type='RepeatDataset', dataset=dict(type='X', pipeline=pipeline)))))
-    assert pipeline_settings(wrapped) == dict(
-        clip_len=8, frame_interval=2, input_size=(256, 320))
-    # A top-level test_pipeline wins; keep_ratio resizes fix no input size.
+    frames, settings = FramePreprocessor.from_config(wrapped, preprocessor)
+    assert settings == dict(clip_len=8, frame_interval=2)
+    assert frames.input_size == (256, 320)
+    # A top-level test_pipeline wins; a keep_ratio resize fixes no input
+    # size, so one must be given.
     cfg = Config(dict(
         test_pipeline=[dict(type='mmaction.SampleFrames', clip_len=4),
                        dict(type='Resize', scale=(-1, 256))],
         test_dataloader=dict(dataset=dict(pipeline=pipeline))))
-    assert pipeline_settings(cfg) == dict(clip_len=4, frame_interval=1)
-    assert pipeline_settings(Config(dict(model=dict()))) == {}
+    with pytest.raises(ValueError, match='keep_ratio=False.*input_size'):
+        FramePreprocessor.from_config(cfg, preprocessor)
+    frames, settings = FramePreprocessor.from_config(
+        cfg, preprocessor, input_size=(96, 64))
+    assert settings == dict(clip_len=4, frame_interval=1)
+    assert frames.input_size == (96, 64)
+    # A model-only config: the defaults.
+    frames, settings = FramePreprocessor.from_config(
+        Config(dict(model=dict())), preprocessor)
+    assert settings == {} and frames.input_size == (224, 224)
 
 
 def test_init_detector_from_file(tmp_path):
@@ -166,8 +177,10 @@ def test_preprocess_matches_data_preprocessor(to_rgb):
         training=False)
     torch.testing.assert_close(out, data['inputs'][0, :, 0], atol=1e-6,
                                rtol=0)
+    # mmaction's Resize keeps its scale factors in float32.
     assert meta == dict(ori_shape=FRAME_HW, img_shape=SIZE,
-                        scale_factor=(64 / 80, 64 / 48))
+                        scale_factor=(float(np.float32(64 / 80)),
+                                      float(np.float32(64 / 48))))
     # Writing into a buffer slot gives the same values without allocating.
     buffer = torch.zeros(3, 2, *SIZE)
     detector.preprocess(frame, out=buffer[:, 1])
@@ -178,12 +191,12 @@ def test_preprocess_matches_data_preprocessor(to_rgb):
 # ---------------------------------------------------------------------- #
 # streaming == clip path
 # ---------------------------------------------------------------------- #
-@pytest.mark.parametrize('with_3d,frame_batch', [(True, None), (True, 3),
-                                                  (False, None)])
+@pytest.mark.parametrize('with_3d,frame_batch',
+                         [(True, None), (True, 3), (False, None)])
 def test_streaming_window_matches_clip_path(with_3d, frame_batch):
     """Frame j of a window detected via streaming (one 3D pass, batched 2D /
-    neck / head) equals the clip path on the same window with
-    key_frame_index = j."""
+    neck / head) equals the clip path on the same window with key_frame_index =
+    j."""
     length = 4
     model = make_model(with_3d=with_3d)
     detector = YOWOVideoDetector(model, mode='streaming', clip_len=length,

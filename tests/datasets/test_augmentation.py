@@ -5,7 +5,7 @@ import torch
 from mmengine.dataset import Compose
 
 from mmaction.registry import DATASETS, TRANSFORMS
-from mmyowo.datasets.synthetic import generate_synthetic_dataset
+from mmyowo.preparation.synthetic import generate_synthetic_dataset
 from mmyowo.datasets.transforms.augmentation import (RandomZoomJitter,
                                                      boxes_in_window,
                                                      crop_and_pad, zoom_window)

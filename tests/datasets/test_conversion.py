@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from mmyowo.datasets.annotations import load_annotations
-from mmyowo.datasets.conversion import (clip_boxes, new_ground_truth,
-                                        read_split_list, sanitize_tube,
-                                        save_converted, split_videos)
+from mmyowo.preparation.conversion import (clip_boxes, new_ground_truth,
+                                           read_split_list, sanitize_tube,
+                                           save_converted, split_videos)
 from .test_annotations import VIDEO_A, _assert_gt_equal, make_gt
 
 

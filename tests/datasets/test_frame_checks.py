@@ -12,8 +12,9 @@ from mmengine.registry import init_default_scope
 from mmyowo.datasets import SpatioTemporalActionDataset, save_annotations
 from mmyowo.datasets.transforms.frame_io import (FrameDecodeError,
                                                  FrameSizeError)
-from mmyowo.datasets.transforms.loading import VideoDecode, probe_rawframes
+from mmyowo.datasets.transforms.loading import VideoDecode
 from mmyowo.datasets.transforms.rawframe_decode import RawFrameDecodeKeepBoxes
+from mmyowo.preparation.media_probe import probe_rawframes
 from .test_loading import MINI_VIDEO, MINI_VIDEOS, read_all_opencv
 
 VIDEO = 'Walk/v_Walk_g01_c01'

@@ -10,11 +10,10 @@ from mmengine.registry import init_default_scope
 
 from mmaction.registry import TRANSFORMS
 from mmyowo.datasets.transforms.loading import (VideoDecode, VideoDecodeError,
-                                                parse_frame_number,
-                                                probe_media, probe_rawframes,
-                                                probe_video,
                                                 read_video_frames, video_path)
 from mmyowo.datasets.transforms.rawframe_decode import RawFrameDecodeKeepBoxes
+from mmyowo.preparation.media_probe import (parse_frame_number, probe_media,
+                                            probe_rawframes, probe_video)
 from .._paths import UCF24_MINI_VIDEOS as MINI_VIDEOS
 
 # The shortest ucf24-mini video: 92 frames of 340x256.

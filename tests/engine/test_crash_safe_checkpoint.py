@@ -20,14 +20,16 @@ from contextlib import contextmanager
 import pytest
 import torch
 import torch.nn as nn
-from mmengine.hooks import Hook
+from mmengine.evaluator import BaseMetric
+from mmengine.hooks import CheckpointHook, Hook
 from mmengine.model import BaseModel
 from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 from torch.utils.data import Dataset
 
 from mmyowo.engine import checkpoint_problem
-from mmyowo.engine.atomic_io import atomic_write_bytes, is_temporary
+from mmyowo.engine.atomic_io import (AtomicLocalBackend, atomic_write_bytes,
+                                     is_temporary)
 
 LIMIT = 8 * 1024  # bytes a broken write gets to disk; checkpoints are larger
 
@@ -59,37 +61,30 @@ class _StartIter(Hook):
         self.iter = runner.iter
 
 
-def make_runner(work_dir,
-                max_iters,
-                hook_type='AtomicCheckpointHook',
-                max_keep_ckpts=-1,
-                resume=False):
+def make_runner(work_dir, max_iters, hook_type='AtomicCheckpointHook',
+                max_keep_ckpts=-1, resume=False, **kwargs):
+    """A Runner of ``_Toy``, by iterations with a checkpoint after each
+    unless ``kwargs`` (Runner arguments) say otherwise."""
     start = _StartIter()
+    checkpoint = dict(type=hook_type, interval=1, by_epoch=False,
+                      max_keep_ckpts=max_keep_ckpts)
+    checkpoint.update(kwargs.pop('checkpoint', {}))
+    args = dict(
+        model=_Toy(), work_dir=str(work_dir), default_scope='mmaction',
+        experiment_name=f'toy_{uuid.uuid4().hex}',
+        train_dataloader=dict(
+            dataset=_Data(), batch_size=2, num_workers=0,
+            collate_fn=dict(type='default_collate'),
+            sampler=dict(type='DefaultSampler', shuffle=False)),
+        optim_wrapper=dict(optimizer=dict(type='AdamW', lr=1e-3)),
+        param_scheduler=dict(type='ConstantLR', factor=1.0, by_epoch=False),
+        train_cfg=dict(type='IterBasedTrainLoop', max_iters=max_iters),
+        default_hooks=dict(checkpoint=checkpoint),
+        custom_hooks=[start], resume=resume)
+    args.update(kwargs)
     # The Runner makes its scope the process-wide default; restore it.
     with DefaultScope.overwrite_default_scope('mmaction'):
-        runner = Runner(
-            model=_Toy(),
-            work_dir=str(work_dir),
-            default_scope='mmaction',
-            experiment_name=f'toy_{uuid.uuid4().hex}',
-            train_dataloader=dict(
-                dataset=_Data(),
-                batch_size=2,
-                num_workers=0,
-                collate_fn=dict(type='default_collate'),
-                sampler=dict(type='DefaultSampler', shuffle=False)),
-            optim_wrapper=dict(optimizer=dict(type='AdamW', lr=1e-3)),
-            param_scheduler=dict(
-                type='ConstantLR', factor=1.0, by_epoch=False),
-            train_cfg=dict(type='IterBasedTrainLoop', max_iters=max_iters),
-            default_hooks=dict(
-                checkpoint=dict(
-                    type=hook_type,
-                    interval=1,
-                    by_epoch=False,
-                    max_keep_ckpts=max_keep_ckpts)),
-            custom_hooks=[start],
-            resume=resume)
+        runner = Runner(**args)
     return runner, start
 
 
@@ -130,7 +125,7 @@ def file_size_limit(limit):
 
 def save_next(runner):
     """What the hook does after the next iteration: save ``iter + 1``."""
-    hook = [h for h in runner.hooks if hasattr(h, 'keep_ckpt_ids')][0]
+    hook = [h for h in runner.hooks if isinstance(h, CheckpointHook)][0]
     hook._save_checkpoint(runner)
 
 
@@ -159,7 +154,8 @@ def test_checkpoint_problem(tmp_path):
     path = str(tmp_path / 'ok.pth')
     torch.save(dict(w=torch.arange(5000.0), meta=dict(iter=3)), path)
     assert checkpoint_problem(path) is None
-    data = open(path, 'rb').read()
+    with open(path, 'rb') as f:
+        data = f.read()
     for cut in (1, len(data) // 3, len(data) - 1):
         part = tmp_path / f'cut{cut}.pth'
         part.write_bytes(data[:cut])
@@ -196,6 +192,53 @@ def test_saves_prune_after_pointer(tmp_path):
     for step in (2, 3):
         assert loads(tmp_path / f'iter_{step}.pth')['meta']['iter'] == step
     assert temporaries(tmp_path) == []
+
+
+class _Rising(BaseMetric):
+    """A metric that improves at every validation: 1, 2, 3..."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = 0
+
+    def process(self, data_batch, data_samples):
+        self.results.append(0)
+
+    def compute_metrics(self, results):
+        self.calls += 1
+        return dict(acc=float(self.calls))
+
+
+def test_best_checkpoints_are_written_atomically(tmp_path, monkeypatch):
+    written = []
+    put = AtomicLocalBackend.put
+
+    def spy(self, obj, filepath):
+        written.append(osp.basename(filepath))
+        put(self, obj, filepath)
+
+    monkeypatch.setattr(AtomicLocalBackend, 'put', spy)
+    runner, _ = make_runner(
+        tmp_path, None, max_keep_ckpts=1,
+        checkpoint=dict(by_epoch=True, save_best='acc', rule='greater'),
+        train_cfg=dict(by_epoch=True, max_epochs=2, val_interval=1),
+        val_dataloader=dict(
+            dataset=_Data(), batch_size=2, num_workers=0,
+            collate_fn=dict(type='default_collate'),
+            sampler=dict(type='DefaultSampler', shuffle=False)),
+        val_cfg=dict(), val_evaluator=[_Rising()])
+    train(runner)
+    # Epoch, best, then the epoch again (mmengine re-saves it to record
+    # the new best in its message hub): every one through the atomic put.
+    assert written == [
+        'epoch_1.pth', 'best_acc_epoch_1.pth', 'epoch_1.pth', 'epoch_2.pth',
+        'best_acc_epoch_2.pth', 'epoch_2.pth'
+    ]
+    names = sorted(n for n in os.listdir(tmp_path) if n.endswith('.pth'))
+    assert names == ['best_acc_epoch_2.pth', 'epoch_2.pth']
+    for name in names:
+        assert loads(tmp_path / name)['meta']['epoch'] == 2
+    assert pointer(tmp_path) == str(tmp_path / 'epoch_2.pth')
 
 
 def test_fault_injection_breaks_the_stock_hook(tmp_path):

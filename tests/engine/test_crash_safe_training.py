@@ -28,6 +28,8 @@ from .._e2e import make_tiny_data, write_config
 
 KILLS = 6
 ITER_RE = re.compile(r'Iter\(train\) \[\s*(\d+)/\d+\]')
+# A checkpoint or its temporary (``.iter_3.pth.tmp-<pid>-<token>``).
+CKPT_RE = re.compile(r'\.?iter_\d+\.pth')
 
 
 @pytest.fixture(scope='module')
@@ -169,7 +171,7 @@ def test_kill_at_random_moments_and_resume(tmp_path, tiny_data, server):
         if run % 2 == 0:
             # As soon as a new checkpoint file (or its temporary) appears.
             wait_until(server, pid, lambda: work_dir.exists() and any(
-                'iter_' in n for n in set(os.listdir(work_dir)) - before),
+                CKPT_RE.match(n) for n in set(os.listdir(work_dir)) - before),
                 log_path)
         else:
             # Once this run saved a checkpoint, at a random moment of the

@@ -113,9 +113,9 @@ def test_plot_functions_check_shapes(tmp_path):
 
 
 def test_plot_results_tool_defaults_to_the_metric_protocol(tmp_path, capsys):
-    """The tool's frame-mAP uses FrameMAPMetric's defaults (YOWO family:
-    +1 pixels, rounded corners); a box with IoU 0.44 continuous, 0.5
-    theirs, shows the difference."""
+    """The tool's frame-mAP uses FrameMAPMetric's defaults (YOWO family: +1
+    pixels, rounded corners); a box with IoU 0.44 continuous, 0.5 theirs,
+    shows the difference."""
     gt = empty_gt(['a/v0'], num_classes=1, nframes=1)
     as_json = dict(gt, gttubes={'a/v0': {'0': [[[1, 0., 0., 9., 9.]]]}})
     ann_file = tmp_path / 'gt.json'

@@ -1,19 +1,21 @@
-"""Tests of CIoULoss (eq. 5-6), BinaryFocalLoss (eq. 7-10) and the reduction
-helpers, against hand computations, torchvision and mmdet."""
+"""Tests of CIoULoss (eq. 5-6) and BinaryFocalLoss (eq. 7-10) against hand
+computations, torchvision and mmdet.
+
+The shared weighting and reduction are tested in test_loss_weighting.py.
+"""
 import math
 
 import numpy as np
 import pytest
 import torch
 import torchvision
+from mmaction.registry import MODELS
 from mmdet.models.losses import CIoULoss as MMDetCIoULoss
 from mmdet.models.losses import FocalLoss as MMDetFocalLoss
 from mmdet.models.losses.focal_loss import py_sigmoid_focal_loss
 
-from mmaction.registry import MODELS
-from mmyowo.models.losses import (BinaryFocalLoss, CIoULoss,
-                                  binary_focal_loss, ciou_loss,
-                                  weight_reduce_loss)
+from mmyowo.models.losses import (BinaryFocalLoss, CIoULoss, binary_focal_loss,
+                                  ciou_loss)
 
 # Overlapping pairs (IoU > 0.5, where mmdet's gated alpha equals Zheng's).
 OVERLAP_PRED = torch.tensor([[10., 10., 50., 60.], [0., 0., 20., 10.],
@@ -36,8 +38,8 @@ def ciou_reference(pred: np.ndarray, target: np.ndarray) -> np.ndarray:
         ih = max(0.0, min(y2, v2) - max(y1, v1))
         inter = iw * ih
         iou = inter / (w * h + wg * hg - inter)
-        rho2 = ((x1 + x2) / 2 - (u1 + u2) / 2)**2 + (
-            (y1 + y2) / 2 - (v1 + v2) / 2)**2
+        rho2 = ((x1 + x2) / 2 - (u1 + u2) / 2)**2 + ((y1 + y2) / 2 -
+                                                     (v1 + v2) / 2)**2
         c2 = (max(x2, u2) - min(x1, u1))**2 + (max(y2, v2) - min(y1, v1))**2
         v = 4 / math.pi**2 * (math.atan(wg / hg) - math.atan(w / h))**2
         alpha = v / (1 - iou + v) if v > 0 else 0.0
@@ -70,8 +72,8 @@ def test_ciou_matches_hand_computation(pred, target):
 def test_ciou_matches_torchvision(pred, target):
     expected = torchvision.ops.complete_box_iou_loss(pred.double(),
                                                      target.double())
-    torch.testing.assert_close(ciou_loss(pred.double(), target.double()),
-                               expected)
+    torch.testing.assert_close(
+        ciou_loss(pred.double(), target.double()), expected)
     # Gradients coincide too (alpha is a constant in both).
     p1 = pred.double().requires_grad_()
     p2 = pred.double().requires_grad_()
@@ -83,19 +85,20 @@ def test_ciou_matches_torchvision(pred, target):
 def test_ciou_matches_mmdet_where_alpha_coincides():
     # mmdet gates alpha with IoU > 0.5: on such pairs both must agree.
     ours = CIoULoss(eps=1e-7, reduction='none')(OVERLAP_PRED, OVERLAP_TARGET)
-    theirs = MMDetCIoULoss(eps=1e-7, reduction='none')(OVERLAP_PRED,
-                                                       OVERLAP_TARGET)
+    theirs = MMDetCIoULoss(
+        eps=1e-7, reduction='none')(OVERLAP_PRED, OVERLAP_TARGET)
     torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-6)
     weight = torch.tensor([1.0, 0.5, 2.0, 0.0])
     torch.testing.assert_close(
-        CIoULoss(loss_weight=3.0)(OVERLAP_PRED, OVERLAP_TARGET, weight,
-                                  avg_factor=2.5),
+        CIoULoss(loss_weight=3.0)(
+            OVERLAP_PRED, OVERLAP_TARGET, weight, avg_factor=2.5),
         MMDetCIoULoss(eps=1e-7, loss_weight=3.0)(
             OVERLAP_PRED, OVERLAP_TARGET, weight, avg_factor=2.5),
-        rtol=1e-5, atol=1e-6)
+        rtol=1e-5,
+        atol=1e-6)
     # With IoU < 0.5 mmdet drops the aspect term; ours keeps it (Zheng et al.)
-    pred, target = torch.tensor([[0., 0., 40., 5.]]), torch.tensor(
-        [[10., 0., 15., 50.]])
+    pred, target = torch.tensor([[0., 0., 40.,
+                                  5.]]), torch.tensor([[10., 0., 15., 50.]])
     assert ciou_loss(pred, target) > MMDetCIoULoss(
         eps=1e-7, reduction='none')(pred, target) + 0.1
 
@@ -109,8 +112,8 @@ def test_ciou_known_values():
     assert ciou_loss(box, shifted).item() == pytest.approx(1 + 400 / 3200)
     # Symmetric in its arguments.
     torch.testing.assert_close(
-        ciou_loss(MIXED_PRED, MIXED_TARGET),
-        ciou_loss(MIXED_TARGET, MIXED_PRED))
+        ciou_loss(MIXED_PRED, MIXED_TARGET), ciou_loss(MIXED_TARGET,
+                                                       MIXED_PRED))
     # Bounded in [0, 3).
     loss = ciou_loss(MIXED_PRED, MIXED_TARGET)
     assert ((loss >= 0) & (loss < 3)).all()
@@ -121,19 +124,21 @@ def test_ciou_gradient_vanishes_at_optimum():
     target = torch.tensor([[0., 0., 10., 20.]])
     pred = target.clone().requires_grad_()
     ciou_loss(pred, target).sum().backward()
-    torch.testing.assert_close(pred.grad, torch.zeros_like(pred.grad),
-                               atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        pred.grad, torch.zeros_like(pred.grad), atol=1e-5, rtol=0)
 
 
-@pytest.mark.parametrize('pred,target', [
-    ([[10., 10., 10., 20.]], [[5., 5., 15., 25.]]),      # zero width
-    ([[10., 10., 30., 10.]], [[5., 5., 15., 25.]]),      # zero height
-    ([[10., 10., 10., 10.]], [[10., 10., 10., 10.]]),    # identical points
-    ([[10., 10., 10., 10.]], [[5., 5., 15., 25.]]),      # point vs box
-    ([[5., 5., 15., 25.]], [[5., 5., 15., 25.]]),        # identical boxes
-    ([[0., 0., 1., 1.]], [[1e4, 1e4, 1e4 + 2, 1e4 + 5]]),  # far apart
-    ([[20., 20., 10., 10.]], [[5., 5., 15., 25.]]),      # inverted box
-])
+@pytest.mark.parametrize(
+    'pred,target',
+    [
+        ([[10., 10., 10., 20.]], [[5., 5., 15., 25.]]),  # zero width
+        ([[10., 10., 30., 10.]], [[5., 5., 15., 25.]]),  # zero height
+        ([[10., 10., 10., 10.]], [[10., 10., 10., 10.]]),  # identical points
+        ([[10., 10., 10., 10.]], [[5., 5., 15., 25.]]),  # point vs box
+        ([[5., 5., 15., 25.]], [[5., 5., 15., 25.]]),  # identical boxes
+        ([[0., 0., 1., 1.]], [[1e4, 1e4, 1e4 + 2, 1e4 + 5]]),  # far apart
+        ([[20., 20., 10., 10.]], [[5., 5., 15., 25.]]),  # inverted box
+    ])
 def test_ciou_degenerate_boxes_finite(pred, target):
     pred = torch.tensor(pred, requires_grad=True)
     loss = ciou_loss(pred, torch.tensor(target))
@@ -176,16 +181,16 @@ def test_ciou_empty_input(reduction):
 def test_ciou_half_precision():
     got = ciou_loss(MIXED_PRED.half(), MIXED_TARGET.half())
     assert got.dtype == torch.float32
-    torch.testing.assert_close(got, ciou_loss(MIXED_PRED, MIXED_TARGET),
-                               rtol=1e-2, atol=1e-2)
+    torch.testing.assert_close(
+        got, ciou_loss(MIXED_PRED, MIXED_TARGET), rtol=1e-2, atol=1e-2)
 
 
 def test_ciou_module_reductions_and_weights():
     elem = ciou_loss(MIXED_PRED, MIXED_TARGET)
     weight = torch.tensor([1.0, 0.0, 2.0, 0.5])
     module = CIoULoss(loss_weight=2.0)
-    torch.testing.assert_close(module(MIXED_PRED, MIXED_TARGET),
-                               2.0 * elem.mean())
+    torch.testing.assert_close(
+        module(MIXED_PRED, MIXED_TARGET), 2.0 * elem.mean())
     torch.testing.assert_close(
         module(MIXED_PRED, MIXED_TARGET, weight), 2.0 * (elem * weight).mean())
     torch.testing.assert_close(
@@ -198,8 +203,8 @@ def test_ciou_module_reductions_and_weights():
         module(MIXED_PRED, MIXED_TARGET, weight, reduction_override='none'),
         2.0 * elem * weight)
     with pytest.raises(ValueError, match='avg_factor'):
-        module(MIXED_PRED, MIXED_TARGET, avg_factor=2.0,
-               reduction_override='sum')
+        module(
+            MIXED_PRED, MIXED_TARGET, avg_factor=2.0, reduction_override='sum')
     with pytest.raises(ValueError, match='reduction'):
         module(MIXED_PRED, MIXED_TARGET, reduction_override='max')
     with pytest.raises(ValueError, match='weight'):
@@ -220,23 +225,24 @@ def test_focal_matches_hand_computation_soft_targets():
     target[0] = 1.0
     target[1] = 0.0
     for alpha, gamma in [(0.25, 2.0), (0.5, 2.0), (0.7, 0.5), (0.25, 0.0)]:
-        got = binary_focal_loss(torch.from_numpy(logits),
-                                torch.from_numpy(target), alpha, gamma)
+        got = binary_focal_loss(
+            torch.from_numpy(logits), torch.from_numpy(target), alpha, gamma)
         np.testing.assert_allclose(
-            got.numpy(), focal_reference(logits, target, alpha, gamma),
-            rtol=1e-10, atol=1e-12)
+            got.numpy(),
+            focal_reference(logits, target, alpha, gamma),
+            rtol=1e-10,
+            atol=1e-12)
 
 
-@pytest.mark.parametrize('alpha,gamma', [(0.25, 2.0), (0.5, 2.0),
-                                         (0.9, 1.5), (0.25, 0.0)])
+@pytest.mark.parametrize('alpha,gamma', [(0.25, 2.0), (0.5, 2.0), (0.9, 1.5),
+                                         (0.25, 0.0)])
 def test_focal_matches_torchvision_on_hard_targets(alpha, gamma):
     torch.manual_seed(0)
     logits = torch.randn(7, 4, dtype=torch.float64) * 4
     target = (torch.rand(7, 4) > 0.6).double()
-    expected = torchvision.ops.sigmoid_focal_loss(logits, target, alpha,
-                                                  gamma)
-    torch.testing.assert_close(binary_focal_loss(logits, target, alpha, gamma),
-                               expected)
+    expected = torchvision.ops.sigmoid_focal_loss(logits, target, alpha, gamma)
+    torch.testing.assert_close(
+        binary_focal_loss(logits, target, alpha, gamma), expected)
     l1 = logits.clone().requires_grad_()
     l2 = logits.clone().requires_grad_()
     binary_focal_loss(l1, target, alpha, gamma).sum().backward()
@@ -265,18 +271,21 @@ def test_focal_matches_mmdet_with_integer_labels():
     one_hot = one_hot[:, :num_classes].float()
     weight = torch.rand(9)
     ours = BinaryFocalLoss(alpha=0.25, gamma=2.0, loss_weight=1.5)
-    theirs = MMDetFocalLoss(use_sigmoid=True, alpha=0.25, gamma=2.0,
-                            loss_weight=1.5)
-    for kwargs in [dict(), dict(weight=weight),
-                   dict(weight=weight, avg_factor=3.0),
-                   dict(reduction_override='sum'),
-                   dict(weight=weight, reduction_override='none')]:
+    theirs = MMDetFocalLoss(
+        use_sigmoid=True, alpha=0.25, gamma=2.0, loss_weight=1.5)
+    for kwargs in [
+            dict(),
+            dict(weight=weight),
+            dict(weight=weight, avg_factor=3.0),
+            dict(reduction_override='sum'),
+            dict(weight=weight, reduction_override='none')
+    ]:
         torch.testing.assert_close(
             ours(logits, one_hot, **kwargs), theirs(logits, labels, **kwargs))
     torch.testing.assert_close(
         binary_focal_loss(logits, one_hot, 0.5, 2.0),
-        py_sigmoid_focal_loss(logits, one_hot, alpha=0.5, gamma=2.0,
-                              reduction='none'))
+        py_sigmoid_focal_loss(
+            logits, one_hot, alpha=0.5, gamma=2.0, reduction='none'))
 
 
 @pytest.mark.parametrize('gamma', [0.0, 0.5, 2.0])
@@ -297,8 +306,8 @@ def test_focal_is_bce_times_alpha_for_gamma_zero():
     bce = torch.nn.functional.binary_cross_entropy_with_logits(
         logits, target, reduction='none')
     alpha_t = torch.tensor([0.25, 0.75, 0.25])
-    torch.testing.assert_close(binary_focal_loss(logits, target, 0.25, 0.0),
-                               alpha_t * bce)
+    torch.testing.assert_close(
+        binary_focal_loss(logits, target, 0.25, 0.0), alpha_t * bce)
 
 
 def test_focal_module_reductions_and_weights():
@@ -310,8 +319,9 @@ def test_focal_module_reductions_and_weights():
     w_sample = torch.tensor([1.0, 0.0, 0.5, 2.0, 1.0])
     torch.testing.assert_close(module(logits, target), 2.0 * elem.mean())
     # A per-sample weight applies to every class of the sample.
-    torch.testing.assert_close(module(logits, target, w_sample),
-                               2.0 * (elem * w_sample[:, None]).mean())
+    torch.testing.assert_close(
+        module(logits, target, w_sample),
+        2.0 * (elem * w_sample[:, None]).mean())
     w_full = torch.rand(5, 3)
     torch.testing.assert_close(
         module(logits, target, w_full, avg_factor=4.0),
@@ -337,8 +347,11 @@ def test_focal_empty_input(shape):
     logits = torch.zeros(shape, requires_grad=True)
     target = torch.zeros(shape)
     module = BinaryFocalLoss()
-    for kwargs in [dict(), dict(avg_factor=1.0),
-                   dict(reduction_override='sum')]:
+    for kwargs in [
+            dict(),
+            dict(avg_factor=1.0),
+            dict(reduction_override='sum')
+    ]:
         loss = module(logits, target, **kwargs)
         assert loss.item() == 0.0
         (grad, ) = torch.autograd.grad(loss, logits)
@@ -349,16 +362,3 @@ def test_losses_are_registered():
     assert isinstance(MODELS.build(dict(type='CIoULoss')), CIoULoss)
     focal = MODELS.build(dict(type='BinaryFocalLoss', alpha=0.5, gamma=2.0))
     assert isinstance(focal, BinaryFocalLoss) and focal.alpha == 0.5
-
-
-def test_weight_reduce_loss_rules():
-    loss = torch.tensor([1.0, 2.0, 3.0])
-    assert weight_reduce_loss(loss).item() == pytest.approx(2.0)
-    assert weight_reduce_loss(loss, torch.tensor([1.0, 0.0, 1.0]),
-                              'sum').item() == pytest.approx(4.0)
-    # avg_factor 0 (no positives) must not divide by zero.
-    assert weight_reduce_loss(loss, avg_factor=0.0).isfinite()
-    assert weight_reduce_loss(loss, avg_factor=3.0,
-                              reduction='none') is loss
-    with pytest.raises(ValueError, match='enlarge'):
-        weight_reduce_loss(loss, torch.ones(2, 3))

@@ -3,7 +3,8 @@ import torch
 from mmengine.registry import init_default_scope
 
 from mmaction.registry import MODELS
-from mmyowo.models.necks import I3DNeck, ScaleTransfer, STMFusionFPN
+from mmyowo.models.necks import (I3DNeck, ScaleTransfer, STMFusionFPN,
+                                 TemporalPoolNeck)
 
 
 def test_i3d_neck_collapses_time():
@@ -15,6 +16,19 @@ def test_i3d_neck_collapses_time():
     assert projected.shape == (2, 32, 7, 7)
     with pytest.raises(ValueError, match=r'\[B, C, T, H, W\]'):
         I3DNeck(16)(torch.randn(2, 16, 7, 7))
+
+
+def test_temporal_pool_neck_is_the_same_neck():
+    """``TemporalPoolNeck`` names what ``I3DNeck`` does, for any 3D
+    backbone: both names build the same module."""
+    init_default_scope('mmaction')
+    assert TemporalPoolNeck is I3DNeck
+    neck = MODELS.build(
+        dict(type='TemporalPoolNeck', in_channels=8, temporal_pool='max'))
+    assert isinstance(neck, I3DNeck)
+    # An X3D-like output: odd time length, non-square map.
+    x = torch.randn(1, 8, 3, 5, 4)
+    torch.testing.assert_close(neck(x), x.amax(dim=2))
 
 
 def test_scale_transfer_is_parameter_free_and_lossless():

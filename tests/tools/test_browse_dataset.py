@@ -9,7 +9,7 @@ import torch
 
 from mmyowo.datasets.annotations import (group_boxes_by_frame,
                                          load_annotations)
-from mmyowo.datasets.synthetic import generate_synthetic_dataset
+from mmyowo.preparation.synthetic import generate_synthetic_dataset
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOL = osp.join(ROOT, 'tools', 'analysis', 'browse_dataset.py')
@@ -161,3 +161,20 @@ def test_clip_to_images_layout_and_errors():
 def test_sample_indices_spread_over_the_dataset():
     assert browse.sample_indices(5, 10) == [0, 1, 2, 3, 4]
     assert browse.sample_indices(101, 5) == [0, 25, 50, 75, 100]
+
+
+def test_multi_label_boxes_show_every_class():
+    """A multi-hot row (multi-label datasets, AVA) is drawn like its first
+    class, with a longer tag naming all of them."""
+    image = np.zeros((60, 120, 3), np.uint8)
+    box = np.array([[10., 30., 60., 55.]])
+    names = ['stand', 'talk', 'wave']
+    single = browse.draw_boxes(image, box, np.array([1]), names)
+    multi = browse.draw_boxes(image, box, np.array([[0., 1., 1.]]), names)
+    colour = browse.class_colour(1)
+    # Same outline (bottom edge, below the tag) in the first class's colour.
+    assert tuple(multi[55, 30]) == tuple(single[55, 30]) == colour
+    # The tag 'talk+wave' is wider than 'talk'.
+    tag_width = [int((img[:30] == colour).all(axis=2).any(axis=0).sum())
+                 for img in (single, multi)]
+    assert tag_width[1] > tag_width[0] > 0

@@ -11,8 +11,8 @@ from scipy.io import loadmat, savemat
 
 from mmyowo.datasets.annotations import load_annotations
 from mmyowo.datasets.jhmdb21 import JHMDB21_CLASSES
-from mmyowo.datasets.transforms.loading import probe_rawframes
 from mmyowo.datasets.ucf24 import UCF24_CLASSES
+from mmyowo.preparation.media_probe import probe_rawframes
 from .._paths import UCF24_MINI as MINI
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

@@ -8,16 +8,17 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from mmaction.registry import MODELS
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 
-from mmaction.registry import MODELS
 from mmyowo.apis import VideoTruncatedWarning
+from mmyowo.visualization.action_labels import PALETTE
+from .._paths import UCF24_MINI_VIDEOS as UCF24_MINI
 from ..apis.test_video_reader import (opencv_counts, truncate,
                                       write_truncated_avi)
 from ..models._cfgs import small_yowo_cfg
-from .._paths import UCF24_MINI_VIDEOS as UCF24_MINI
 
 TOOL = osp.join(osp.dirname(__file__), '..', '..', 'tools', 'demo.py')
 
@@ -34,8 +35,8 @@ demo = _load_tool()
 
 @pytest.fixture
 def model_files(tmp_path):
-    """A small random model saved as a config file and a checkpoint with
-    class names."""
+    """A small random model saved as a config file and a checkpoint with class
+    names."""
     cfg = small_yowo_cfg(num_classes=3)
     init_default_scope('mmaction')
     torch.manual_seed(0)
@@ -43,9 +44,15 @@ def model_files(tmp_path):
     cfg_file = str(tmp_path / 'cfg.py')
     Config(dict(model=cfg)).dump(cfg_file)
     ckpt = str(tmp_path / 'model.pth')
-    torch.save({'state_dict': model.state_dict(),
-                'meta': {'dataset_meta': {'classes': ['run', 'jump',
-                                                      'walk']}}}, ckpt)
+    torch.save(
+        {
+            'state_dict': model.state_dict(),
+            'meta': {
+                'dataset_meta': {
+                    'classes': ['run', 'jump', 'walk']
+                }
+            }
+        }, ckpt)
     return cfg_file, ckpt
 
 
@@ -82,23 +89,44 @@ def test_draw_detections():
     demo.draw_detections(image, pred, ['a', 'b', 'c'], score_thr=0.5)
     # The confident box is drawn in class 1's colour (bottom edge, below
     # the label), the other one not at all.
-    assert tuple(image[40, 30]) == demo.PALETTE[1]
+    assert tuple(image[40, 30]) == PALETTE[1]
     assert not image[:, 55:].any()
+
+
+def test_draw_detections_stacks_every_class_above_the_threshold():
+    """A person with two classes at or above the threshold gets two label lines
+    (AVA style), in the colour of its best class; a class below it gets
+    none."""
+    (_, text_h), base = cv2.getTextSize('Ag', cv2.FONT_HERSHEY_SIMPLEX, 0.45,
+                                        1)
+    line_h = text_h + base + 2
+    pred = InstanceData(
+        bboxes=torch.tensor([[10., 5., 70., 8.]]),
+        scores=torch.tensor([[0.6, 0.9, 0.4]]),
+        labels=torch.tensor([1]))
+    image = np.zeros((80, 100, 3), np.uint8)
+    demo.draw_detections(image, pred, ['a', 'b', 'c'], score_thr=0.5)
+    column = image[:, 11]  # inside the label backgrounds, left of the text
+    assert tuple(column[5 + line_h // 2]) == PALETTE[1]
+    assert tuple(column[5 + line_h + line_h // 2]) == PALETTE[1]
+    assert not column[5 + 2 * line_h + 1:].any()
 
 
 @pytest.mark.parametrize('mode', ['per-frame', 'streaming'])
 def test_demo_on_ucf24_mini(model_files, tmp_path, mode):
     cfg_file, ckpt = model_files
-    video = osp.join(UCF24_MINI, sorted(
-        f for f in os.listdir(UCF24_MINI) if f.endswith('.mp4'))[0])
+    video = osp.join(
+        UCF24_MINI,
+        sorted(f for f in os.listdir(UCF24_MINI) if f.endswith('.mp4'))[0])
     capture = cv2.VideoCapture(video)
     width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
     height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
     capture.release()
     out = str(tmp_path / 'out' / 'annotated.mp4')
-    demo.main([cfg_file, ckpt, video, out, '--mode', mode,
-               '--max-frames', '5', '--clip-len', '3',
-               '--input-size', '64', '64', '--score-thr', '0.3'])
+    demo.main([
+        cfg_file, ckpt, video, out, '--mode', mode, '--max-frames', '5',
+        '--clip-len', '3', '--input-size', '64', '64', '--score-thr', '0.3'
+    ])
     frames = read_back(out)
     assert len(frames) == 5
     assert frames[0].shape == (height, width, 3)
@@ -121,9 +149,11 @@ def test_demo_on_generated_video(model_files, tmp_path):
         writer.write(rng.integers(0, 256, (72, 96, 3), dtype=np.uint8))
     writer.release()
     out = str(tmp_path / 'out.mp4')
-    demo.main([cfg_file, ckpt, video, out, '--mode', 'streaming',
-               '--clip-len', '4', '--input-size', '64', '64',
-               '--labels', str(labels)])
+    demo.main([
+        cfg_file, ckpt, video, out, '--mode', 'streaming', '--clip-len', '4',
+        '--input-size', '64', '64', '--labels',
+        str(labels)
+    ])
     frames = read_back(out)
     assert len(frames) == 7
     assert frames[0].shape == (72, 96, 3)
@@ -138,11 +168,14 @@ def test_demo_on_truncated_avi(model_files, tmp_path, capsys):
     cfg_file, ckpt = model_files
     video, decoded = write_truncated_avi(tmp_path, num=24)
     out = str(tmp_path / 'out.mp4')
-    args = [cfg_file, ckpt, video, out, '--clip-len', '2',
-            '--input-size', '64', '64']
-    with pytest.warns(VideoTruncatedWarning,
-                      match=rf'cut\.avi: decoding stopped at frame '
-                      rf'{decoded} \(0-based\) of the 24 frames'):
+    args = [
+        cfg_file, ckpt, video, out, '--clip-len', '2', '--input-size', '64',
+        '64'
+    ]
+    with pytest.warns(
+            VideoTruncatedWarning,
+            match=rf'cut\.avi: decoding stopped at frame '
+            rf'{decoded} \(0-based\) of the 24 frames'):
         demo.main(args)
     assert len(read_back(out)) == decoded
     summary = capsys.readouterr().out.strip().splitlines()[-1]
@@ -172,12 +205,16 @@ def test_demo_summary_on_raw_stream(model_files, tmp_path, capsys):
     """A truncated ucf24-mini stream announces no frame count: the summary
     says that completeness could not be checked."""
     cfg_file, ckpt = model_files
-    video = truncate(osp.join(UCF24_MINI, 'v_CliffDiving_g03_c01.mp4'),
-                     tmp_path / 'cliff.mp4', keep=0.05)
+    video = truncate(
+        osp.join(UCF24_MINI, 'v_CliffDiving_g03_c01.mp4'),
+        tmp_path / 'cliff.mp4',
+        keep=0.05)
     decoded = opencv_counts(video)[1]
     out = str(tmp_path / 'out.mp4')
-    demo.main([cfg_file, ckpt, video, out, '--mode', 'streaming',
-               '--clip-len', '2', '--input-size', '64', '64', '--strict'])
+    demo.main([
+        cfg_file, ckpt, video, out, '--mode', 'streaming', '--clip-len', '2',
+        '--input-size', '64', '64', '--strict'
+    ])
     assert len(read_back(out)) == decoded
     summary = capsys.readouterr().out.strip().splitlines()[-1]
     assert summary.startswith(f'{out}: {decoded} frames, ')

@@ -5,7 +5,6 @@ import os.path as osp
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 import torch
 from mmengine.config import Config

@@ -9,12 +9,14 @@ import numpy as np
 import pytest
 
 from mmyowo.datasets.annotations import load_annotations
-from mmyowo.datasets.synthetic import (SYNTHETIC_CLASSES, SyntheticConfig,
-                                       build_ground_truth,
-                                       generate_synthetic_dataset,
-                                       sample_actor, sample_appearance,
-                                       sample_distractor,
-                                       sample_video_objects)
+from mmyowo.preparation.synthetic import (build_ground_truth,
+                                          generate_synthetic_dataset)
+from mmyowo.preparation.synthetic_scene import (SYNTHETIC_CLASSES,
+                                                SyntheticConfig,
+                                                sample_actor,
+                                                sample_appearance,
+                                                sample_distractor,
+                                                sample_video_objects)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SMALL = dict(

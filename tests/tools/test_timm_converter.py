@@ -8,8 +8,7 @@ import timm
 import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from mmyowo.models.backbones import CSPDarknet53, convert_timm_cspdarknet53
-
+from mmyowo.models.backbones import CSPDarknet53
 
 TOOL = osp.join(osp.dirname(__file__), '..', '..', 'tools',
                 'model_converters', 'timm_cspdarknet53_to_mmyowo.py')
@@ -26,6 +25,10 @@ def _load_tool():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+# The converter lives in its tool (preparation code, not the backbone).
+convert_timm_cspdarknet53 = _load_tool().convert_timm_cspdarknet53
 
 
 def _randomize(model: torch.nn.Module) -> torch.nn.Module:

@@ -23,15 +23,13 @@ from mmengine.runner import Runner
 from mmengine.runner.checkpoint import CheckpointLoader, _load_checkpoint
 from torch.utils.data import Dataset
 
+from mmyowo.utils import (CheckpointLoadError, CheckpointMismatchError,
+                          check_state_dict_fits, load_checkpoint_file,
+                          load_model_checkpoint)
 from mmyowo.utils.checkpoint import (CheckpointHistoryBuffer,
-                                     CheckpointLoadError,
-                                     CheckpointMismatchError,
-                                     check_state_dict_fits,
                                      checkpoint_safe_globals,
                                      compare_state_dicts,
-                                     history_buffer_statistic,
-                                     load_checkpoint_file,
-                                     load_model_checkpoint)
+                                     history_buffer_statistic)
 
 HB = b'mmengine.logging.history_buffer\nHistoryBuffer\n'
 

@@ -48,8 +48,8 @@ import torch
 from mmengine.config import DictAction
 from mmengine.logging import MMLogger
 
-from mmyowo.apis import (YOWOVideoDetector, init_detector,
-                         resolve_frame_batch)
+from mmyowo.apis import YOWOVideoDetector, init_detector
+from mmyowo.apis.inference import resolve_frame_batch
 
 DTYPES = dict(fp32=torch.float32, fp16=torch.float16, bf16=torch.bfloat16)
 MODEL_SUMMARY = osp.join(osp.dirname(osp.abspath(__file__)),

@@ -37,7 +37,7 @@ from mmengine.registry import init_default_scope
 import mmyowo  # noqa: F401  (registers the plugin in mmaction registries)
 from mmaction.registry import DATASETS
 from mmyowo.datasets.annotations import load_annotations
-from mmyowo.datasets.synthetic import generate_synthetic_dataset
+from mmyowo.preparation.synthetic import generate_synthetic_dataset
 
 META_KEYS = ('video_id', 'frame_id', 'key_frame_index', 'img_shape',
              'ori_shape', 'scale_factor', 'clip_len')

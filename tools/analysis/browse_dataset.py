@@ -91,6 +91,10 @@ def draw_boxes(image: np.ndarray, bboxes: np.ndarray, labels: np.ndarray,
     """Draw xyxy boxes (1 px outline) and class names on a copy of
     ``image``.
 
+    ``labels`` are class indices, or multi-hot rows of a multi-label
+    dataset: such a box shows its names joined by ``+`` in the colour of
+    its first class.
+
     Each name sits in a filled tag of the box colour above the box (inside
     it when the box touches the top, shifted left to stay in the image).
     The outlines are drawn after every tag, so that a tag never hides
@@ -100,12 +104,16 @@ def draw_boxes(image: np.ndarray, bboxes: np.ndarray, labels: np.ndarray,
     width = out.shape[1]
     outlines = []
     for box, label in zip(bboxes, labels):
-        label = int(label)
+        # A multi-label box (a multi-hot row) shows all its class names.
+        ids = (np.flatnonzero(label).tolist()
+               if np.ndim(label) else [int(label)])
+        label = ids[0] if ids else -1
         colour = class_colour(label)
         x1, y1, x2, y2 = (int(round(float(v))) for v in box)
         outlines.append(((x1, y1), (x2, y2), colour))
-        name = (class_names[label]
-                if 0 <= label < len(class_names) else f'class {label}')
+        name = '+'.join(
+            class_names[i] if 0 <= i < len(class_names) else f'class {i}'
+            for i in ids)
         (tw, th), base = cv2.getTextSize(name, FONT, 0.35, 1)
         left = max(0, min(x1, width - tw - 2))
         top = y1 - th - base - 1 if y1 - th - base - 1 >= 0 else y1 + 1

@@ -82,7 +82,7 @@ def summarize(model: nn.Module, clip_len: int, shape: Sequence[int]
 
 def format_table(results: Dict[int, List[Dict[str, object]]]) -> str:
     lens = sorted(results)
-    header = f"| branch | params (M) | " + ' | '.join(
+    header = '| branch | params (M) | ' + ' | '.join(
         f'GFLOPs @{n} frames' for n in lens) + ' |'
     lines = [header, '|' + '---|' * (2 + len(lens))]
     for i, row in enumerate(results[lens[0]]):

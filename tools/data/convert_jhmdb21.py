@@ -31,11 +31,11 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from mmengine.utils import track_iter_progress
 
-from mmyowo.datasets.conversion import (new_ground_truth, read_split_list,
-                                        sanitize_tube, save_converted,
-                                        split_videos)
 from mmyowo.datasets.jhmdb21 import JHMDB21_CLASSES
-from mmyowo.datasets.transforms.loading import probe_media
+from mmyowo.preparation.conversion import (new_ground_truth, read_split_list,
+                                           sanitize_tube, save_converted,
+                                           split_videos)
+from mmyowo.preparation.media_probe import probe_media
 
 FRAME_SIZE = (320, 240)  # (w, h) of every J-HMDB video
 
@@ -48,8 +48,8 @@ def read_label_dir(label_dir: str) -> VideoLabels:
 
     Raises:
         FileNotFoundError: If the folder does not exist or has no label file.
-        ValueError: Naming the file and line for a malformed line or a class
-            outside ``1..21``.
+        ValueError: Naming the file and line for a malformed line (also a
+            NaN or infinite coordinate) or a class outside ``1..21``.
     """
     if not osp.isdir(label_dir):
         raise FileNotFoundError(f'label folder not found: {label_dir}')
@@ -75,6 +75,10 @@ def read_label_dir(label_dir: str) -> VideoLabels:
                         raise ValueError(f'{len(fields)} fields')
                     cls = int(float(fields[0]))
                     box = tuple(float(v) for v in fields[1:])
+                    if not np.isfinite(box).all():
+                        # float() reads 'nan' and 'inf'; clipping would
+                        # turn an infinite side into the frame border.
+                        raise ValueError('a coordinate is not finite')
                 except ValueError as err:
                     raise ValueError(
                         f'{path}:{lineno}: expected "cls x1 y1 x2 y2", got '

@@ -25,16 +25,18 @@ Example::
         --out data/ucf24/annotations/ucf24_gt.pkl
 """
 import argparse
+import os.path as osp
+import zlib
 from collections import Counter
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from mmyowo.datasets.conversion import (new_ground_truth, read_split_list,
-                                        sanitize_tube, save_converted,
-                                        split_videos)
-from mmyowo.datasets.transforms.loading import probe_media
 from mmyowo.datasets.ucf24 import UCF24_CLASSES
+from mmyowo.preparation.conversion import (new_ground_truth, read_split_list,
+                                           sanitize_tube, save_converted,
+                                           split_videos)
+from mmyowo.preparation.media_probe import probe_media
 
 ANNOT_SIZE = (320, 240)  # (w, h) of the boxes in finalAnnots.mat
 
@@ -50,13 +52,30 @@ def parse_final_annots(path: str) -> Dict[str, Tuple[int, List[Tube]]]:
     """Read ``finalAnnots.mat`` into ``{video: (num_imgs, [tube, ...])}``.
 
     Raises:
-        ValueError: Naming the file and video for a malformed entry (no
-            ``annot`` struct, a tube whose box count differs from
-            ``ef - sf + 1``, a class outside 1..24 or one that contradicts
-            the class folder of the video).
+        FileNotFoundError: If ``path`` does not exist.
+        ValueError: Naming the file for a file scipy cannot read as a .mat
+            (empty, truncated, corrupt, not a .mat v5 file), and the file
+            and video for a malformed entry (no ``annot`` struct, a tube
+            whose box count differs from ``ef - sf + 1``, a non-finite box
+            coordinate, a class outside 1..24 or one that contradicts the
+            class folder of the video).
     """
     from scipy.io import loadmat
-    mat = loadmat(path)
+    from scipy.io.matlab import MatReadError
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'annotation file not found: {path}')
+    try:
+        mat = loadmat(path)
+    except (MatReadError, ValueError, TypeError, IndexError, OSError,
+            zlib.error, NotImplementedError) as err:
+        # What scipy raises for damaged files, measured: MatReadError
+        # (empty), ValueError (text / random bytes), IndexError / OSError /
+        # zlib.error / TypeError (truncated or corrupted records),
+        # NotImplementedError (v7.3 HDF5 files).
+        raise ValueError(
+            f'{path}: cannot be read as a MATLAB .mat file (empty, '
+            f'truncated, corrupt or not a v5 .mat): {type(err).__name__}: '
+            f'{err}') from err
     if 'annot' not in mat:
         raise ValueError(f'{path}: no "annot" struct array (keys: '
                          f'{[k for k in mat if not k.startswith("__")]})')
@@ -81,13 +100,25 @@ def parse_final_annots(path: str) -> Dict[str, Tuple[int, List[Tube]]]:
 
 def _parse_tube(tube: np.void, path: str, video: str, index: int) -> Tube:
     where = f'{path}: video {video!r} tube {index}'
-    start, end = _scalar(tube['sf']), _scalar(tube['ef'])
-    label = _scalar(tube['class']) - 1
+    try:
+        start, end = _scalar(tube['sf']), _scalar(tube['ef'])
+        label = _scalar(tube['class']) - 1
+    except (ValueError, IndexError, OverflowError) as err:
+        # A missing field, an empty array or NaN / infinity.
+        raise ValueError(f'{where}: sf, ef and class must be integers: '
+                         f'{err}') from err
     # Boxes are uint8/uint16 in the file: widen before x + w can overflow.
     boxes = np.asarray(tube['boxes'], dtype=np.float64).reshape(-1, 4)
     if boxes.shape[0] != end - start + 1:
         raise ValueError(f'{where}: {boxes.shape[0]} boxes for frames '
                          f'{start}..{end}')
+    finite = np.isfinite(boxes).all(1)
+    if not finite.all():
+        # Clipping would turn an infinite side into the frame border and
+        # the converter's report would count a NaN box as degenerate.
+        row = int(np.flatnonzero(~finite)[0])
+        raise ValueError(f'{where}: frame {start + row}: box '
+                         f'{boxes[row].tolist()} is not finite')
     if not 0 <= label < len(UCF24_CLASSES):
         raise ValueError(f'{where}: class {label + 1} outside 1..'
                          f'{len(UCF24_CLASSES)}')
@@ -212,8 +243,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
     disk: Dict[str, Tuple[int, int, int]] = {}
     if args.frames_root or args.videos_root:
         disk, absent = probe_media(wanted, args.frames_root, args.videos_root,
-                                  args.filename_tmpl, args.video_ext,
-                                  args.flat_video_dir, args.num_workers)
+                                   args.filename_tmpl, args.video_ext,
+                                   args.flat_video_dir, args.num_workers)
         if absent and not args.on_disk_only:
             raise FileNotFoundError(
                 f'{len(absent)} split video(s) not found on disk, e.g. '

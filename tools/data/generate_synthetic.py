@@ -4,13 +4,13 @@ Example::
 
     python tools/data/generate_synthetic.py data/synthetic --seed 0
 
-See :mod:`mmyowo.datasets.synthetic` for what the videos contain.
+See :mod:`mmyowo.preparation.synthetic` for what the videos contain.
 """
 import argparse
 import inspect
 
-from mmyowo.datasets.synthetic import (SyntheticConfig,
-                                       generate_synthetic_dataset)
+from mmyowo.preparation.synthetic import generate_synthetic_dataset
+from mmyowo.preparation.synthetic_scene import SyntheticConfig
 
 # The CLI's defaults are the library's, stated once there.
 SPLIT_DEFAULTS = {

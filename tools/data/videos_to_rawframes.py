@@ -7,6 +7,13 @@ streams without an index (e.g. the ucf24-mini ``.mp4`` files) work too. After
 writing, the frames on disk are counted: the count must equal the number of
 frames OpenCV decoded, or the video is reported as failed.
 
+A video whose decoding stops before the frame count its container (AVI,
+MP4, ...) announces is truncated or corrupt: its decodable frames are
+written, and it is reported as ``truncated`` (counted in the summary and
+listed with the frame where decoding stopped; a warning, not a failure,
+since the annotation converters then count the boxes past its last frame).
+Raw streams announce no count, so their truncation cannot be detected.
+
 Video ids come from ``--video-list`` (``Class/video`` per line, any split
 list format of ``convert_ucf24.py``) or, without it, from every file with a
 ``--ext`` suffix below the video root (id = relative path without suffix).
@@ -22,12 +29,12 @@ import os.path as osp
 from typing import List, Optional, Sequence, Tuple
 
 import cv2
+import numpy as np
 from mmengine.utils import track_parallel_progress, track_progress
 
-from mmyowo.datasets.conversion import read_split_list
-from mmyowo.datasets.transforms.loading import (VideoDecodeError,
-                                                parse_frame_number,
-                                                video_path)
+from mmyowo.datasets.transforms.loading import VideoDecodeError, video_path
+from mmyowo.preparation.conversion import read_split_list
+from mmyowo.preparation.media_probe import parse_frame_number
 
 # (video id, video path, output folder, filename template, JPEG quality,
 #  overwrite)
@@ -61,9 +68,10 @@ def count_frames_on_disk(frame_dir: str, filename_tmpl: str) -> int:
 def extract_frames(task: Task) -> Tuple[str, str]:
     """Write all frames of one video; return ``(video_id, status)``.
 
-    ``status`` is ``'ok: N frames'``, ``'skipped: ...'`` or ``'error: ...'``
-    (errors are returned, not raised, so that one bad video does not stop a
-    parallel run; :func:`main` reports them all and fails).
+    ``status`` is ``'ok: N frames'``, ``'truncated: ...'`` (N frames written,
+    fewer than the container announces), ``'skipped: ...'`` or
+    ``'error: ...'`` (errors are returned, not raised, so that one bad video
+    does not stop a parallel run; :func:`main` reports them all and fails).
     """
     video_id, path, out_dir, filename_tmpl, quality, overwrite = task
     if osp.isdir(out_dir) and count_frames_on_disk(out_dir, filename_tmpl):
@@ -79,6 +87,9 @@ def extract_frames(task: Task) -> Tuple[str, str]:
         if not capture.isOpened():
             raise VideoDecodeError(f'{path}: cannot open the video (empty, '
                                    'corrupt or not a video file)')
+        # As VideoReader: raw streams report a meaningless (negative) count.
+        count = capture.get(cv2.CAP_PROP_FRAME_COUNT)
+        announced = int(count) if np.isfinite(count) and count > 0 else 0
         while True:
             ok, frame = capture.read()
             if not ok:
@@ -99,6 +110,11 @@ def extract_frames(task: Task) -> Tuple[str, str]:
     if written != decoded:
         return video_id, (f'error: {out_dir}: {written} frame files on disk '
                           f'but {decoded} frames decoded from {path}')
+    if decoded < announced:
+        return video_id, (
+            f'truncated: {decoded} frames written; {path}: decoding stopped '
+            f'at frame {decoded} (0-based) of the {announced} frames the '
+            'container announces: the file is truncated or corrupt')
     return video_id, f'ok: {decoded} frames'
 
 
@@ -161,9 +177,13 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Tuple[str, str]]:
     else:
         results = track_progress(extract_frames, tasks)
     failed = [(v, s) for v, s in results if s.startswith('error')]
+    truncated = [(v, s) for v, s in results if s.startswith('truncated')]
     skipped = sum(s.startswith('skipped') for _, s in results)
-    print(f'\n{len(results) - len(failed) - skipped} extracted, {skipped} '
-          f'skipped, {len(failed)} failed')
+    print(f'\n{len(results) - len(failed) - skipped} extracted '
+          f'({len(truncated)} truncated), {skipped} skipped, '
+          f'{len(failed)} failed')
+    for video_id, status in truncated:
+        print(f'WARNING: {video_id}: {status}')
     if failed:
         raise RuntimeError('frame extraction failed for:\n' +
                            '\n'.join(f'{v}: {s}' for v, s in failed))

@@ -21,17 +21,72 @@ Do not set ``prefix`` in that ``init_cfg``; ``prefix`` selects a sub-dict of
 a whole-model checkpoint (e.g. ``prefix='backbone_2d.'`` to take the 2D
 branch of a trained YOWO checkpoint).
 
-The renaming itself is
-:func:`mmyowo.models.backbones.convert_timm_cspdarknet53`.
+The renaming is :func:`convert_timm_cspdarknet53`: ``CSPDarknet53`` mirrors
+timm's module layout one to one, so only prefixes change.
 """
 import argparse
 import os.path as osp
-from typing import Dict, List, Optional
+import re
+from collections import OrderedDict
+from typing import Dict, List, Mapping, Optional, Tuple
 
 import torch
 
-from mmyowo.models.backbones import convert_timm_cspdarknet53
 from mmyowo.utils.checkpoint import load_checkpoint_file, unwrap_state_dict
+
+# timm prefix -> our prefix. Full models (and checkpoints on the hub) use
+# ``stem.conv1.`` / ``stages.<i>.``; ``features_only`` models flatten the
+# first level of their ``nn.Sequential`` containers into ``stem_conv1.`` /
+# ``stages_<i>.``. Below these prefixes both layouts are identical to ours
+# (timm's ConvNormAct has ``conv`` and ``bn`` children, like ConvModule).
+_TIMM_KEY_RULES: Tuple[Tuple[str, str], ...] = (
+    (r'^stem[._]conv1\.', 'stem.'),
+    (r'^stages[._](\d+)\.', r'stages.\1.'),
+)
+# The ImageNet classifier, which a backbone does not have.
+_TIMM_DROPPED_KEYS = re.compile(r'^head\.')
+
+
+def convert_timm_cspdarknet53(
+        state_dict: Mapping[str, torch.Tensor]
+) -> 'OrderedDict[str, torch.Tensor]':
+    """Rename a timm ``cspdarknet53`` state dict to ``CSPDarknet53``'s.
+
+    Accepts the full classification model's keys (the classifier ``head.*``
+    is dropped) and the ``features_only`` model's keys.
+
+    Args:
+        state_dict (Mapping[str, Tensor]): timm state dict.
+
+    Returns:
+        OrderedDict[str, Tensor]: Backbone-level state dict (no prefix), to
+        be loaded with ``init_cfg=dict(type='Pretrained', checkpoint=PATH)``
+        on the backbone.
+
+    Raises:
+        ValueError: If keys match no known timm layout (listed in the
+            message), or if nothing is left to convert.
+    """
+    converted: 'OrderedDict[str, torch.Tensor]' = OrderedDict()
+    unmatched = []
+    for key, value in state_dict.items():
+        if _TIMM_DROPPED_KEYS.match(key):
+            continue
+        for pattern, replacement in _TIMM_KEY_RULES:
+            new_key, count = re.subn(pattern, replacement, key)
+            if count:
+                converted[new_key] = value
+                break
+        else:
+            unmatched.append(key)
+    if unmatched:
+        raise ValueError(
+            f'{len(unmatched)} keys of the timm state dict are not part of '
+            f'cspdarknet53: {unmatched}')
+    if not converted:
+        raise ValueError('the timm state dict has no cspdarknet53 backbone '
+                         'weights (stem.* / stages.*)')
+    return converted
 
 
 def load_timm_state_dict(path: str) -> Dict[str, torch.Tensor]:

@@ -11,8 +11,10 @@ clip_len = 8
 img_scale = (128, 128)
 meta_keys = _base_.meta_keys
 
-train_pipeline = [
-    dict(type='KFRSampleFrames', clip_len=clip_len, frame_interval=1),
+train_clip_sampler = dict(type='KFRSampleFrames', clip_len=clip_len,
+                          frame_interval=1)
+test_clip_sampler = dict(train_clip_sampler, test_mode=True)
+train_transforms = [
     dict(type='RawFrameDecodeKeepBoxes'),
     dict(type='RandomZoomJitter', zoom_range=(0.8, 1.2), jitter=0.1),
     dict(type='Resize', scale=img_scale, keep_ratio=False),
@@ -21,14 +23,15 @@ train_pipeline = [
     dict(type='FormatShape', input_format='NCTHW', collapse=True),
     dict(type='PackActionInputs', meta_keys=meta_keys),
 ]
-test_pipeline = [
-    dict(type='KFRSampleFrames', clip_len=clip_len, frame_interval=1,
-         test_mode=True),
+test_transforms = [
     dict(type='RawFrameDecodeKeepBoxes'),
     dict(type='Resize', scale=img_scale, keep_ratio=False),
     dict(type='FormatShape', input_format='NCTHW', collapse=True),
     dict(type='PackActionInputs', meta_keys=meta_keys),
 ]
+train_pipeline = [train_clip_sampler, *train_transforms]
+test_pipeline = [test_clip_sampler, *test_transforms]
+
 data = dict(type=dataset_type, ann_file=ann_file,
             data_prefix=dict(img='data/synthetic/rawframes'))
 loader = dict(num_workers=1, persistent_workers=True)

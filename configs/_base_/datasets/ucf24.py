@@ -11,9 +11,14 @@ img_scale = (224, 224)
 meta_keys = ('video_id', 'frame_id', 'key_frame_index', 'img_shape',
              'ori_shape', 'scale_factor', 'clip_len')
 
-train_pipeline = [
-    dict(type='KFRSampleFrames', clip_len=clip_len,
-         frame_interval=frame_interval),
+# A pipeline is a KFRS clip sampler followed by per-clip transforms; the
+# 8-frame configs rebuild the pipelines from these parts with their
+# ``clip_len`` (mmengine does not re-evaluate a base file with a child's
+# variables).
+train_clip_sampler = dict(type='KFRSampleFrames', clip_len=clip_len,
+                          frame_interval=frame_interval)
+test_clip_sampler = dict(train_clip_sampler, test_mode=True)
+train_transforms = [
     dict(type='RawFrameDecodeKeepBoxes'),
     dict(type='RandomZoomJitter', zoom_range=(0.5, 1.5), jitter=0.2),
     dict(type='Resize', scale=img_scale, keep_ratio=False),
@@ -23,14 +28,14 @@ train_pipeline = [
     dict(type='FormatShape', input_format='NCTHW', collapse=True),
     dict(type='PackActionInputs', meta_keys=meta_keys),
 ]
-test_pipeline = [
-    dict(type='KFRSampleFrames', clip_len=clip_len,
-         frame_interval=frame_interval, test_mode=True),
+test_transforms = [
     dict(type='RawFrameDecodeKeepBoxes'),
     dict(type='Resize', scale=img_scale, keep_ratio=False),
     dict(type='FormatShape', input_format='NCTHW', collapse=True),
     dict(type='PackActionInputs', meta_keys=meta_keys),
 ]
+train_pipeline = [train_clip_sampler, *train_transforms]
+test_pipeline = [test_clip_sampler, *test_transforms]
 
 loader = dict(num_workers=8, persistent_workers=True, batch_size=8)
 data = dict(type=dataset_type, ann_file=ann_file, data_prefix=frames_prefix)

@@ -194,28 +194,30 @@ class RandomZoomJitter(BaseTransform):
         if not min_size > 0:
             # A zero-area box would reach the loss with zero box/class loss.
             raise ValueError(f'min_size must be > 0, got {min_size}')
-        self.zoom_range = tuple(zoom_range)
+        self.zoom_range = (zoom_range[0], zoom_range[1])
         self.jitter = jitter
         self.pad_val = pad_val
         self.min_size = min_size
         self.max_attempts = max_attempts
 
     def _draw_window(self, img_shape: Tuple[int, int]) -> np.ndarray:
-        zoom = np.random.uniform(*self.zoom_range)
+        """Draw one zoom / shift crop window ``[x1, y1, x2, y2]``."""
+        zoom = np.random.uniform(self.zoom_range[0], self.zoom_range[1])
         shift = np.random.uniform(-self.jitter, self.jitter, size=2)
         return zoom_window(img_shape, zoom, (shift[0], shift[1]))
 
     def _fill_value(self, imgs: List[np.ndarray]) -> Union[float, np.ndarray]:
+        """The padding value: ``pad_val`` or the mean colour of the clip."""
         if not isinstance(self.pad_val, str):
             return np.asarray(self.pad_val, dtype=np.float64)
         # One colour for the whole clip, so padding does not flicker; every
         # 4th pixel per axis estimates it at a 16th of the cost.
-        means = np.mean([img[::4, ::4].mean(axis=(0, 1)) for img in imgs],
-                        axis=0)
-        return np.round(means)
+        means = np.stack([img[::4, ::4].mean(axis=(0, 1)) for img in imgs])
+        return np.round(means.mean(axis=0))
 
     def _choose_window(self, img_shape: Tuple[int, int],
                        bboxes: Optional[np.ndarray]) -> np.ndarray:
+        """A window that keeps at least one box, else the whole image."""
         if bboxes is None or len(bboxes) == 0:
             return self._draw_window(img_shape)
         for _ in range(self.max_attempts):

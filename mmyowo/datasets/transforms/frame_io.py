@@ -147,6 +147,7 @@ def decode_frame(data: bytes,
 
 
 def _size(shape: Sequence[int]) -> str:
+    """``'HxW'`` of a shape."""
     return f'{int(shape[0])}x{int(shape[1])}'
 
 
@@ -181,8 +182,11 @@ def check_clip_sizes(shapes: Sequence[Tuple[int, int]],
     if len(counts) > 1:
         # The odd frame is the one that differs from the annotation, or
         # else from the most common size (ties: the first frame's).
-        usual = expected if expected in counts else max(
-            counts, key=lambda size: (counts[size], -sizes.index(size)))
+        if expected is not None and expected in counts:
+            usual = expected
+        else:
+            usual = max(counts,
+                        key=lambda size: (counts[size], -sizes.index(size)))
         odd = next(i for i, size in enumerate(sizes) if size != usual)
         raise FrameSizeError(
             sources[odd],

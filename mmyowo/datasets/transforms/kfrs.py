@@ -39,6 +39,7 @@ from mmaction.registry import TRANSFORMS
 
 def _check_sizes(key_frame: int, total_frames: int, clip_len: int,
                  frame_interval: int) -> None:
+    """Raise ``ValueError`` for a bad clip or key frame argument."""
     if clip_len < 1 or frame_interval < 1:
         raise ValueError(f'clip_len ({clip_len}) and frame_interval '
                          f'({frame_interval}) must be >= 1')
@@ -151,6 +152,27 @@ class KFRSampleFrames(BaseTransform):
         frame_interval (int): Sampling step ``p``. Defaults to 1.
         test_mode (bool): Use the deterministic test position ``j_max``.
             Defaults to False.
+
+    Example:
+        >>> import numpy as np
+        >>> from mmyowo.datasets.transforms import KFRSampleFrames
+        >>> test = KFRSampleFrames(clip_len=4, frame_interval=2,
+        ...                        test_mode=True)
+        >>> results = test(dict(frame_id=10, total_frames=40, start_index=1))
+        >>> results['frame_inds'], results['key_frame_index']
+        (array([ 4,  6,  8, 10]), 3)
+        >>> # Frame 2 cannot end a clip: it becomes the clip's first frame.
+        >>> results = test(dict(frame_id=2, total_frames=40, start_index=1))
+        >>> results['frame_inds'], results['key_frame_index']
+        (array([2, 4, 6, 8]), 0)
+        >>> # Training: every position the video allows, equally often.
+        >>> np.random.seed(0)
+        >>> train = KFRSampleFrames(clip_len=4, frame_interval=2)
+        >>> sorted({
+        ...     train(dict(frame_id=10, total_frames=40,
+        ...                start_index=1))['key_frame_index']
+        ...     for _ in range(100)})
+        [0, 1, 2, 3]
     """
 
     def __init__(self,

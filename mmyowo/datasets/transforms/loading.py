@@ -1,4 +1,4 @@
-"""Decoding clip frames from video files, and measuring media on disk.
+"""Decoding clip frames from video files.
 
 - :class:`VideoDecode`: video files, read with decord (random access),
   falling back to OpenCV, read sequentially, where decord cannot open a file:
@@ -11,21 +11,20 @@
 Every failure names the file: a missing video, a file no backend can open or
 decode (empty, truncated, not a video), a frame index past the last
 decodable frame, and frames whose size differs from the annotation's.
-Helpers to measure videos and rawframe folders on disk (used by the
-converters under ``tools/data``) live here too. Rawframe folders are decoded
-by :class:`~.rawframe_decode.RawFrameDecodeKeepBoxes`.
+Rawframe folders are decoded by
+:class:`~.rawframe_decode.RawFrameDecodeKeepBoxes`. Measuring media on disk
+for the converters is preparation code (``mmyowo/preparation/``), which
+shares :func:`open_video_capture` with this module.
 """
-import os
 import os.path as osp
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Sequence
 
 import cv2
 import numpy as np
 from mmcv.transforms import BaseTransform
-from mmengine.utils import track_parallel_progress, track_progress
 
 from mmaction.registry import TRANSFORMS
-from .frame_io import check_clip_sizes, decode_frame
+from .frame_io import check_clip_sizes
 
 try:
     import decord
@@ -39,7 +38,8 @@ class VideoDecodeError(RuntimeError):
     """A video file exists but cannot be opened or decoded."""
 
 
-def _check_exists(path: str) -> None:
+def check_video_exists(path: str) -> None:
+    """Raise ``FileNotFoundError`` if ``path`` is absent."""
     if not osp.isfile(path):
         raise FileNotFoundError(f'video file not found: {path}')
 
@@ -65,6 +65,7 @@ def _open_decord(path: str, num_threads: int):
 
 def _decode_decord(reader, path: str,
                    positions: np.ndarray) -> List[np.ndarray]:
+    """Decode ``positions`` with an open decord reader."""
     num_frames = len(reader)
     if positions.max() >= num_frames:
         raise IndexError(
@@ -80,13 +81,33 @@ def _decode_decord(reader, path: str,
     return _in_order(dict(zip(unique.tolist(), batch)), positions)
 
 
-def _decode_opencv(path: str, positions: np.ndarray) -> List[np.ndarray]:
+def open_video_capture(path: str) -> cv2.VideoCapture:
+    """Open ``path`` with OpenCV for sequential reading.
+
+    Raises:
+        VideoDecodeError: If OpenCV cannot open it (empty, corrupt or not a
+            video file).
+    """
     capture = cv2.VideoCapture(path)
+    if not capture.isOpened():
+        capture.release()
+        raise VideoDecodeError(
+            f'{path}: cannot open the video (empty, corrupt or not a video '
+            'file)')
+    return capture
+
+
+def no_frame_error(path: str) -> VideoDecodeError:
+    """The error of a video that opens but yields no frame."""
+    return VideoDecodeError(
+        f'{path}: no frame could be decoded (empty, corrupt or not a video '
+        'file)')
+
+
+def _decode_opencv(path: str, positions: np.ndarray) -> List[np.ndarray]:
+    """Decode ``positions`` with OpenCV, reading forward."""
+    capture = open_video_capture(path)
     try:
-        if not capture.isOpened():
-            raise VideoDecodeError(
-                f'{path}: cannot open the video (empty, corrupt or not a '
-                'video file)')
         wanted = set(positions.tolist())
         last = int(positions.max())
         frames: Dict[int, np.ndarray] = {}
@@ -103,9 +124,7 @@ def _decode_opencv(path: str, positions: np.ndarray) -> List[np.ndarray]:
     finally:
         capture.release()
     if position == 0:
-        raise VideoDecodeError(
-            f'{path}: no frame could be decoded (empty, corrupt or not a '
-            'video file)')
+        raise no_frame_error(path)
     if position <= last:
         raise IndexError(f'{path}: frame index {last} is past the end of the '
                          f'video ({position} decodable frames)')
@@ -150,110 +169,24 @@ def read_video_frames(path: str,
     """
     if backend not in BACKENDS:
         raise ValueError(f'backend must be one of {BACKENDS}, got {backend!r}')
-    _check_exists(path)
-    positions = np.asarray(positions, dtype=np.int64).reshape(-1)
-    if positions.size == 0:
+    check_video_exists(path)
+    indices = np.asarray(positions, dtype=np.int64).reshape(-1)
+    if indices.size == 0:
         raise ValueError(f'{path}: no frame positions to decode')
-    if positions.min() < 0:
+    if indices.min() < 0:
         raise IndexError(f'{path}: negative frame index '
-                         f'{int(positions.min())}')
+                         f'{int(indices.min())}')
     if backend in ('auto', 'decord'):
         reader = _open_decord(path, num_threads)
         if reader is None and backend == 'decord':
             raise VideoDecodeError(f'{path}: decord cannot open the video')
         if reader is not None:
             try:
-                return _decode_decord(reader, path, positions)
+                return _decode_decord(reader, path, indices)
             except VideoDecodeError:
                 if backend == 'decord':
                     raise
-    return _decode_opencv(path, positions)
-
-
-def probe_video(path: str) -> Tuple[int, int, int]:
-    """Count the decodable frames of a video and read its frame size.
-
-    OpenCV decodes the whole file, since container frame counts are estimates
-    (and garbage for raw streams).
-
-    Returns:
-        ``(num_frames, height, width)``.
-
-    Raises:
-        FileNotFoundError: If ``path`` does not exist.
-        VideoDecodeError: If no frame can be decoded.
-    """
-    _check_exists(path)
-    capture = cv2.VideoCapture(path)
-    try:
-        if not capture.isOpened():
-            raise VideoDecodeError(
-                f'{path}: cannot open the video (empty, corrupt or not a '
-                'video file)')
-        ok, frame = capture.read()
-        if not ok:
-            raise VideoDecodeError(
-                f'{path}: no frame could be decoded (empty, corrupt or not a '
-                'video file)')
-        height, width = frame.shape[:2]
-        num_frames = 1
-        while capture.grab():
-            num_frames += 1
-    finally:
-        capture.release()
-    return num_frames, height, width
-
-
-def probe_rawframes(frame_dir: str,
-                    filename_tmpl: str = '{:05d}.jpg',
-                    start_index: int = 1) -> Tuple[int, int, int]:
-    """Count the frames of a rawframe folder and read their size.
-
-    Frames are counted from ``start_index`` up to the first missing number,
-    and a file numbered after that gap is an error (frames on disk must
-    agree with the video they came from).
-
-    Returns:
-        ``(num_frames, height, width)``.
-
-    Raises:
-        FileNotFoundError: If the folder or its first frame is missing.
-        ValueError: If frame files are numbered with a gap.
-        FrameDecodeError: If the first frame is empty, truncated or not an
-            image.
-    """
-    if not osp.isdir(frame_dir):
-        raise FileNotFoundError(f'rawframe folder not found: {frame_dir}')
-    names = set(os.listdir(frame_dir))
-    index = start_index
-    while filename_tmpl.format(index) in names:
-        index += 1
-    num_frames = index - start_index
-    first = osp.join(frame_dir, filename_tmpl.format(start_index))
-    if num_frames == 0:
-        raise FileNotFoundError(f'{frame_dir}: first frame {first} not found')
-    # A frame numbered past the first missing one means a gap.
-    numbers = (parse_frame_number(filename_tmpl, name) for name in names)
-    after_gap = sorted(n for n in numbers if n is not None and n > index)
-    if after_gap:
-        raise ValueError(
-            f'{frame_dir}: frame {filename_tmpl.format(index)} is missing but '
-            f'{filename_tmpl.format(after_gap[0])} exists')
-    with open(first, 'rb') as file:
-        image = decode_frame(file.read(), first)
-    return num_frames, image.shape[0], image.shape[1]
-
-
-def parse_frame_number(filename_tmpl: str, name: str) -> Optional[int]:
-    """The frame number ``name`` was formatted with, or ``None``."""
-    prefix, _, suffix = filename_tmpl.partition('{')
-    suffix = suffix.partition('}')[2]
-    if not (name.startswith(prefix) and name.endswith(suffix)):
-        return None
-    digits = name[len(prefix):len(name) - len(suffix)]
-    if not digits.isdigit() or filename_tmpl.format(int(digits)) != name:
-        return None
-    return int(digits)
+    return _decode_opencv(path, indices)
 
 
 def video_path(video_root: str,
@@ -267,68 +200,6 @@ def video_path(video_root: str,
     """
     name = osp.basename(video_id) if flat else video_id
     return osp.join(video_root, name + video_ext)
-
-
-def _probe_one(task: Tuple[str, str, str]) -> Tuple[str, object]:
-    """Probe one video for :func:`probe_media`; failures are returned."""
-    video_id, kind, path = task
-    try:
-        if kind == 'frames':
-            return video_id, probe_rawframes(*path)
-        return video_id, probe_video(path)
-    except (OSError, ValueError, VideoDecodeError) as err:
-        return video_id, err
-
-
-def probe_media(video_ids: Sequence[str],
-                frames_root: Optional[str] = None,
-                videos_root: Optional[str] = None,
-                filename_tmpl: str = '{:05d}.jpg',
-                video_ext: str = '.avi',
-                flat_video_dir: bool = False,
-                num_workers: int = 1
-                ) -> Tuple[Dict[str, Tuple[int, int, int]], List[str]]:
-    """Measure ``(num_frames, h, w)`` of many videos on disk.
-
-    Exactly one of ``frames_root`` (rawframe folders ``{root}/{video_id}``,
-    numbered from 1) or ``videos_root`` (see :func:`video_path`) is read.
-
-    Returns:
-        ``(found, absent)``: sizes of the videos found, and the ids whose
-        folder / file does not exist.
-
-    Raises:
-        ValueError: If both or neither root is given, or a video exists but
-            cannot be measured (corrupt video, gap in the frames); the
-            message lists every such video.
-    """
-    if (frames_root is None) == (videos_root is None):
-        raise ValueError('give exactly one of frames_root / videos_root')
-    tasks, absent = [], []
-    for video_id in video_ids:
-        if frames_root is not None:
-            frame_dir = osp.join(frames_root, video_id)
-            exists, path = osp.isdir(frame_dir), (frame_dir, filename_tmpl)
-            kind = 'frames'
-        else:
-            path = video_path(videos_root, video_id, video_ext,
-                              flat_video_dir)
-            exists, kind = osp.isfile(path), 'video'
-        if exists:
-            tasks.append((video_id, kind, path))
-        else:
-            absent.append(video_id)
-    if not tasks:
-        results = []
-    elif num_workers > 1:
-        results = track_parallel_progress(_probe_one, tasks, num_workers)
-    else:
-        results = track_progress(_probe_one, tasks)
-    errors = [str(r) for _, r in results if isinstance(r, Exception)]
-    if errors:
-        raise ValueError(f'{len(errors)} video(s) cannot be measured:\n' +
-                         '\n'.join(errors))
-    return dict(results), absent
 
 
 @TRANSFORMS.register_module()

@@ -1,6 +1,6 @@
 """Decoding clip frames from rawframe folders, boxes kept in pixels."""
 import os.path as osp
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import numpy as np
 from mmengine.fileio import FileClient
@@ -71,6 +71,10 @@ class RawFrameDecodeKeepBoxes(RawFrameDecode):
             ``'Flow'``.
     """
 
+    # Set to None by RawFrameDecode.__init__ (mmaction has no type
+    # information), created at the first use (_client).
+    file_client: Optional[FileClient]
+
     def transform(self, results: Dict) -> Dict:
         """Decode and check the frames ``results['frame_inds']``."""
         directory = results['frame_dir']
@@ -80,8 +84,6 @@ class RawFrameDecodeKeepBoxes(RawFrameDecode):
             raise NotImplementedError(
                 f'{directory}: modality {modality!r} is not supported (RGB '
                 'or Flow)')
-        if self.file_client is None:
-            self.file_client = FileClient(self.io_backend, **self.kwargs)
         if results['frame_inds'].ndim != 1:
             results['frame_inds'] = np.squeeze(results['frame_inds'])
         offset = results.get('offset', 0)
@@ -121,10 +123,16 @@ class RawFrameDecodeKeepBoxes(RawFrameDecode):
         results['img_shape'] = imgs[0].shape[:2]
         return results
 
+    def _client(self) -> FileClient:
+        """The file client, created at the first use."""
+        if self.file_client is None:
+            self.file_client = FileClient(self.io_backend, **self.kwargs)
+        return self.file_client
+
     def _decode(self, path: str, flag: str) -> np.ndarray:
         """Read and decode one frame file (RGB order for colour frames)."""
         return decode_frame(
-            self.file_client.get(path),
+            self._client().get(path),
             path,
             flag=flag,
             channel_order='rgb',

@@ -61,6 +61,9 @@ class AtomicCheckpointHook(CheckpointHook):
     mmengine's ``save_checkpoint`` without backend arguments.
     """
 
+    # Set by CheckpointHook.__init__ (mmengine has no type information).
+    backend_args: Optional[dict]
+
     def before_run(self, runner) -> None:
         """Repair ``last_checkpoint`` before auto-resume reads it.
 
@@ -171,6 +174,7 @@ class AtomicCheckpointHook(CheckpointHook):
                         f'{problem}')
 
     def _repair_pointer(self, runner) -> None:
+        """Point ``last_checkpoint`` at the newest complete checkpoint."""
         pointer = osp.join(runner.work_dir, POINTER)
         target, why = self._read_pointer(pointer)
         if why is None:

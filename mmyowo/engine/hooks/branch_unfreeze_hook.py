@@ -41,6 +41,7 @@ class BranchUnfreezeHook(Hook):
                          if epoch < start - 1)
 
     def before_train_epoch(self, runner) -> None:
+        """Freeze the branches of this epoch's stage (logged on change)."""
         model = runner.model.module if is_model_wrapper(runner.model) \
             else runner.model
         frozen = self.frozen_at(runner.epoch)

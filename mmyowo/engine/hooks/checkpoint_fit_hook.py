@@ -73,6 +73,7 @@ class CheckpointFitHook(Hook):
 
     @staticmethod
     def _filename(runner) -> str:
+        """The checkpoint the runner loads, for messages."""
         name: Optional[str] = runner._load_from
         if name is None and runner._resume:
             name = find_latest_checkpoint(runner.work_dir)

@@ -1,4 +1,5 @@
 """Pure-numpy evaluation functions: frame-mAP, tube linking, video-mAP."""
+from .ava_map import ava_eval_mmaction, ava_frame_map, numpy_aliases
 from .average_precision import (per_class_average_precision,
                                 voc_average_precision)
 from .box_ops import box_iou, boxes_intersect
@@ -14,7 +15,8 @@ from .yowo_linking import (link_tubes_yowo, tube_nms, yowo_link_class,
 from .yowo_video_map import yowo_video_ap, yowo_video_map
 
 __all__ = [
-    'DETECTION_COLUMNS', 'PROTOCOLS', 'box_iou', 'boxes_intersect',
+    'DETECTION_COLUMNS', 'PROTOCOLS', 'ava_eval_mmaction', 'ava_frame_map',
+    'numpy_aliases', 'box_iou', 'boxes_intersect',
     'check_videos', 'detection_confusion_matrix', 'flatten_ground_truth',
     'frame_map', 'link_tubes', 'link_tubes_yowo', 'link_video',
     'load_detection_results', 'parse_detections', 'parse_frames',

@@ -96,6 +96,22 @@ def frame_map(detections: np.ndarray,
             ``(0, 1]``, an evaluated video unknown to ``gt``, a malformed
             detection or ``frames`` row (see :func:`.parse_detections`,
             :func:`.parse_frames`) or a detection outside ``frames``.
+
+    Example:
+        >>> import numpy as np
+        >>> from mmyowo.evaluation.functional import frame_map
+        >>> gt = dict(labels=['run', 'jump'], nframes={'v1': 2}, gttubes={
+        ...     'v1': {0: [np.array([[1, 10, 10, 50, 90],
+        ...                          [2, 12, 10, 52, 90]])]}})
+        >>> dets = np.array([[0, 1, 0, 0.9, 10, 10, 50, 90],   # hit
+        ...                  [0, 2, 0, 0.8, 60, 10, 99, 90],   # miss
+        ...                  [0, 2, 0, 0.7, 12, 10, 52, 90]])  # hit
+        >>> result = frame_map(dets, gt, ['v1'])
+        >>> # recall 1/2 at precision 1, then 2/2 at 2/3: AP = 0.5 + 0.5 * 2/3
+        >>> round(result['mAP'], 4), result['num_tp'].tolist()
+        (0.8333, [2, 0])
+        >>> result['ap']  # no ground truth of 'jump'
+        array([0.83333333,        nan])
     """
     if protocol not in PROTOCOLS:
         raise ValueError(f'protocol must be one of {PROTOCOLS}, got '

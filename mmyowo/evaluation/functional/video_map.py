@@ -21,6 +21,9 @@ from .inputs import check_videos
 from .matching import greedy_true_positives
 from .tube_linking import Tube, link_tubes
 
+#: Video-mAP thresholds of the paper's Tables 5 and 6 (and the YOWO family).
+VIDEO_IOU_THRS = (0.2, 0.5, 0.75)
+
 
 def spatiotemporal_iou(tube1: np.ndarray,
                        tube2: np.ndarray,
@@ -94,7 +97,7 @@ def index_ground_truth_tubes(
 def video_ap(tubes: Dict[int, List[Tube]],
              gt: Dict[str, Any],
              videos: Sequence[str],
-             iou_thrs: Sequence[float] = (0.2, 0.5, 0.75),
+             iou_thrs: Sequence[float] = VIDEO_IOU_THRS,
              pixel_plus_one: bool = False,
              temporal_plus_one: bool = True,
              num_classes: Optional[int] = None) -> Dict[float, Dict]:
@@ -218,7 +221,7 @@ def tube_average_precision(overlaps: TubeOverlaps,
 def video_map(detections: np.ndarray,
               gt: Dict[str, Any],
               videos: Sequence[str],
-              iou_thrs: Sequence[float] = (0.2, 0.5, 0.75),
+              iou_thrs: Sequence[float] = VIDEO_IOU_THRS,
               pixel_plus_one: bool = False,
               temporal_plus_one: bool = True,
               num_classes: Optional[int] = None,

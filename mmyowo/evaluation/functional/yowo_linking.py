@@ -12,7 +12,7 @@ by default, which is YOWO's rule) caps the candidates per frame for speed.
 All the classes of a video are linked in one pass of numpy operations where
 their edge scores fit in memory.
 """
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -178,8 +178,10 @@ def yowo_link_class(frames: np.ndarray,
         return []
     slots = candidate_slots(frames, np.asarray(boxes, np.float64),
                             np.asarray(scores, np.float64), num_frames, top_k)
-    paths = viterbi_whole_paths(*(a[None] for a in slots), max_tubes)[0]
-    return [_path_tube(slots[0], slots[1], path) for path in paths]
+    slot_boxes, slot_scores, valid = slots
+    paths = viterbi_whole_paths(slot_boxes[None], slot_scores[None],
+                                valid[None], max_tubes)[0]
+    return [_path_tube(slot_boxes, slot_scores, path) for path in paths]
 
 
 def _path_tube(boxes: np.ndarray, scores: np.ndarray,
@@ -217,7 +219,7 @@ def tube_nms(tubes: Sequence[np.ndarray],
 def link_tubes_yowo(detections: np.ndarray,
                     videos: Sequence[str],
                     num_classes: int,
-                    nframes: Sequence[int],
+                    nframes: Union[Sequence[int], np.ndarray],
                     max_tubes: int = 3,
                     top_k: Optional[int] = None,
                     nms_thr: float = 0.3,
@@ -237,8 +239,8 @@ def link_tubes_yowo(detections: np.ndarray,
     Returns:
         ``{label: [(video id, score, tube (n, 6)), ...]}`` for every label.
     """
-    nframes = np.asarray(nframes, dtype=np.int64)
-    dets = parse_detections(detections, videos, nframes, num_classes)
+    frame_counts = np.asarray(nframes, dtype=np.int64)
+    dets = parse_detections(detections, videos, frame_counts, num_classes)
     result: Dict[int, List[Tube]] = {c: [] for c in range(num_classes)}
     order = np.lexsort((dets.label, dets.video))
     bounds = np.searchsorted(dets.video[order], np.arange(len(videos) + 1))
@@ -246,7 +248,7 @@ def link_tubes_yowo(detections: np.ndarray,
         rows = order[bounds[index]:bounds[index + 1]]
         if rows.size == 0:
             continue
-        num_frames = int(nframes[index])
+        num_frames = int(frame_counts[index])
         groups = np.split(rows, np.flatnonzero(np.diff(dets.label[rows])) + 1)
         slots = [
             candidate_slots(dets.frame[g], dets.boxes[g], dets.score[g],
@@ -258,7 +260,8 @@ def link_tubes_yowo(detections: np.ndarray,
                 np.stack([_pad_slots(slots[i][j], k) for i in batch])
                 for j in range(3)
             ]
-            batch_paths = viterbi_whole_paths(*padded, max_tubes)
+            batch_paths = viterbi_whole_paths(padded[0], padded[1], padded[2],
+                                              max_tubes)
             for i, paths in zip(batch, batch_paths):
                 tubes = [_path_tube(slots[i][0], slots[i][1], p)
                          for p in paths]

@@ -48,15 +48,15 @@ import numpy as np
 from .inputs import check_videos
 from .matching import rank_order
 from .tube_linking import Tube
-from .video_map import (TubeOverlaps, check_iou_thrs, tube_average_precision,
-                        tube_overlaps)
+from .video_map import (VIDEO_IOU_THRS, TubeOverlaps, check_iou_thrs,
+                        tube_average_precision, tube_overlaps)
 from .yowo_linking import link_tubes_yowo, yowo_tube_iou
 
 
 def yowo_video_ap(tubes: Dict[int, List[Tube]],
                   gt: Dict[str, Any],
                   videos: Sequence[str],
-                  iou_thrs: Sequence[float] = (0.2, 0.5, 0.75),
+                  iou_thrs: Sequence[float] = VIDEO_IOU_THRS,
                   pixel_plus_one: bool = True,
                   num_classes: Optional[int] = None) -> Dict[float, Dict]:
     """Video AP of tubes with YOWO's matching (steps 4-5).
@@ -110,7 +110,7 @@ def _match_unmatched(overlaps: TubeOverlaps, iou_thr: float) -> np.ndarray:
 def yowo_video_map(detections: np.ndarray,
                    gt: Dict[str, Any],
                    videos: Sequence[str],
-                   iou_thrs: Sequence[float] = (0.2, 0.5, 0.75),
+                   iou_thrs: Sequence[float] = VIDEO_IOU_THRS,
                    pixel_plus_one: bool = True,
                    num_classes: Optional[int] = None,
                    link_cfg: Optional[Dict[str, Any]] = None
@@ -121,13 +121,10 @@ def yowo_video_map(detections: np.ndarray,
     any borrows its neighbour's).
 
     Args:
-        detections: ``(N, 8)`` detection rows (``docs/architecture.md``).
-        gt: Canonical ground truth.
-        videos: Evaluated video ids (``video_index`` indexes them).
-        iou_thrs: Spatio-temporal IoU thresholds.
+        detections, gt, videos, iou_thrs, num_classes: As
+            :func:`.video_map`.
         pixel_plus_one: Box-area convention of the tube IoUs (NMS and
             matching; the linking uses continuous corners, as YOWO).
-        num_classes: Defaults to ``len(gt['labels'])``.
         link_cfg: Options of :func:`link_tubes_yowo` (``max_tubes``,
             ``top_k``, ``nms_thr``).
 

@@ -1,5 +1,5 @@
 """Frame-mAP / video-mAP metric for spatio-temporal action detection."""
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from mmengine.evaluator import BaseMetric
@@ -13,7 +13,10 @@ from ..functional import (PROTOCOLS, frame_map, save_detection_results,
 
 # Video-mAP protocols: the YOWO family's (the paper's) and the
 # spatio-temporal one of ACT / mmaction2 with our linker.
-VIDEO_PROTOCOLS = {'yowo': yowo_video_map, 'st': video_map}
+VIDEO_PROTOCOLS: Dict[str, Callable[..., Dict[float, Dict]]] = {
+    'yowo': yowo_video_map,
+    'st': video_map
+}
 
 
 @METRICS.register_module()

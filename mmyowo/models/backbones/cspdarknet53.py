@@ -1,4 +1,4 @@
-"""CSPDarknet53, YOWO-Plus's 2D branch (paper §3.2), and its timm converter.
+"""CSPDarknet53, YOWO-Plus's 2D branch (paper §3.2).
 
 YOWO-Plus replaces YOWO's Darknet-19 key-frame backbone with CSPDarknet53
 (YOLOv4's backbone, built from CSPNet cross-stage partial stages) and feeds
@@ -9,12 +9,9 @@ The module layout mirrors timm's ``cspdarknet53`` one to one (``stem``,
 ``stages.<i>.{conv_down, conv_exp, blocks.<j>.{conv1, conv2},
 conv_transition_b, conv_transition}``, each a conv + BN + activation), so
 ImageNet weights from timm load after the key renaming done by
-:func:`convert_timm_cspdarknet53` (see
-``tools/model_converters/timm_cspdarknet53_to_mmyowo.py``).
+``tools/model_converters/timm_cspdarknet53_to_mmyowo.py``.
 """
-import re
-from collections import OrderedDict
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -59,7 +56,8 @@ class DarkBlock(InitCfgModule):
                  act_cfg: ConfigType = dict(type='Mish'),
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        cfgs = dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg)
+        cfgs: Dict[str, Any] = dict(
+            conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg)
         self.conv1 = ConvModule(channels, mid_channels, 1, **cfgs)
         self.conv2 = ConvModule(mid_channels, channels, 3, padding=1, **cfgs)
 
@@ -92,10 +90,8 @@ class CSPStage(InitCfgModule):
             width).
         bottle_ratio (float): Block bottleneck width relative to the block
             width.
-        conv_cfg (dict, optional): Convolution config.
-        norm_cfg (dict): Normalization config.
-        act_cfg (dict): Activation config.
-        init_cfg (dict or list[dict], optional): Initialization config.
+        conv_cfg, norm_cfg, act_cfg, init_cfg: As :class:`DarkBlock`; the
+            first three apply to every convolution of the stage.
     """
 
     def __init__(self,
@@ -119,7 +115,8 @@ class CSPStage(InitCfgModule):
                 f'to the block width {block_channels}; use a widen_factor '
                 'giving even channel counts')
         self.split_channels = expand_channels // 2
-        cfgs = dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg)
+        cfgs: Dict[str, Any] = dict(
+            conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg)
         self.conv_down = ConvModule(
             in_channels, out_channels, 3, stride=2, padding=1, **cfgs)
         self.conv_exp = ConvModule(out_channels, expand_channels, 1, **cfgs)
@@ -184,6 +181,17 @@ class CSPDarknet53(InitCfgModule):
     Attributes:
         out_channels (list[int]): Channels of the returned feature maps.
         out_strides (list[int]): Strides of the returned feature maps.
+
+    Example:
+        >>> import torch
+        >>> from mmyowo.models.backbones import CSPDarknet53
+        >>> # 1/3 of the blocks and 1/8 of the channels of the full model
+        >>> model = CSPDarknet53(deepen_factor=0.33, widen_factor=0.125)
+        >>> model.out_channels, model.out_strides
+        ([32, 64, 128], [8, 16, 32])
+        >>> outs = model.eval()(torch.rand(1, 3, 64, 64))
+        >>> [tuple(out.shape) for out in outs]
+        [(1, 32, 8, 8), (1, 64, 4, 4), (1, 128, 2, 2)]
     """
 
     # Per stage: out_channels, num_blocks, expand_ratio, block_ratio,
@@ -236,7 +244,8 @@ class CSPDarknet53(InitCfgModule):
         self.out_indices = out_indices
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
-        cfgs = dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg)
+        cfgs: Dict[str, Any] = dict(
+            conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg)
 
         self.stem = ConvModule(in_channels, stem_channels, 3, padding=1,
                                **cfgs)
@@ -283,58 +292,3 @@ class CSPDarknet53(InitCfgModule):
             if i in self.out_indices:
                 outs.append(x)
         return tuple(outs)
-
-
-# timm prefix -> our prefix. Full models (and checkpoints on the hub) use
-# ``stem.conv1.`` / ``stages.<i>.``; ``features_only`` models flatten the
-# first level of their ``nn.Sequential`` containers into ``stem_conv1.`` /
-# ``stages_<i>.``. Below these prefixes both layouts are identical to ours
-# (timm's ConvNormAct has ``conv`` and ``bn`` children, like ConvModule).
-_TIMM_KEY_RULES: Tuple[Tuple[str, str], ...] = (
-    (r'^stem[._]conv1\.', 'stem.'),
-    (r'^stages[._](\d+)\.', r'stages.\1.'),
-)
-# The ImageNet classifier, which a backbone does not have.
-_TIMM_DROPPED_KEYS = re.compile(r'^head\.')
-
-
-def convert_timm_cspdarknet53(
-        state_dict: Mapping[str, torch.Tensor]
-) -> 'OrderedDict[str, torch.Tensor]':
-    """Rename a timm ``cspdarknet53`` state dict to :class:`CSPDarknet53`'s.
-
-    Accepts the full classification model's keys (the classifier ``head.*``
-    is dropped) and the ``features_only`` model's keys.
-
-    Args:
-        state_dict (Mapping[str, Tensor]): timm state dict.
-
-    Returns:
-        OrderedDict[str, Tensor]: Backbone-level state dict (no prefix), to
-        be loaded with ``init_cfg=dict(type='Pretrained', checkpoint=PATH)``
-        on the backbone.
-
-    Raises:
-        ValueError: If keys match no known timm layout (listed in the
-            message), or if nothing is left to convert.
-    """
-    converted: 'OrderedDict[str, torch.Tensor]' = OrderedDict()
-    unmatched = []
-    for key, value in state_dict.items():
-        if _TIMM_DROPPED_KEYS.match(key):
-            continue
-        for pattern, replacement in _TIMM_KEY_RULES:
-            new_key, count = re.subn(pattern, replacement, key)
-            if count:
-                converted[new_key] = value
-                break
-        else:
-            unmatched.append(key)
-    if unmatched:
-        raise ValueError(
-            f'{len(unmatched)} keys of the timm state dict are not part of '
-            f'cspdarknet53: {unmatched}')
-    if not converted:
-        raise ValueError('the timm state dict has no cspdarknet53 backbone '
-                         'weights (stem.* / stages.*)')
-    return converted

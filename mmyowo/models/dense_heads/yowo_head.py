@@ -1,10 +1,13 @@
-"""YOWO-Plus detection head (paper §3.2-3.4.1): conv module + loss/predict."""
+"""YOWO-Plus detection head (paper §3.2-3.4.1): loss and prediction.
+
+The convolutions are :class:`~.yowo_head_module.YOWOHeadModule`, built
+from the ``head_module`` config.
+"""
 import math
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
-from mmcv.cnn import ConvModule
 from mmengine.dist import all_reduce
 from mmengine.model import BaseModule
 from mmengine.structures import InstanceData
@@ -12,83 +15,12 @@ from torch import Tensor
 from torchvision.ops import box_iou, nms
 
 from mmaction.registry import MODELS, TASK_UTILS
-from ..layers import SELayer
 from ..task_modules import make_grid_priors, yolo_decode
 
 #: YOLOv3's COCO anchors (416 input) scaled to a 224 input, finest level first.
 DEFAULT_ANCHORS = (((5, 7), (9, 16), (18, 12)),
                    ((16, 33), (33, 24), (32, 64)),
                    ((62, 48), (84, 107), (201, 176)))
-
-
-@MODELS.register_module()
-class YOWOHeadModule(BaseModule):
-    """Convolutions of the YOWO-Plus head.
-
-    Per level: a 3x3 ConvModule integrating the fused features, SE channel
-    attention (§3.4.1) and a 1x1 conv to ``A * (5 + num_classes)`` channels,
-    laid out per anchor as ``[tx, ty, tw, th, conf, cls_1 .. cls_C]`` (§3.2).
-    The conf and class biases start at ``-log((1 - pi) / pi)`` with
-    ``pi = prior_prob`` (§3.3, after eq. 10) so that every prior starts as a
-    confident negative.
-
-    Args:
-        num_classes (int): Number of action classes.
-        in_channels (sequence[int]): Input channels per level, finest first.
-        feat_channels (sequence[int], optional): Channels of the 3x3 conv per
-            level. Defaults to twice ``in_channels``.
-        num_base_priors (int): Anchors per level. Defaults to 3.
-        se_ratio (int, optional): SE reduction ratio; ``None`` disables SE.
-        prior_prob (float): ``pi`` of the bias initialisation.
-        norm_cfg (dict): Norm config. Defaults to BN.
-        act_cfg (dict): Activation config. Defaults to LeakyReLU(0.1).
-        init_cfg (dict, optional): Initialisation config.
-    """
-
-    def __init__(self,
-                 num_classes: int,
-                 in_channels: Sequence[int] = (128, 256, 512),
-                 feat_channels: Optional[Sequence[int]] = None,
-                 num_base_priors: int = 3,
-                 se_ratio: Optional[int] = 16,
-                 prior_prob: float = 0.01,
-                 norm_cfg: dict = dict(type='BN', momentum=0.03, eps=0.001),
-                 act_cfg: dict = dict(type='LeakyReLU', negative_slope=0.1),
-                 init_cfg: Optional[Union[dict, list]] = None) -> None:
-        super().__init__(init_cfg=init_cfg)
-        if not 0.0 < prior_prob < 1.0:
-            raise ValueError(f'prior_prob must be in (0, 1), got {prior_prob}')
-        self.num_classes = num_classes
-        self.num_base_priors = num_base_priors
-        self.prior_prob = prior_prob
-        self.num_attrib = 5 + num_classes
-        feat_channels = feat_channels or [2 * c for c in in_channels]
-        self.convs = nn.ModuleList()
-        self.attentions = nn.ModuleList()
-        self.preds = nn.ModuleList()
-        for c_in, c_feat in zip(in_channels, feat_channels):
-            self.convs.append(ConvModule(c_in, c_feat, 3, padding=1,
-                                         norm_cfg=norm_cfg, act_cfg=act_cfg))
-            self.attentions.append(
-                SELayer(c_feat, se_ratio) if se_ratio else nn.Identity())
-            self.preds.append(
-                nn.Conv2d(c_feat, num_base_priors * self.num_attrib, 1))
-
-    def init_weights(self) -> None:
-        """Initialise, then set the conf/class biases of §3.3."""
-        super().init_weights()
-        bias_value = -math.log((1 - self.prior_prob) / self.prior_prob)
-        for pred in self.preds:
-            bias = pred.bias.data.view(self.num_base_priors, self.num_attrib)
-            bias[:, :4].zero_()
-            bias[:, 4:].fill_(bias_value)
-
-    def forward(self, feats: Sequence[Tensor]) -> List[Tensor]:
-        """Return one ``[B, A * (5 + C), H, W]`` map per level."""
-        return [
-            pred(att(conv(x))) for x, conv, att, pred in zip(
-                feats, self.convs, self.attentions, self.preds)
-        ]
 
 
 @MODELS.register_module()
@@ -101,7 +33,8 @@ class YOWOHead(BaseModule):
     (eq. 5-6) on decoded positive boxes, binary focal loss on confidence over
     all priors (eq. 10; negatives whose predicted box overlaps a ground truth
     by more than ``ignore_iou_thr`` are ignored, as in YOLOv3) and on the
-    classes of the positives (eq. 9). All three are averaged over the number
+    classes of the positives (eq. 9; one-hot or multi-hot targets, see
+    :meth:`class_targets`). All three are averaged over the number
     of positives in the batch, under DDP over the mean number per rank
     (:meth:`num_pos_avg_factor`). Testing:
     ``score = sigmoid(conf) * sigmoid(cls)`` per class, a score threshold on
@@ -119,6 +52,26 @@ class YOWOHead(BaseModule):
         test_cfg (dict, optional): ``score_thr``, ``nms_iou_thr``,
             ``nms_pre``, ``max_per_img``.
         init_cfg (dict, optional): Initialisation config.
+
+    Example:
+        >>> import torch
+        >>> from mmengine.structures import InstanceData
+        >>> from mmyowo.models.dense_heads import YOWOHead
+        >>> head = YOWOHead(head_module=dict(
+        ...     type='YOWOHeadModule', num_classes=2, in_channels=(8, 16, 32)))
+        >>> feats = [torch.rand(1, 8, 8, 8), torch.rand(1, 16, 4, 4),
+        ...          torch.rand(1, 32, 2, 2)]  # strides 8, 16, 32 of 64x64
+        >>> pred_maps = head(feats)  # 3 anchors x (4 box + 1 conf + 2 cls)
+        >>> [tuple(m.shape) for m in pred_maps]
+        [(1, 21, 8, 8), (1, 21, 4, 4), (1, 21, 2, 2)]
+        >>> gt = InstanceData(bboxes=torch.tensor([[8., 8., 40., 56.]]),
+        ...                   labels=torch.tensor([1]))
+        >>> sorted(head.loss_by_feat(pred_maps, [gt]))
+        ['loss_bbox', 'loss_cls', 'loss_conf']
+        >>> result = head.predict_by_feat(
+        ...     pred_maps, [dict(img_shape=(64, 64))], rescale=False)[0]
+        >>> result.bboxes.shape[1], bool((result.bboxes <= 64).all())
+        (4, True)
     """
 
     def __init__(self,
@@ -159,16 +112,18 @@ class YOWOHead(BaseModule):
         self.ignore_iou_thr = self.train_cfg.get('ignore_iou_thr', 0.5)
 
     def forward(self, feats: Sequence[Tensor]) -> List[Tensor]:
+        """Return one ``[B, A * (5 + C), H, W]`` map per level."""
         return self.head_module(feats)
 
     # ------------------------------------------------------------------ #
     # shared decoding
     # ------------------------------------------------------------------ #
-    def flatten_preds(self, cls_maps: Sequence[Tensor]) -> Tensor:
-        """Concatenate the level maps into ``[B, num_priors, 5 + C]``
-        ordered ``(level, y, x, anchor)`` (docs/architecture.md)."""
+    def flatten_preds(self, pred_maps: Sequence[Tensor]) -> Tensor:
+        """Concatenate the per-level prediction maps ``[B, A * (5 + C), H,
+        W]`` (per anchor: box offsets, confidence, class logits) into
+        ``[B, num_priors, 5 + C]`` ordered ``(level, y, x, anchor)``."""
         flat = []
-        for x in cls_maps:
+        for x in pred_maps:
             b, _, h, w = x.shape
             x = x.view(b, -1, self.head_module.num_attrib, h, w)
             flat.append(x.permute(0, 3, 4, 1, 2).reshape(
@@ -187,10 +142,10 @@ class YOWOHead(BaseModule):
             strides.append(grid.new_full((grid.shape[0], 1), stride))
         return torch.cat(grids), torch.cat(anchors), torch.cat(strides)
 
-    def decode(self, cls_maps: Sequence[Tensor]) -> Tuple[Tensor, Tensor]:
+    def decode(self, pred_maps: Sequence[Tensor]) -> Tuple[Tensor, Tensor]:
         """Return raw flattened predictions and decoded xyxy boxes."""
-        preds = self.flatten_preds(cls_maps)
-        sizes = [tuple(x.shape[-2:]) for x in cls_maps]
+        preds = self.flatten_preds(pred_maps)
+        sizes = [(x.shape[-2], x.shape[-1]) for x in pred_maps]
         grid, anchors, strides = self.grid_priors(sizes, preds.device)
         boxes = yolo_decode(preds[..., :4], grid, anchors, strides)
         return preds, boxes
@@ -250,12 +205,46 @@ class YOWOHead(BaseModule):
         all_reduce(count, op='mean')
         return max(count.item(), 1.0)
 
-    def loss_by_feat(self, cls_maps: Sequence[Tensor],
+    def class_targets(self, labels: Tensor, gt_idx: Tensor,
+                      ref: Tensor) -> Tensor:
+        """Eq. 9 targets of the positives: one row of ``C`` per positive.
+
+        ``labels`` are ``(num_gts,)`` 0-based indices (one-hot rows) or
+        ``(num_gts, C)`` multi-hot rows, taken as they are: "a person often
+        has multiple actions at the same time" (§3.3).
+
+        Args:
+            labels (Tensor): ``gt_instances.labels`` of one image.
+            gt_idx (Tensor): Ground-truth index of each positive prior.
+            ref (Tensor): Tensor giving the device and float dtype.
+
+        Returns:
+            Tensor: ``(len(gt_idx), C)`` targets in ``[0, 1]``.
+
+        Raises:
+            ValueError: Multi-hot rows whose width is not ``num_classes``,
+                or labels of another rank.
+        """
+        labels = labels.to(ref.device)
+        if labels.dim() == 2:
+            if labels.shape[1] != self.num_classes:
+                raise ValueError(
+                    f'multi-hot gt labels have {labels.shape[1]} columns, '
+                    f'the head predicts {self.num_classes} classes')
+            return labels[gt_idx].to(ref.dtype)
+        if labels.dim() != 1:
+            raise ValueError('gt labels must be (num_gts,) class indices or '
+                             '(num_gts, num_classes) multi-hot rows, got '
+                             f'shape {tuple(labels.shape)}')
+        return nn.functional.one_hot(labels[gt_idx].long(),
+                                     self.num_classes).to(ref.dtype)
+
+    def loss_by_feat(self, pred_maps: Sequence[Tensor],
                      gt_instances: Sequence[InstanceData]
                      ) -> Dict[str, Tensor]:
         """Eq. 5-10 over the batch."""
-        preds, boxes = self.decode(cls_maps)
-        featmap_sizes = [tuple(x.shape[-2:]) for x in cls_maps]
+        preds, boxes = self.decode(pred_maps)
+        featmap_sizes = [(x.shape[-2], x.shape[-1]) for x in pred_maps]
         conf_targets, conf_weights = [], []
         pos_boxes, pos_targets, pos_cls, cls_targets = [], [], [], []
         for b, gt in enumerate(gt_instances):
@@ -268,9 +257,7 @@ class YOWOHead(BaseModule):
             pos_boxes.append(boxes[b][pos])
             pos_targets.append(gt_bboxes[gt_idx])
             pos_cls.append(preds[b, pos, 5:])
-            labels = gt.labels.to(preds.device)[gt_idx].long()
-            cls_targets.append(nn.functional.one_hot(
-                labels, self.num_classes).to(preds.dtype))
+            cls_targets.append(self.class_targets(gt.labels, gt_idx, preds))
         num_pos = self.num_pos_avg_factor(
             sum(len(t) for t in pos_targets), preds)
         loss_bbox = self.loss_bbox(
@@ -292,7 +279,7 @@ class YOWOHead(BaseModule):
         metainfos = [s.metainfo for s in batch_data_samples]
         return self.predict_by_feat(self(feats), metainfos, rescale=rescale)
 
-    def predict_by_feat(self, cls_maps: Sequence[Tensor],
+    def predict_by_feat(self, pred_maps: Sequence[Tensor],
                         batch_img_metas: Sequence[dict],
                         rescale: bool = True) -> List[InstanceData]:
         """Decode, threshold, NMS and (optionally) map back to the original
@@ -324,7 +311,7 @@ class YOWOHead(BaseModule):
                         'Resize sets scale_factor, the dataset ori_shape, '
                         'and PackActionInputs(meta_keys=...) must include '
                         'both; or predict with rescale=False')
-        preds, boxes = self.decode(cls_maps)
+        preds, boxes = self.decode(pred_maps)
         scores = preds[..., 4:5].sigmoid() * preds[..., 5:].sigmoid()
         return [
             self.predict_single(boxes[b], scores[b], meta, rescale)
@@ -333,6 +320,7 @@ class YOWOHead(BaseModule):
 
     def predict_single(self, boxes: Tensor, scores: Tensor, meta: dict,
                        rescale: bool) -> InstanceData:
+        """Threshold, NMS and rescale one image's decoded boxes."""
         cfg = self.test_cfg
         best, labels = scores.max(dim=1)
         keep = best >= cfg['score_thr']

@@ -9,6 +9,11 @@ from torch import Tensor
 from mmaction.registry import MODELS
 from ..utils import load_pretrained, pop_pretrained_cfg
 
+#: torch's messages for a pooling / conv window longer than its input (the
+#: clip is shorter than a 3D backbone's temporal downsampling).
+TOO_SHORT_ERRORS = ('Output size is too small',
+                    "Kernel size can't be greater than actual input size")
+
 
 @MODELS.register_module()
 class YOWO(BaseModel):
@@ -89,6 +94,7 @@ class YOWO(BaseModel):
 
     @property
     def with_3d(self) -> bool:
+        """Whether the detector has a 3D branch."""
         return self.backbone_3d is not None
 
     # ------------------------------------------------------------------ #
@@ -151,6 +157,7 @@ class YOWO(BaseModel):
         self.train(self.training)
 
     def train(self, mode: bool = True) -> 'YOWO':
+        """Set the mode; frozen branches stay in eval mode."""
         super().train(mode)
         for name in self.frozen_branches:
             branch = getattr(self, name)
@@ -159,6 +166,7 @@ class YOWO(BaseModel):
         return self
 
     def _grad_ctx(self, branch: str):
+        """``no_grad`` for a frozen branch, else a no-op."""
         return torch.no_grad() if branch in self.frozen_branches \
             else nullcontext()
 
@@ -216,10 +224,23 @@ class YOWO(BaseModel):
 
     def extract_feat_3d(self, clips: Tensor) -> Optional[Tensor]:
         """3D branch on ``[B, 3, L, H, W]`` clips -> ``[B, C, H/32, W/32]``."""
-        if not self.with_3d:
+        if self.backbone_3d is None:
             return None
         with self._grad_ctx('backbone_3d'):
-            feat = self.backbone_3d(clips)
+            try:
+                feat = self.backbone_3d(clips)
+            except RuntimeError as err:
+                if not any(text in str(err) for text in TOO_SHORT_ERRORS):
+                    raise
+                # A clip shorter than the backbone's temporal downsampling
+                # fails in a pooling or conv layer deep inside it.
+                raise ValueError(
+                    f'the 3D branch ({type(self.backbone_3d).__name__}) '
+                    f'cannot read clips of {clips.shape[2]} frames: its '
+                    'temporal strides and pooling leave no frame (torch: '
+                    f'{str(err).splitlines()[0]}); use a longer clip_len '
+                    '(KFRSampleFrames) or a model without 3D branch') \
+                    from err
         return self.neck_3d(feat) if self.neck_3d is not None else feat
 
     def fuse(self, feats_2d: Sequence[Tensor],
@@ -234,6 +255,15 @@ class YOWO(BaseModel):
         if inputs.dim() != 5:
             raise ValueError('YOWO expects [B, 3, L, H, W] inputs, got '
                              f'{tuple(inputs.shape)}')
+        stride = max(self.bbox_head.strides)
+        height, width = inputs.shape[-2:]
+        if height % stride or width % stride:
+            # Checked here for every model: without a 3D branch the FPN's
+            # upsampled levels would fail to concatenate deep in the neck.
+            raise ValueError(
+                f'input of {height}x{width} (h x w): the height and width '
+                f'must be multiples of the largest stride {stride}; set the '
+                'Resize scale of the pipeline accordingly')
         idx = self.key_frame_indices(inputs, data_samples)
         key_frames = inputs[torch.arange(inputs.shape[0],
                                          device=inputs.device), :, idx]
@@ -246,22 +276,35 @@ class YOWO(BaseModel):
     def forward(self, inputs: Tensor, data_samples: Optional[list] = None,
                 mode: str = 'tensor'):
         """``'loss'`` -> dict of losses, ``'predict'`` -> data samples with
-        ``pred_instances``, ``'tensor'`` -> raw head maps."""
-        if mode == 'loss':
-            return self.loss(inputs, data_samples)
-        if mode == 'predict':
-            return self.predict(inputs, data_samples)
+        ``pred_instances``, ``'tensor'`` -> raw head maps.
+
+        Raises:
+            ValueError: For ``'loss'`` or ``'predict'`` without
+                ``data_samples``: they carry the ground truth and each clip's
+                key frame, without which the head would fail deep inside.
+            RuntimeError: For an unknown ``mode`` (as mmengine's models).
+        """
         if mode == 'tensor':
             return self._forward(inputs, data_samples)
-        raise RuntimeError(f'Invalid mode "{mode}"; use loss, predict or '
-                           'tensor')
+        if mode not in ('loss', 'predict'):
+            raise RuntimeError(f'Invalid mode "{mode}"; use loss, predict or '
+                               'tensor')
+        if data_samples is None:
+            raise ValueError(
+                f"YOWO mode='{mode}' needs data_samples (the ground truth "
+                "boxes and each clip's key_frame_index metainfo)")
+        if mode == 'loss':
+            return self.loss(inputs, data_samples)
+        return self.predict(inputs, data_samples)
 
     def loss(self, inputs: Tensor, data_samples: list) -> Dict[str, Tensor]:
+        """Losses of the head (eq. 5-10) on the fused features."""
         return self.bbox_head.loss(self.extract_feat(inputs, data_samples),
                                    data_samples)
 
     def predict(self, inputs: Tensor, data_samples: list,
                 rescale: bool = True) -> list:
+        """Set ``pred_instances`` (original pixels with ``rescale``)."""
         results = self.bbox_head.predict(
             self.extract_feat(inputs, data_samples), data_samples,
             rescale=rescale)
@@ -271,4 +314,5 @@ class YOWO(BaseModel):
 
     def _forward(self, inputs: Tensor,
                  data_samples: Optional[list] = None) -> List[Tensor]:
+        """The raw head maps (``mode='tensor'``)."""
         return self.bbox_head(self.extract_feat(inputs, data_samples))

@@ -109,4 +109,5 @@ class DropBlock(nn.Module):
         return x * keep * (keep.numel() / keep.sum().clamp(min=1.0))
 
     def extra_repr(self) -> str:
+        """The arguments shown by ``repr``."""
         return f'drop_prob={self.drop_prob}, block_size={self.block_size}'

@@ -1,13 +1,10 @@
 """Binary focal loss on logits (paper §3.3, eq. 7-10)."""
-from typing import Optional
-
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from mmaction.registry import MODELS
 from torch import Tensor
 
-from mmaction.registry import MODELS
-from .utils import check_reduction, weight_reduce_loss
+from .utils import WeightedLoss
 
 
 def check_focal_params(alpha: float, gamma: float) -> None:
@@ -72,8 +69,14 @@ def binary_focal_loss(logits: Tensor,
 
 
 @MODELS.register_module()
-class BinaryFocalLoss(nn.Module):
+class BinaryFocalLoss(WeightedLoss):
     """Binary focal loss module (eq. 8-10) with mmdet's weighting interface.
+
+    ``forward(pred, target, weight=None, avg_factor=None,
+    reduction_override=None)`` (:class:`WeightedLoss`) takes logits ``(N,)``
+    or ``(N, C)``, float targets in ``[0, 1]`` of the same shape, and
+    weights broadcastable to the logits; a per-sample ``(N,)`` weight of a
+    ``(N, C)`` loss applies to all ``C`` entries of the sample (as in mmdet).
 
     Args:
         alpha (float): Positive-term weight. Defaults to 0.25.
@@ -88,39 +91,17 @@ class BinaryFocalLoss(nn.Module):
                  gamma: float = 2.0,
                  reduction: str = 'mean',
                  loss_weight: float = 1.0) -> None:
-        super().__init__()
+        super().__init__(reduction, loss_weight)
         check_focal_params(alpha, gamma)
         self.alpha = alpha
         self.gamma = gamma
-        self.reduction = check_reduction(reduction)
-        self.loss_weight = loss_weight
 
-    def forward(self,
-                pred: Tensor,
-                target: Tensor,
-                weight: Optional[Tensor] = None,
-                avg_factor: Optional[float] = None,
-                reduction_override: Optional[str] = None) -> Tensor:
-        """Compute the weighted, reduced loss.
+    def elementwise_loss(self, pred: Tensor, target: Tensor) -> Tensor:
+        """:func:`binary_focal_loss` of the logits ``pred``."""
+        return binary_focal_loss(pred, target, self.alpha, self.gamma)
 
-        Args:
-            pred (Tensor): Logits ``(N,)`` or ``(N, C)``.
-            target (Tensor): Float targets in ``[0, 1]``, same shape.
-            weight (Tensor, optional): Weights broadcastable to ``pred``; a
-                per-sample ``(N,)`` weight of a ``(N, C)`` loss applies to
-                all ``C`` entries of the sample (as in mmdet).
-            avg_factor (float, optional): Divisor of the ``'mean'``
-                reduction (e.g. the number of positives).
-            reduction_override (str, optional): Overrides ``reduction``.
-
-        Returns:
-            Tensor: The loss; 0 (with gradient) for an empty input and a
-            ``'mean'`` reduction.
-        """
-        reduction = check_reduction(reduction_override or self.reduction)
-        loss = binary_focal_loss(pred, target, self.alpha, self.gamma)
-        if (weight is not None and loss.dim() == 2
-                and weight.shape == loss.shape[:1]):
-            weight = weight.unsqueeze(1)
-        return self.loss_weight * weight_reduce_loss(loss, weight, reduction,
-                                                     avg_factor)
+    def match_weight(self, weight: Tensor, loss: Tensor) -> Tensor:
+        """Spread a per-sample weight over the classes of a 2-D loss."""
+        if loss.dim() == 2 and weight.shape == loss.shape[:1]:
+            return weight.unsqueeze(1)
+        return weight

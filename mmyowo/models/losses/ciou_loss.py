@@ -1,13 +1,11 @@
 """Complete-IoU box regression loss (paper §3.3, eq. 5-6)."""
 import math
-from typing import Optional
 
 import torch
-import torch.nn as nn
+from mmaction.registry import MODELS
 from torch import Tensor
 
-from mmaction.registry import MODELS
-from .utils import check_reduction, weight_reduce_loss
+from .utils import WeightedLoss
 
 
 def ciou_loss(pred: Tensor, target: Tensor, eps: float = 1e-7) -> Tensor:
@@ -72,8 +70,12 @@ def ciou_loss(pred: Tensor, target: Tensor, eps: float = 1e-7) -> Tensor:
 
 
 @MODELS.register_module()
-class CIoULoss(nn.Module):
+class CIoULoss(WeightedLoss):
     """CIoU loss module (eq. 5-6) with mmdet's weighting interface.
+
+    ``forward(pred, target, weight=None, avg_factor=None,
+    reduction_override=None)`` (:class:`WeightedLoss`) takes boxes
+    ``(N, 4)`` xyxy and per-box weights ``(N,)``.
 
     Args:
         eps (float): Numerical guard of :func:`ciou_loss`. Defaults to 1e-7.
@@ -86,40 +88,20 @@ class CIoULoss(nn.Module):
                  eps: float = 1e-7,
                  reduction: str = 'mean',
                  loss_weight: float = 1.0) -> None:
-        super().__init__()
+        super().__init__(reduction, loss_weight)
         self.eps = eps
-        self.reduction = check_reduction(reduction)
-        self.loss_weight = loss_weight
 
-    def forward(self,
-                pred: Tensor,
-                target: Tensor,
-                weight: Optional[Tensor] = None,
-                avg_factor: Optional[float] = None,
-                reduction_override: Optional[str] = None) -> Tensor:
-        """Compute the weighted, reduced loss.
-
-        Args:
-            pred (Tensor): Predicted boxes ``(N, 4)`` xyxy.
-            target (Tensor): Target boxes ``(N, 4)`` xyxy.
-            weight (Tensor, optional): Per-box weights ``(N,)``.
-            avg_factor (float, optional): Divisor of the ``'mean'``
-                reduction (e.g. the number of positives).
-            reduction_override (str, optional): Overrides ``reduction``.
-
-        Returns:
-            Tensor: The loss; 0 (with gradient) for ``N == 0`` and a
-            ``'mean'`` reduction.
-        """
-        reduction = check_reduction(reduction_override or self.reduction)
+    def elementwise_loss(self, pred: Tensor, target: Tensor) -> Tensor:
+        """:func:`ciou_loss` of boxes ``(N, 4)``, shape ``(N,)``."""
         if pred.dim() != 2:
+            raise ValueError(f'CIoULoss expects boxes of shape (N, 4), got '
+                             f'{tuple(pred.shape)}')
+        return ciou_loss(pred, target, self.eps)
+
+    def match_weight(self, weight: Tensor, loss: Tensor) -> Tensor:
+        """Require one weight per box."""
+        if weight.shape != loss.shape:
             raise ValueError(
-                f'CIoULoss expects boxes of shape (N, 4), got '
-                f'{tuple(pred.shape)}')
-        if weight is not None and weight.shape != pred.shape[:1]:
-            raise ValueError(
-                f'CIoULoss expects weight of shape ({pred.shape[0]},), got '
+                f'CIoULoss expects weight of shape ({loss.shape[0]},), got '
                 f'{tuple(weight.shape)}')
-        loss = ciou_loss(pred, target, self.eps)
-        return self.loss_weight * weight_reduce_loss(loss, weight, reduction,
-                                                     avg_factor)
+        return weight

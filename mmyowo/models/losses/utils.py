@@ -4,10 +4,13 @@ Same semantics as ``mmdet.models.losses.utils.weight_reduce_loss`` (which
 cannot be imported at run time: ``mmdet.models`` needs mmcv's compiled ops),
 with two fixes: a ``'mean'`` over an empty loss is 0 (connected to the graph)
 instead of NaN, and bad arguments raise a ``ValueError`` naming the problem.
+:class:`WeightedLoss` is the one place where a loss module applies them.
 """
+from abc import ABCMeta, abstractmethod
 from typing import Optional
 
 import torch
+import torch.nn as nn
 from torch import Tensor
 
 REDUCTIONS = ('none', 'mean', 'sum')
@@ -88,3 +91,67 @@ def weight_reduce_loss(loss: Tensor,
         # eps keeps avg_factor == 0 (no positives anywhere) from dividing by 0.
         return loss.sum() / (avg_factor + torch.finfo(torch.float32).eps)
     return loss
+
+
+class WeightedLoss(nn.Module, metaclass=ABCMeta):
+    """Base of the loss modules with mmdet's weighting interface.
+
+    mmdet's ``weighted_loss`` decorator turns an elementwise loss function
+    into one that takes ``weight``, ``reduction`` and ``avg_factor``, and
+    every mmdet loss module then repeats the same ``forward`` around it.
+    Here that ``forward`` is written once: a subclass computes the
+    elementwise loss in :meth:`elementwise_loss` and may adapt the weight's
+    shape to it in :meth:`match_weight`; weighting, reduction and
+    ``loss_weight`` follow :func:`weight_reduce_loss`.
+
+    Args:
+        reduction (str): ``'none'``, ``'mean'`` or ``'sum'``.
+            Defaults to ``'mean'``.
+        loss_weight (float): Multiplier of the loss. Defaults to 1.0.
+    """
+
+    def __init__(self,
+                 reduction: str = 'mean',
+                 loss_weight: float = 1.0) -> None:
+        super().__init__()
+        self.reduction = check_reduction(reduction)
+        self.loss_weight = loss_weight
+
+    @abstractmethod
+    def elementwise_loss(self, pred: Tensor, target: Tensor) -> Tensor:
+        """The unreduced loss of ``pred`` against ``target``."""
+
+    def match_weight(self, weight: Tensor, loss: Tensor) -> Tensor:
+        """Adapt ``weight`` to the elementwise ``loss`` (no change here).
+
+        :func:`weight_reduce_loss` checks the result.
+        """
+        return weight
+
+    def forward(self,
+                pred: Tensor,
+                target: Tensor,
+                weight: Optional[Tensor] = None,
+                avg_factor: Optional[float] = None,
+                reduction_override: Optional[str] = None) -> Tensor:
+        """Compute the weighted, reduced loss.
+
+        Args:
+            pred (Tensor): Predictions (see the subclass for the shape).
+            target (Tensor): Targets of the same shape.
+            weight (Tensor, optional): Elementwise weights (see the
+                subclass for the shapes it accepts).
+            avg_factor (float, optional): Divisor of the ``'mean'``
+                reduction (e.g. the number of positives).
+            reduction_override (str, optional): Overrides ``reduction``.
+
+        Returns:
+            Tensor: ``loss_weight`` times the reduced loss; 0 (with
+            gradient) for an empty input and a ``'mean'`` reduction.
+        """
+        reduction = check_reduction(reduction_override or self.reduction)
+        loss = self.elementwise_loss(pred, target)
+        if weight is not None:
+            weight = self.match_weight(weight, loss)
+        return self.loss_weight * weight_reduce_loss(loss, weight, reduction,
+                                                     avg_factor)

@@ -24,6 +24,7 @@ class ScaleTransfer(nn.Module):
         self.shuffle = nn.PixelShuffle(scale) if scale > 1 else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, C, H, W]`` -> ``[B, C / r^2, rH, rW]``."""
         return self.shuffle(x)
 
 
@@ -46,8 +47,31 @@ class STMFusionFPN(BaseModule):
     With ``in_channels_3d=0`` the STM path is skipped, giving a 2D-only
     detector (used to measure what the 3D branch contributes).
 
+    The default three levels (``C``: concatenation along channels; ``3
+    convs``: 1x1, 3x3, DropBlock, 1x1; ``UpSample``: 1x1 conv, nearest x2)::
+
+        feat_3d [B, C3d, H/32, W/32]
+          |
+          +--> STM(4) --+     +--> STM(2) --+     +--> STM(1) --+
+                        |                   |                   |
+        stride 8  ------C     stride 16 ----C     stride 32 ----C
+                        |                   |                   |
+                   1x1, 3x3            1x1, 3x3            1x1, 3x3
+                        |                   |                   |
+                        |                   |                3 convs
+                        |                   |                   |--> out 32
+                        |                   |                   |
+                        |                   C <-- UpSample -----+
+                        |                   |
+                        |                3 convs --> out 16
+                        |                   |
+                        C <-- UpSample -----+
+                        |
+                     3 convs --> out 8
+
     Args:
-        in_channels_2d (sequence[int]): Channels of the 2D levels, finest first.
+        in_channels_2d (sequence[int]): Channels of the 2D levels, finest
+            first.
         in_channels_3d (int): Channels of the (time-collapsed) 3D map; each
             STM scale squared must divide it. 0 disables the 3D input.
         out_channels (sequence[int]): Output channels per level, finest first.
@@ -58,6 +82,18 @@ class STMFusionFPN(BaseModule):
         norm_cfg (dict): Norm config. Defaults to BN.
         act_cfg (dict): Activation config. Defaults to LeakyReLU(0.1).
         init_cfg (dict, optional): Initialisation config.
+
+    Example:
+        >>> import torch
+        >>> from mmyowo.models.necks import STMFusionFPN
+        >>> neck = STMFusionFPN(in_channels_2d=(16, 32, 64),
+        ...                     in_channels_3d=64,
+        ...                     out_channels=(8, 16, 32)).eval()
+        >>> feats_2d = [torch.rand(1, 16, 8, 8), torch.rand(1, 32, 4, 4),
+        ...             torch.rand(1, 64, 2, 2)]
+        >>> feat_3d = torch.rand(1, 64, 2, 2)  # stride 32, like the last
+        >>> [tuple(out.shape) for out in neck(feats_2d, feat_3d)]
+        [(1, 8, 8, 8), (1, 16, 4, 4), (1, 32, 2, 2)]
     """
 
     def __init__(self,
@@ -122,10 +158,21 @@ class STMFusionFPN(BaseModule):
 
     def fuse(self, feats_2d: Sequence[torch.Tensor],
              feat_3d: Optional[torch.Tensor]) -> List[torch.Tensor]:
-        """First fusion: STM-upsampled 3D map + each 2D level."""
+        """First fusion: STM-upsampled 3D map + each 2D level.
+
+        Raises:
+            ValueError: If the neck was built with a 3D input
+                (``in_channels_3d > 0``) and ``feat_3d`` is ``None``, or the
+                STM-scaled 3D map does not match a 2D level.
+        """
+        if self.in_channels_3d and feat_3d is None:
+            raise ValueError('STMFusionFPN was built with a 3D input but '
+                             'got feat_3d=None')
+        # A 2D-only neck (in_channels_3d=0) ignores a 3D map.
+        feat_3d = feat_3d if self.in_channels_3d else None
         fused = []
         for x2d, stm, convs in zip(feats_2d, self.stms, self.fuse_convs):
-            if self.in_channels_3d:
+            if feat_3d is not None:
                 x3d = stm(feat_3d)
                 if x3d.shape[-2:] != x2d.shape[-2:]:
                     raise ValueError(
@@ -154,9 +201,6 @@ class STMFusionFPN(BaseModule):
         if len(feats_2d) != len(self.strides):
             raise ValueError(f'expected {len(self.strides)} 2D levels, '
                              f'got {len(feats_2d)}')
-        if self.in_channels_3d and feat_3d is None:
-            raise ValueError('STMFusionFPN was built with a 3D input but '
-                             'got feat_3d=None')
         fused = self.fuse(feats_2d, feat_3d)
         outs = []
         x = None

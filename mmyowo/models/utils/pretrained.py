@@ -74,6 +74,7 @@ class PretrainedReport:
 
 
 def _first(names: Sequence[str]) -> str:
+    """The first names, and how many more, for messages."""
     shown = ', '.join(names[:NUM_NAMES_SHOWN])
     more = len(names) - NUM_NAMES_SHOWN
     return shown + (f', ... ({more} more)' if more > 0 else '')
@@ -153,9 +154,14 @@ def match_state_dict(module: nn.Module,
     """
     own = module.state_dict()
     param_names = {name for name, _ in module.named_parameters()}
-    report = PretrainedReport(num_tensors=len(own),
-                              num_params=len(param_names),
-                              **compare_state_dicts(own, state_dict))
+    found = compare_state_dicts(own, state_dict)
+    report = PretrainedReport(
+        loaded=found['loaded'],
+        missing=found['missing'],
+        unexpected=found['unexpected'],
+        mismatched=found['mismatched'],
+        num_tensors=len(own),
+        num_params=len(param_names))
     report.num_params_loaded = sum(k in param_names for k in report.loaded)
     return report
 
@@ -217,7 +223,8 @@ def load_pretrained(module: nn.Module,
         hint = ''
         if not selected:
             hint = (f'; no key starts with prefix {prefix!r}, the '
-                    f'checkpoint\'s keys start with {key_prefixes(full)}')
+                    'checkpoint\'s keys start with '
+                    f'{key_prefixes(list(full))}')
         elif report.unexpected:
             hint = (f'; the selected keys start with '
                     f'{key_prefixes(list(selected))}, the module\'s with '
@@ -230,9 +237,12 @@ def load_pretrained(module: nn.Module,
             'Check the checkpoint, the prefix and the architecture.')
     # A damaged or diverged checkpoint would otherwise only show as NaN
     # losses once training runs.
+    # ``loaded`` holds tensors only (compare_state_dicts checks the type).
+    loaded = [(k, selected[k]) for k in report.loaded]
     non_finite = [
-        k for k in report.loaded if selected[k].is_floating_point()
-        and not torch.isfinite(selected[k]).all()
+        k for k, value in loaded
+        if isinstance(value, torch.Tensor) and value.is_floating_point()
+        and not torch.isfinite(value).all()
     ]
     if non_finite:
         raise ValueError(f'pretrained checkpoint {checkpoint} has NaN or '

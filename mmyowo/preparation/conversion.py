@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .annotations import save_annotations
+from ..datasets.annotations import save_annotations
 
 
 def split_videos(train_lists: Sequence[Sequence[str]],
@@ -43,9 +43,9 @@ def new_ground_truth(labels: Sequence[str],
 
 
 def save_converted(gt: Dict[str, Any], report: Counter, path: str) -> None:
-    """Validate and write ``gt`` (:func:`.annotations.save_annotations`),
-    then print the path and a converter's report (one ``name: count`` line
-    per entry, sorted by name)."""
+    """Validate and write ``gt`` with :func:`save_annotations`, then print
+    the path and a converter's report (one ``name: count`` line per entry,
+    sorted by name)."""
     save_annotations(gt, path)
     print(f'wrote {path}')
     for key in sorted(report):

@@ -1,46 +1,23 @@
-"""A small synthetic spatio-temporal action dataset whose classes need motion.
+"""The objects of the synthetic motion dataset: settings, looks, motion.
 
-Every video shows a few textured blobs (rectangles or ellipses) on a static,
-noisy background. *Actors* perform one action for a while and stand still
-before and after it; *distractors* never move. Only actors, and only while
-they act, are annotated. The four classes differ in motion alone:
-
-* ``move_left`` / ``move_right``: horizontal translation at constant speed;
-* ``grow`` / ``shrink``: scaling about a fixed centre at a constant rate.
-
-Within each pair the two classes are time reversals of each other: the
-appearance and the path (positions or sizes visited) are drawn without
-looking at the label, which only decides the direction of travel. So the
-distribution of a single annotated frame is the same for ``move_left`` and
-``move_right`` (and for ``grow`` and ``shrink``): one frame cannot tell them
-apart, only the clip can, which is the "sit vs. stand" problem of paper §4.3.
-
-The output has the on-disk format of the real datasets: rawframes
-``{out}/rawframes/{video_id}/{:05d}.jpg`` (1-based) and the canonical ground
-truth ``{out}/annotations/synthetic_gt.pkl`` (docs/architecture.md). Output is
-a pure function of the arguments: every random stream is seeded from
-``seed`` and the indices of the split, video and object, and OpenCV's JPEG
-encoder is deterministic, so equal arguments give byte-identical files.
+What the videos show and why is in :mod:`mmyowo.preparation.synthetic`;
+this module draws the objects of one video (their look and per-frame
+boxes), :mod:`.synthetic_render` paints and writes them. Every draw takes a
+random stream of :func:`_rng`, named by the seed and the indices of the
+split, video and object, so output is a pure function of the arguments.
 """
 import math
-import os
-import os.path as osp
-import shutil
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 
-from .annotations import save_annotations
-
-SYNTHETIC_CLASSES: Tuple[str, ...] = ('move_left', 'move_right', 'grow',
-                                      'shrink')
+#: The four motion classes, each pair a time reversal of the other.
+SYNTHETIC_CLASSES = ('move_left', 'move_right', 'grow', 'shrink')
 # Second member of each pair travels its path backwards.
 _REVERSED = (True, False, False, True)
 _TRANSLATES = (True, True, False, False)
-GT_FILENAME = 'synthetic_gt.pkl'
-SPLITS = ('train', 'test')
 # Tags of the independent random streams, see :func:`_rng`.
 _LABELS, _VIDEO, _APPEARANCE, _MOTION, _PIXELS = 1, 2, 3, 4, 5
 
@@ -205,6 +182,7 @@ def sample_appearance(rng: np.random.Generator,
 
 
 def _round_boxes(boxes: np.ndarray) -> np.ndarray:
+    """Boxes rounded to whole pixels, as float32."""
     # Rendering works on whole pixels, so the GT is the rendered extent.
     return np.round(boxes).astype(np.float32)
 
@@ -302,48 +280,10 @@ def sample_distractor(appearance: Appearance, rng: np.random.Generator,
 
 def _overlaps(box: np.ndarray, others: Sequence[np.ndarray],
               gap: float) -> bool:
+    """Whether ``box`` comes within ``gap`` of any other box."""
     return any(box[0] < o[2] + gap and o[0] < box[2] + gap
                and box[1] < o[3] + gap and o[1] < box[3] + gap
                for o in others)
-
-
-def render_object(frame: np.ndarray, appearance: Appearance,
-                  box: np.ndarray) -> None:
-    """Paint a striped rectangle / ellipse filling ``box`` into ``frame``.
-
-    The stripes live in the object's own coordinates, so they move and
-    scale with it.
-
-    Args:
-        frame (np.ndarray): ``uint8`` ``(h, w, 3)`` RGB frame, modified.
-        appearance (Appearance): The object's look.
-        box (np.ndarray): Integer-valued xyxy box inside the frame.
-    """
-    x1, y1, x2, y2 = (int(v) for v in box)
-    u = (np.arange(x2 - x1) + 0.5) / (x2 - x1)
-    v = (np.arange(y2 - y1) + 0.5) / (y2 - y1)
-    uu, vv = np.meshgrid(u, v)
-    phase = appearance.stripe_freq * (
-        uu * math.cos(appearance.stripe_angle) +
-        vv * math.sin(appearance.stripe_angle))
-    stripes = (np.floor(2 * phase) % 2).astype(np.int64)
-    patch = appearance.colours[stripes]
-    if appearance.shape == 'ellipse':
-        mask = (uu - 0.5)**2 + (vv - 0.5)**2 <= 0.25
-    else:
-        mask = np.ones(uu.shape, dtype=bool)
-    frame[y1:y2, x1:x2][mask] = patch[mask]
-
-
-def _background(rng: np.random.Generator,
-                frame_size: Tuple[int, int]) -> np.ndarray:
-    h, w = frame_size
-    # Greyish blotches with a mild tint: textured, but less saturated than
-    # the objects, so the task is about motion rather than finding objects.
-    coarse = (rng.uniform(60, 180, size=(4, 4, 1)) +
-              rng.uniform(-15, 15, size=(4, 4, 3))).astype(np.float32)
-    smooth = cv2.resize(coarse, (w, h), interpolation=cv2.INTER_CUBIC)
-    return smooth + rng.normal(0, 12, size=(h, w, 3)).astype(np.float32)
 
 
 def sample_video_objects(
@@ -392,137 +332,25 @@ def sample_video_objects(
     return objects, used
 
 
-def render_video(objects: Sequence[SyntheticObject],
-                 rng: np.random.Generator,
-                 cfg: SyntheticConfig) -> List[np.ndarray]:
-    """Render the RGB frames of a video.
+def split_labels(seed: int, split_index: int, count: int,
+                 cfg: SyntheticConfig) -> List[int]:
+    """Labels for every actor of a split, in shuffled round-robin order.
+
+    Every class is present in the split as soon as it has at least
+    ``len(SYNTHETIC_CLASSES)`` videos; :func:`sample_video_objects` takes
+    them in order.
 
     Args:
-        objects (Sequence[SyntheticObject]): Objects to paint.
-        rng (np.random.Generator): Stream of the background and the
-            per-frame sensor noise.
+        seed (int): Seed of the dataset.
+        split_index (int): Index of the split.
+        count (int): Videos in the split.
         cfg (SyntheticConfig): Generator settings.
 
     Returns:
-        list[np.ndarray]: ``num_frames`` ``uint8`` ``(h, w, 3)`` frames.
+        list[int]: At least ``count * cfg.actors[1]`` class indices.
     """
-    background = _background(rng, cfg.frame_size)
-    frames = []
-    for index in range(cfg.num_frames):
-        noise = rng.normal(0, 3, size=background.shape).astype(np.float32)
-        frame = np.clip(background + noise, 0, 255).astype(np.uint8)
-        for obj in objects:
-            render_object(frame, obj.appearance, obj.boxes[index])
-        frames.append(frame)
-    return frames
-
-
-def build_ground_truth(videos: Dict[str, List[SyntheticObject]],
-                       splits: Dict[str, List[str]],
-                       cfg: SyntheticConfig) -> dict:
-    """Assemble the canonical GT dict (docs/architecture.md).
-
-    Args:
-        videos (dict): Video id -> its objects.
-        splits (dict): ``'train'`` / ``'test'`` -> video ids.
-        cfg (SyntheticConfig): Generator settings.
-
-    Returns:
-        dict: Canonical ground truth with one split.
-    """
-    gttubes = {}
-    for video_id, objects in videos.items():
-        tubes: Dict[int, List[np.ndarray]] = {}
-        for obj in objects:
-            if obj.label is None:
-                continue
-            start, end = obj.action
-            frames = np.arange(start, end + 1, dtype=np.float32)[:, None]
-            tubes.setdefault(obj.label, []).append(
-                np.concatenate([frames, obj.boxes[start - 1:end]], axis=1))
-        gttubes[video_id] = tubes
-    return {
-        'labels': list(SYNTHETIC_CLASSES),
-        'gttubes': gttubes,
-        'nframes': {video_id: cfg.num_frames for video_id in videos},
-        'resolution': {video_id: tuple(cfg.frame_size) for video_id in videos},
-        'train_videos': [list(splits['train'])],
-        'test_videos': [list(splits['test'])],
-    }
-
-
-def generate_synthetic_dataset(out_dir: str,
-                               num_train_videos: int = 200,
-                               num_test_videos: int = 20,
-                               seed: int = 0,
-                               overwrite: bool = False,
-                               **kwargs) -> str:
-    """Write the synthetic dataset under ``out_dir``.
-
-    Every class is present in a split as soon as the split has at least
-    ``len(SYNTHETIC_CLASSES)`` videos: actors take their classes from a
-    shuffled round-robin sequence.
-
-    Args:
-        out_dir (str): Output root; ``rawframes/`` and ``annotations/`` are
-            created in it.
-        num_train_videos (int): Videos in the training split.
-        num_test_videos (int): Videos in the test split.
-        seed (int): Seed of every random stream.
-        overwrite (bool): Replace the ``rawframes/`` folder and the GT file
-            of an earlier run; without it they must not exist, so that stale
-            frames never mix with new ones.
-        **kwargs: :class:`SyntheticConfig` fields (``num_frames``,
-            ``frame_size``...), its defaults for the others.
-
-    Returns:
-        str: Path of the ground-truth file.
-    """
-    if seed < 0:
-        raise ValueError(f'seed must be >= 0, got {seed}')
-    if num_train_videos < 1 or num_test_videos < 1:
-        raise ValueError('both splits need at least one video, got '
-                         f'{num_train_videos} train / {num_test_videos} test')
-    if 'frame_size' in kwargs:
-        kwargs['frame_size'] = tuple(kwargs['frame_size'])
-    cfg = SyntheticConfig(**kwargs)
-    cfg.validate()
-    frames_root = osp.join(out_dir, 'rawframes')
-    gt_path = osp.join(out_dir, 'annotations', GT_FILENAME)
-    for path in (frames_root, gt_path):
-        if osp.exists(path) and not overwrite:
-            raise FileExistsError(
-                f'{path} exists: remove it or pass overwrite=True '
-                '(--overwrite)')
-    if osp.isdir(frames_root):
-        shutil.rmtree(frames_root)
-    counts = (num_train_videos, num_test_videos)
-    videos: Dict[str, List[SyntheticObject]] = {}
-    splits: Dict[str, List[str]] = {}
-    encode = [cv2.IMWRITE_JPEG_QUALITY, cfg.jpeg_quality]
-    for split_index, (split, count) in enumerate(zip(SPLITS, counts)):
-        label_rng = _rng(seed, _LABELS, split_index)
-        # Enough labels for every actor of the split, in shuffled rounds.
-        rounds = count * cfg.actors[1] // len(SYNTHETIC_CLASSES) + 1
-        labels = np.concatenate([
-            label_rng.permutation(len(SYNTHETIC_CLASSES))
-            for _ in range(rounds)
-        ]).tolist()
-        splits[split] = []
-        for video_index in range(count):
-            video_id = f'{split}/{split}_{video_index:04d}'
-            objects, used = sample_video_objects(split_index, video_index,
-                                                 labels, seed, cfg)
-            labels = labels[used:]
-            videos[video_id] = objects
-            splits[split].append(video_id)
-            frame_dir = osp.join(frames_root, video_id)
-            os.makedirs(frame_dir, exist_ok=True)
-            frames = render_video(
-                objects, _rng(seed, _PIXELS, split_index, video_index), cfg)
-            for index, frame in enumerate(frames):
-                path = osp.join(frame_dir, f'{index + 1:05d}.jpg')
-                if not cv2.imwrite(path, frame[..., ::-1], encode):
-                    raise OSError(f'cannot write frame {path}')
-    save_annotations(build_ground_truth(videos, splits, cfg), gt_path)
-    return gt_path
+    label_rng = _rng(seed, _LABELS, split_index)
+    rounds = count * cfg.actors[1] // len(SYNTHETIC_CLASSES) + 1
+    return np.concatenate([
+        label_rng.permutation(len(SYNTHETIC_CLASSES)) for _ in range(rounds)
+    ]).tolist()
