@@ -27,13 +27,12 @@ import os.path as osp
 import runpy
 import sys
 
+import mmaction
 import torch
+from mmaction.registry import HOOKS
 from mmengine.dist import get_rank
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
-
-import mmaction
-from mmaction.registry import HOOKS
 
 
 @HOOKS.register_module()
@@ -45,17 +44,19 @@ class DumpRankWeightsHook(Hook):
     def after_train(self, runner) -> None:
         model = runner.model.module if is_model_wrapper(runner.model) \
             else runner.model
-        state = {k: v.detach().cpu().clone()
-                 for k, v in model.state_dict().items()}
-        torch.save(state, osp.join(runner.work_dir,
-                                   f'rank{get_rank()}_weights.pth'))
+        state = {
+            k: v.detach().cpu().clone()
+            for k, v in model.state_dict().items()
+        }
+        torch.save(state,
+                   osp.join(runner.work_dir, f'rank{get_rank()}_weights.pth'))
 
 
 def main() -> None:
     if len(sys.argv) < 2 or sys.argv[1] not in ('train', 'test'):
         sys.exit(f'usage: {sys.argv[0]} {{train,test}} CONFIG [ARGS]')
-    script = osp.join(osp.dirname(mmaction.__file__), '.mim', 'tools',
-                      f'{sys.argv[1]}.py')
+    script = osp.join(
+        osp.dirname(mmaction.__file__), '.mim', 'tools', f'{sys.argv[1]}.py')
     if not torch.cuda.is_available():
         torch.cuda.set_device = lambda device: None
     sys.argv = [script] + sys.argv[2:]

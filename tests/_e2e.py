@@ -15,15 +15,22 @@ MIM = osp.join(osp.dirname(PYTHON), 'mim')
 
 def make_tiny_data(root: str) -> str:
     """Generate 3 training and 2 test videos of 24 frames under ``root``."""
-    generate_synthetic_dataset(str(root), num_train_videos=3,
-                               num_test_videos=2, num_frames=24, seed=1)
+    generate_synthetic_dataset(
+        str(root),
+        num_train_videos=3,
+        num_test_videos=2,
+        num_frames=24,
+        seed=1)
     return str(root)
 
 
-def write_config(tmp_path, data_root: str, max_epochs: int,
-                 extra: str = '', name: str = '') -> str:
-    """Write the synthetic config shrunk to the tiny set (batch 4, no
-    workers, constant lr, validation and a checkpoint every epoch).
+def write_config(tmp_path,
+                 data_root: str,
+                 max_epochs: int,
+                 extra: str = '',
+                 name: str = '') -> str:
+    """Write the synthetic config shrunk to the tiny set (batch 4, no workers,
+    constant lr, validation and a checkpoint every epoch).
 
     Args:
         tmp_path (Path): Folder of the config.
@@ -64,9 +71,14 @@ default_hooks = dict(logger=dict(interval=1),
 def run_command(cmd: Sequence[str], cwd, timeout: int = 900) -> str:
     """Run ``cmd``, assert it succeeds and return its merged output."""
     env = dict(os.environ, PYTHONUNBUFFERED='1')
-    proc = subprocess.run(list(cmd), cwd=cwd, env=env, text=True,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          timeout=timeout)
+    proc = subprocess.run(
+        list(cmd),
+        cwd=cwd,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        timeout=timeout)
     assert proc.returncode == 0, proc.stdout[-5000:]
     return proc.stdout
 

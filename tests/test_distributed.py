@@ -20,16 +20,16 @@ import torch
 
 from mmyowo.evaluation.functional import load_detection_results
 from mmyowo.utils import load_checkpoint_file
-from ._e2e import PYTHON, REPO, make_tiny_data, mim, run_command, \
-    write_config
+from ._e2e import PYTHON, REPO, make_tiny_data, mim, run_command, write_config
 
 HARNESS = osp.join(REPO, 'tests', '_ddp_harness.py')
 BATCH_SIZE = 4  # per rank, from write_config
 # A CPU model: mmengine's DDP wrapper passes device_ids=[LOCAL_RANK], which
 # torch accepts only for CUDA modules.
-CPU_DDP = ['--launcher', 'pytorch', '--cfg-options',
-           'env_cfg.dist_cfg.backend=gloo',
-           'model_wrapper_cfg.device_ids=None']
+CPU_DDP = [
+    '--launcher', 'pytorch', '--cfg-options', 'env_cfg.dist_cfg.backend=gloo',
+    'model_wrapper_cfg.device_ids=None'
+]
 SCHEDULE = '''
 custom_hooks = [
     dict(type='BranchUnfreezeHook',
@@ -48,7 +48,8 @@ def torchrun(*args, cwd) -> str:
     return run_command([
         PYTHON, '-m', 'torch.distributed.run', '--standalone',
         '--nproc_per_node', '2', HARNESS, *args
-    ], cwd=cwd)
+    ],
+                       cwd=cwd)
 
 
 def num_train_key_frames(data_root: str) -> int:
@@ -57,15 +58,21 @@ def num_train_key_frames(data_root: str) -> int:
               'rb') as f:
         gt = pickle.load(f)
     return sum(
-        len({int(row[0]) for tubes in gt['gttubes'][video].values()
-             for tube in tubes for row in tube})
-        for video in gt['train_videos'][0])
+        len({
+            int(row[0])
+            for tubes in gt['gttubes'][video].values()
+            for tube in tubes
+            for row in tube
+        }) for video in gt['train_videos'][0])
 
 
 def bn_batches(state: dict, prefix: str) -> set:
     """The ``num_batches_tracked`` values of a branch's norm layers."""
-    return {int(v) for k, v in state.items()
-            if k.startswith(prefix) and k.endswith('num_batches_tracked')}
+    return {
+        int(v)
+        for k, v in state.items()
+        if k.startswith(prefix) and k.endswith('num_batches_tracked')
+    }
 
 
 def read_test_metrics(work_dir: str) -> dict:
@@ -78,25 +85,27 @@ def read_test_metrics(work_dir: str) -> dict:
 
 def test_two_rank_training_and_testing(tmp_path, tiny_data):
     work = tmp_path / 'train'
-    train_cfg = write_config(tmp_path, tiny_data, 2, extra=SCHEDULE,
-                             name='_ddp')
-    out = torchrun('train', train_cfg, '--work-dir', str(work), *CPU_DDP,
-                   cwd=tmp_path)
+    train_cfg = write_config(
+        tmp_path, tiny_data, 2, extra=SCHEDULE, name='_ddp')
+    out = torchrun(
+        'train', train_cfg, '--work-dir', str(work), *CPU_DDP, cwd=tmp_path)
     assert 'Distributed training: True' in out and 'GPU number: 2' in out
     assert "epoch 1: frozen branches = ['backbone_2d', 'backbone_3d']" in out
     assert 'epoch 2: frozen branches = none' in out
 
     # Each rank trained on its half of the data: ceil(54 / 2 / 4) = 7
     # iterations per epoch instead of 14 in one process.
-    iters = math.ceil(math.ceil(num_train_key_frames(tiny_data) / 2) /
-                      BATCH_SIZE)
+    iters = math.ceil(
+        math.ceil(num_train_key_frames(tiny_data) / 2) / BATCH_SIZE)
     ckpt1 = load_checkpoint_file(str(work / 'epoch_1.pth'))
     ckpt2 = load_checkpoint_file(str(work / 'epoch_2.pth'))
     assert ckpt2['meta']['iter'] == 2 * iters
 
     # The ranks end bitwise identical, and equal to the checkpoint.
-    ranks = [torch.load(work / f'rank{r}_weights.pth', weights_only=True)
-             for r in range(2)]
+    ranks = [
+        torch.load(work / f'rank{r}_weights.pth', weights_only=True)
+        for r in range(2)
+    ]
     state = ckpt2['state_dict']
     assert set(ranks[0]) == set(ranks[1]) == set(state)
     for key, value in state.items():
@@ -109,8 +118,10 @@ def test_two_rank_training_and_testing(tmp_path, tiny_data):
     for branch in ('backbone_2d.', 'backbone_3d.'):
         assert bn_batches(first, branch) == {0}, branch
         assert bn_batches(state, branch) == {iters}, branch
-        moved = [k for k in state if k.startswith(branch) and k.endswith(
-            '.weight') and not torch.equal(state[k], first[k])]
+        moved = [
+            k for k in state if k.startswith(branch) and k.endswith('.weight')
+            and not torch.equal(state[k], first[k])
+        ]
         assert moved, f'{branch} did not train in epoch 2'
     assert bn_batches(first, 'neck.') == {iters}
     assert bn_batches(state, 'neck.') == {2 * iters}
@@ -122,12 +133,26 @@ def test_two_rank_training_and_testing(tmp_path, tiny_data):
         out_dir = str(tmp_path / f'test_{mode}')
         options = [f'test_evaluator.results_file={out_dir}/results.npz']
         if mode == 'dist':
-            torchrun('test', test_cfg, str(work / 'epoch_2.pth'),
-                     '--work-dir', out_dir, *CPU_DDP, *options, cwd=tmp_path)
+            torchrun(
+                'test',
+                test_cfg,
+                str(work / 'epoch_2.pth'),
+                '--work-dir',
+                out_dir,
+                *CPU_DDP,
+                *options,
+                cwd=tmp_path)
         else:
-            mim('test', 'mmaction', test_cfg, '--checkpoint',
-                str(work / 'epoch_2.pth'), '--work-dir', out_dir,
-                '--cfg-options', *options, cwd=tmp_path)
+            mim('test',
+                'mmaction',
+                test_cfg,
+                '--checkpoint',
+                str(work / 'epoch_2.pth'),
+                '--work-dir',
+                out_dir,
+                '--cfg-options',
+                *options,
+                cwd=tmp_path)
         results[mode] = (read_test_metrics(out_dir),
                          load_detection_results(f'{out_dir}/results.npz'))
     (dist_metrics, dist_dets), (metrics, dets) = results['dist'], \
@@ -138,5 +163,5 @@ def test_two_rank_training_and_testing(tmp_path, tiny_data):
         assert dist_metrics[key] == pytest.approx(value, rel=1e-9, abs=1e-12)
     # Every test frame once: no rank's padding or duplicate counted.
     assert len(dets['detections']) > 0
-    np.testing.assert_allclose(dist_dets['detections'], dets['detections'],
-                               rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        dist_dets['detections'], dets['detections'], rtol=1e-6, atol=1e-6)

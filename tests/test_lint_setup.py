@@ -1,6 +1,6 @@
 """The developer checks of README "Development": the docformatter entry point
-keeps paper citations and hyphenated literals whole, the main components
-carry doctests, and every pre-commit hook is a local call of a pinned tool."""
+keeps paper citations and hyphenated literals whole, the main components carry
+doctests, and every pre-commit hook is a local call of a pinned tool."""
 import doctest
 import os.path as osp
 import subprocess
@@ -27,15 +27,17 @@ def loss():
 
 def docformatter(args, entry):
     """Exit status of docformatter run from the repository (its settings)."""
-    return subprocess.run([sys.executable, *entry, *args], cwd=ROOT,
-                          capture_output=True, text=True).returncode
+    return subprocess.run([sys.executable, *entry, *args],
+                          cwd=ROOT,
+                          capture_output=True,
+                          text=True).returncode
 
 
 @pytest.mark.parametrize('entry', [['tools/run_docformatter.py'],
                                    ['-m', 'docformatter']])
 def test_docformatter_entry_keeps_citations(tmp_path, entry):
-    """Plain docformatter ends the summaries at 'Fig.' and 'Eq.' (it
-    would rewrite them, exit 3); the project's entry point leaves them."""
+    """Plain docformatter ends the summaries at 'Fig.' and 'Eq.' (it would
+    rewrite them, exit 3); the project's entry point leaves them."""
     path = tmp_path / 'citing.py'
     path.write_text(CITING, encoding='utf-8')
     status = docformatter(['--check', str(path)], entry)
@@ -45,12 +47,13 @@ def test_docformatter_entry_keeps_citations(tmp_path, entry):
 @pytest.mark.parametrize('entry', [['tools/run_docformatter.py'],
                                    ['-m', 'docformatter']])
 def test_docformatter_entry_keeps_hyphenated_literals(tmp_path, entry):
-    """Wrapping at 79 columns, plain docformatter breaks the literal after
-    its hyphen; the project's entry point breaks before it."""
+    """Wrapping at 79 columns, plain docformatter breaks the literal after its
+    hyphen; the project's entry point breaks before it."""
     path = tmp_path / 'literal.py'
     path.write_text(
         'def f():\n    """The ' + 'word ' * 9 +
-        '(pytest ``--doctest-modules``) runs them."""\n', encoding='utf-8')
+        '(pytest ``--doctest-modules``) runs them."""\n',
+        encoding='utf-8')
     docformatter(['--in-place', str(path)], entry)
     broken = '(pytest ``--doctest-\n    modules``) runs them.'
     kept = '(pytest\n    ``--doctest-modules``) runs them.'
@@ -62,8 +65,8 @@ def test_docformatter_entry_still_formats(tmp_path):
     """Everything else is docformatter's: a summary without its period is
     reported (exit 3) and fixed in place."""
     path = tmp_path / 'sloppy.py'
-    path.write_text('def f():\n    """Return the eq. 4 value"""\n',
-                    encoding='utf-8')
+    path.write_text(
+        'def f():\n    """Return the eq. 4 value"""\n', encoding='utf-8')
     entry = ['tools/run_docformatter.py']
     assert docformatter(['--check', str(path)], entry) == 3
     docformatter(['--in-place', str(path)], entry)
@@ -99,10 +102,11 @@ def test_pre_commit_hooks_are_local_pinned_tools():
         config = yaml.safe_load(f)
     hooks = [h for repo in config['repos'] for h in repo['hooks']]
     assert all(repo['repo'] == 'local' for repo in config['repos'])
-    assert {h['id'] for h in hooks} == {
-        'flake8', 'isort', 'yapf', 'docformatter', 'codespell', 'mypy',
-        'interrogate'
-    }
+    assert {h['id']
+            for h in hooks} == {
+                'flake8', 'isort', 'yapf', 'docformatter', 'codespell', 'mypy',
+                'interrogate'
+            }
     for hook in hooks:
         assert hook['language'] == 'system'
         program = hook['entry'].split()[0]

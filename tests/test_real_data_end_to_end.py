@@ -21,7 +21,9 @@ from ._paths import UCF24_MINI, UCF24_MINI_VIDEOS
 from .models._pretrained_ckpts import (make_i3d_recognizer_checkpoint,
                                        make_timm_cspdarknet53_checkpoint)
 
-TRAIN = ['Basketball/v_Basketball_g07_c04', 'HorseRiding/v_HorseRiding_g01_c03']
+TRAIN = [
+    'Basketball/v_Basketball_g07_c04', 'HorseRiding/v_HorseRiding_g01_c03'
+]
 TEST = ['CliffDiving/v_CliffDiving_g03_c01']  # 92 frames, boxes on 24-78
 TEST_ANNOTATED, TEST_FRAMES = 55, 92
 CONFIG = osp.join(REPO, 'configs', 'yowo_plus_ucf24.py')
@@ -32,15 +34,16 @@ def ucf_mini(tmp_path_factory):
     """Rawframes + canonical GT of four real videos, made by the tools."""
     root = tmp_path_factory.mktemp('ucf24')
     lists = {}
-    for name, videos in (('all', TRAIN + TEST), ('train', TRAIN),
-                         ('test', TEST)):
+    for name, videos in (('all', TRAIN + TEST), ('train', TRAIN), ('test',
+                                                                   TEST)):
         lists[name] = root / f'{name}.txt'
         lists[name].write_text('\n'.join(videos) + '\n')
     run_command([
         PYTHON, 'tools/data/videos_to_rawframes.py', UCF24_MINI_VIDEOS,
         str(root / 'rawframes'), '--video-list',
         str(lists['all']), '--ext', '.mp4', '--flat-video-dir'
-    ], cwd=REPO)
+    ],
+                cwd=REPO)
     out = run_command([
         PYTHON, 'tools/data/convert_ucf24.py',
         osp.join(UCF24_MINI, 'finalAnnots.mat'), '--out',
@@ -48,7 +51,8 @@ def ucf_mini(tmp_path_factory):
         str(lists['train']), '--test-list',
         str(lists['test']), '--frames-root',
         str(root / 'rawframes')
-    ], cwd=REPO)
+    ],
+                      cwd=REPO)
     assert (root / 'annotations' / 'ucf24_gt.pkl').is_file(), out
     return root
 
@@ -60,8 +64,8 @@ def pretrained(tmp_path_factory):
     i3d = root / 'i3d_r50_kinetics400.pth'
     csp = root / 'cspdarknet53_imagenet.pth'
     make_i3d_recognizer_checkpoint(str(i3d), base_channels=8)
-    make_timm_cspdarknet53_checkpoint(str(csp), widen_factor=0.125,
-                                      deepen_factor=0.33)
+    make_timm_cspdarknet53_checkpoint(
+        str(csp), widen_factor=0.125, deepen_factor=0.33)
     return str(i3d), str(csp)
 
 
@@ -92,7 +96,8 @@ def cfg_options(data_root, i3d: str, csp: str) -> list:
         # 3 epochs of 4 iterations; the 3D branch unfreezes in epoch 2,
         # the 2D branch in epoch 3 (the real schedule's 5 and 15).
         'train_dataloader.dataset.indices=8',
-        'train_cfg.max_epochs=3', 'train_cfg.val_interval=3',
+        'train_cfg.max_epochs=3',
+        'train_cfg.val_interval=3',
         'custom_hooks.0.unfreeze_epochs.backbone_3d=2',
         'custom_hooks.0.unfreeze_epochs.backbone_2d=3',
         'default_hooks.logger.interval=1',
@@ -101,8 +106,9 @@ def cfg_options(data_root, i3d: str, csp: str) -> list:
         f'model.backbone_3d.init_cfg.checkpoint={i3d}',
         f'model.backbone_2d.init_cfg.checkpoint={csp}',
     ]
-    evaluators = [f'val_evaluator.ann_file={ann}',
-                  f'test_evaluator.ann_file={ann}']
+    evaluators = [
+        f'val_evaluator.ann_file={ann}', f'test_evaluator.ann_file={ann}'
+    ]
     return data + small + short + weights + evaluators
 
 
@@ -119,8 +125,15 @@ def test_real_ucf24_config_trains_tests_and_demos(tmp_path, ucf_mini,
     i3d, csp = pretrained
     options = cfg_options(ucf_mini, i3d, csp)
     work = tmp_path / 'work'
-    out = mim('train', 'mmaction', CONFIG, '--work-dir', str(work),
-              '--cfg-options', *options, cwd=tmp_path)
+    out = mim(
+        'train',
+        'mmaction',
+        CONFIG,
+        '--work-dir',
+        str(work),
+        '--cfg-options',
+        *options,
+        cwd=tmp_path)
 
     # Pretrained initialisation: every tensor of both branches came from the
     # files (the loader logs its counts, see mmyowo.models.utils).
@@ -139,9 +152,17 @@ def test_real_ucf24_config_trains_tests_and_demos(tmp_path, ucf_mini,
 
     ckpt = work / 'epoch_3.pth'
     assert ckpt.is_file()
-    out = mim('test', 'mmaction', CONFIG, '--checkpoint', str(ckpt),
-              '--work-dir', str(tmp_path / 'test'), '--cfg-options',
-              *options, cwd=tmp_path)
+    out = mim(
+        'test',
+        'mmaction',
+        CONFIG,
+        '--checkpoint',
+        str(ckpt),
+        '--work-dir',
+        str(tmp_path / 'test'),
+        '--cfg-options',
+        *options,
+        cwd=tmp_path)
     metric(out, 'mAP/frame@0.5')
     for thr in ('0.2', '0.5', '0.75'):
         metric(out, f'mAP/video@{thr}')
@@ -156,5 +177,6 @@ def test_real_ucf24_config_trains_tests_and_demos(tmp_path, ucf_mini,
         str(dumped),
         str(ckpt), video,
         str(demo_out), '--device', 'cpu', '--max-frames', '30'
-    ], cwd=REPO)
+    ],
+                      cwd=REPO)
     assert demo_out.is_file() and demo_out.stat().st_size > 0, out

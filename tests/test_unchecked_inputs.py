@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
+from mmaction.registry import MODELS
 from mmengine.registry import init_default_scope
 
-from mmaction.registry import MODELS
 from mmyowo.apis.preprocessing import preprocessor_normalization
 from mmyowo.apis.video_reader import iter_frames
 from mmyowo.models.necks import I3DNeck, STMFusionFPN
@@ -17,19 +17,23 @@ from .models._cfgs import small_yowo_cfg
 
 
 def small_neck(in_channels_3d=64):
-    return STMFusionFPN(in_channels_2d=(16, 32, 64),
-                        in_channels_3d=in_channels_3d,
-                        out_channels=(8, 16, 32)).eval()
+    return STMFusionFPN(
+        in_channels_2d=(16, 32, 64),
+        in_channels_3d=in_channels_3d,
+        out_channels=(8, 16, 32)).eval()
 
 
 def feats_2d():
-    return [torch.rand(1, 16, 8, 8), torch.rand(1, 32, 4, 4),
-            torch.rand(1, 64, 2, 2)]
+    return [
+        torch.rand(1, 16, 8, 8),
+        torch.rand(1, 32, 4, 4),
+        torch.rand(1, 64, 2, 2)
+    ]
 
 
 def test_fuse_without_the_3d_map_names_it():
-    """``fuse`` (public: the streaming detector calls it) used to hand
-    ``None`` to the pixel shuffle (a TypeError inside torch)."""
+    """``fuse`` (public: the streaming detector calls it) used to hand ``None``
+    to the pixel shuffle (a TypeError inside torch)."""
     with pytest.raises(ValueError, match='feat_3d=None'):
         small_neck().fuse(feats_2d(), None)
 
@@ -58,8 +62,8 @@ def test_i3d_neck_refuses_what_is_not_a_tensor():
 
 @pytest.mark.parametrize('mode', ['loss', 'predict'])
 def test_yowo_loss_and_predict_need_data_samples(mode):
-    """Without samples the head used to fail deep inside (no ground truth,
-    no metas); ``mode='tensor'`` still takes the last frame."""
+    """Without samples the head used to fail deep inside (no ground truth, no
+    metas); ``mode='tensor'`` still takes the last frame."""
     init_default_scope('mmaction')
     model = MODELS.build(small_yowo_cfg(with_3d=False))
     inputs = torch.rand(1, 3, 2, 64, 64)
@@ -70,8 +74,8 @@ def test_yowo_loss_and_predict_need_data_samples(mode):
 
 
 def test_preprocessor_with_mean_but_no_std_is_refused():
-    """Normalising with a mean and no std used to fail with an
-    AttributeError on ``None``."""
+    """Normalising with a mean and no std used to fail with an AttributeError
+    on ``None``."""
     half = nn.Module()
     half.register_buffer('mean', torch.tensor([1., 2., 3.]))
     half.std = None
@@ -84,19 +88,20 @@ def test_preprocessor_with_mean_but_no_std_is_refused():
 
 
 def test_iter_frames_refuses_a_bool_at_once():
-    """``True`` is an ``int`` to Python but no camera index: it used to
-    fail only at the first frame, with "'bool' object is not iterable"."""
-    with pytest.raises(TypeError, match='camera index or an iterable of '
-                       'frames, got True'):
+    """``True`` is an ``int`` to Python but no camera index: it used to fail
+    only at the first frame, with "'bool' object is not iterable"."""
+    with pytest.raises(
+            TypeError, match='camera index or an iterable of '
+            'frames, got True'):
         iter_frames(True)
 
 
 def test_synthetic_actor_without_action_span_is_named():
     """An actor (labelled object) needs its action span for its tube; the
     ground-truth builder used to fail unpacking ``None``."""
-    actor = SyntheticObject(appearance=None, boxes=np.zeros((4, 4)),
-                            label=1, action=None)
-    with pytest.raises(ValueError,
-                       match='vid: an actor of class 1 has no action span'):
+    actor = SyntheticObject(
+        appearance=None, boxes=np.zeros((4, 4)), label=1, action=None)
+    with pytest.raises(
+            ValueError, match='vid: an actor of class 1 has no action span'):
         build_ground_truth({'vid': [actor]}, {'train': ['vid']},
                            SyntheticConfig())

@@ -53,8 +53,8 @@ def split_first_sentence(text: str) -> Tuple[str, str]:
         tuple[str, str]: The first sentence and the rest, as docformatter's
         function returns them.
     """
-    hidden = ABBREVIATION.sub(
-        lambda m: m.group(1) + '.' + HIDDEN[m.group(2)], text)
+    hidden = ABBREVIATION.sub(lambda m: m.group(1) + '.' + HIDDEN[m.group(2)],
+                              text)
     sentence, rest = _split_first_sentence(hidden)
     return _reveal(sentence), _reveal(rest)
 

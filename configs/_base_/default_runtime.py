@@ -19,5 +19,5 @@ default_hooks = dict(
 
 # Frozen branches run without autograd (see YOWO), so DDP must tolerate
 # parameters that get no gradient in an iteration.
-model_wrapper_cfg = dict(type='MMDistributedDataParallel',
-                         find_unused_parameters=True)
+model_wrapper_cfg = dict(
+    type='MMDistributedDataParallel', find_unused_parameters=True)

@@ -71,8 +71,7 @@ def _integer(value: Any, what: str) -> int:
     return int(number)
 
 
-def normalize_annotations(gt: Dict[str, Any],
-                          source: str) -> Dict[str, Any]:
+def normalize_annotations(gt: Dict[str, Any], source: str) -> Dict[str, Any]:
     """Give every field its canonical Python / numpy type.
 
     JSON files carry label keys as strings and arrays as lists; pickles from
@@ -97,7 +96,8 @@ def normalize_annotations(gt: Dict[str, Any],
             }
         if 'resolution' in gt:
             out['resolution'] = {
-                str(v): tuple(
+                str(v):
+                tuple(
                     _integer(s, f'resolution of video {v!r}')
                     for s in _sequence(hw, f'resolution of video {v!r}'))
                 for v, hw in _mapping(gt['resolution'],
@@ -200,10 +200,10 @@ def validate_annotations(gt: Dict[str, Any],
                     f'{source}: video {video!r}: label {label} outside '
                     f'[0, {num_labels}) (labels has {num_labels} names)')
             for index, tube in enumerate(tube_list):
-                _validate_tube(tube, nframes[video], resolution[video],
-                               box_tolerance,
-                               f'{source}: video {video!r}: label {label} '
-                               f'tube {index}')
+                _validate_tube(
+                    tube, nframes[video], resolution[video], box_tolerance,
+                    f'{source}: video {video!r}: label {label} '
+                    f'tube {index}')
 
 
 def _check_split_videos_have_tubes(gt: Dict[str, Any], source: str) -> None:

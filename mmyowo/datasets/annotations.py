@@ -112,9 +112,9 @@ def _to_builtin(obj: Any) -> Any:
     return obj
 
 
-def load_annotations(
-        path: str,
-        box_tolerance: float = DEFAULT_BOX_TOLERANCE) -> Dict[str, Any]:
+def load_annotations(path: str,
+                     box_tolerance: float = DEFAULT_BOX_TOLERANCE
+                     ) -> Dict[str, Any]:
     """Load and validate canonical ground truth from ``.pkl`` or ``.json``.
 
     Args:
@@ -185,7 +185,7 @@ def save_annotations(gt: Dict[str, Any], path: str) -> None:
 
 
 def group_boxes_by_frame(
-        gttubes: Dict[int, List[np.ndarray]]
+    gttubes: Dict[int, List[np.ndarray]]
 ) -> Dict[int, Tuple[np.ndarray, np.ndarray]]:
     """Group one video's tubes by frame.
 

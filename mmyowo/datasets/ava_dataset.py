@@ -2,10 +2,10 @@
 import os.path as osp
 from typing import Callable, Dict, List, Optional, Union
 
-from mmengine.logging import MMLogger
-
 from mmaction.datasets import AVADataset
 from mmaction.registry import DATASETS
+from mmengine.logging import MMLogger
+
 from .ava_files import (AVA_FPS, AVA_TIMESTAMP_END, AVA_TIMESTAMP_START,
                         class_names, read_ava_boxes, read_ava_exclusions,
                         read_ava_label_map)

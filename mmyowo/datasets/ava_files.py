@@ -27,7 +27,6 @@ from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
-
 from mmaction.evaluation import read_labelmap
 
 #: Tolerance on the normalised box corners (AVA writes 3 decimals).

@@ -9,9 +9,9 @@ import os.path as osp
 from typing import Callable, Dict, List, Optional, Tuple, Union
 
 import numpy as np
-
 from mmaction.datasets import BaseActionDataset
 from mmaction.registry import DATASETS
+
 from .annotations import group_boxes_by_frame, load_annotations
 from .multilabel import (find_multilabel_box, merge_identical_boxes,
                          to_multi_hot)
@@ -147,9 +147,9 @@ class SpatioTemporalActionDataset(BaseActionDataset):
         self.multilabel = self._resolve_multilabel(gt)
         num_classes = len(gt['labels'])
         empty_boxes = np.zeros((0, 4), dtype=np.float32)
-        empty_labels = (np.zeros((0, num_classes), dtype=np.float32)
-                        if self.multilabel else np.zeros((0, ),
-                                                         dtype=np.int64))
+        empty_labels = (
+            np.zeros((0, num_classes), dtype=np.float32)
+            if self.multilabel else np.zeros((0, ), dtype=np.int64))
         data_list = []
         videos = gt[split_key][self.split]
         for video in videos:

@@ -1,15 +1,17 @@
 """UCF101-24: 24 action classes of UCF101 with person boxes (3207 videos)."""
 from mmaction.registry import DATASETS
+
 from .spatio_temporal_dataset import SpatioTemporalActionDataset
 
 # Order of the 1-based class numbers of the UCF101-24 annotations
 # (finalAnnots.mat), as used by ACT, YOWO and YOWO-Plus.
-UCF24_CLASSES = (
-    'Basketball', 'BasketballDunk', 'Biking', 'CliffDiving', 'CricketBowling',
-    'Diving', 'Fencing', 'FloorGymnastics', 'GolfSwing', 'HorseRiding',
-    'IceDancing', 'LongJump', 'PoleVault', 'RopeClimbing', 'SalsaSpin',
-    'SkateBoarding', 'Skiing', 'Skijet', 'SoccerJuggling', 'Surfing',
-    'TennisSwing', 'TrampolineJumping', 'VolleyballSpiking', 'WalkingWithDog')
+UCF24_CLASSES = ('Basketball', 'BasketballDunk', 'Biking', 'CliffDiving',
+                 'CricketBowling', 'Diving', 'Fencing', 'FloorGymnastics',
+                 'GolfSwing', 'HorseRiding', 'IceDancing', 'LongJump',
+                 'PoleVault', 'RopeClimbing', 'SalsaSpin', 'SkateBoarding',
+                 'Skiing', 'Skijet', 'SoccerJuggling', 'Surfing',
+                 'TennisSwing', 'TrampolineJumping', 'VolleyballSpiking',
+                 'WalkingWithDog')
 
 
 @DATASETS.register_module()

@@ -28,8 +28,8 @@ from .synthetic_scene import SYNTHETIC_CLASSES, SyntheticConfig
 __all__ = [
     'AVA_SYNTHETIC_ACTIONS', 'CSVAnnotationError', 'CSVOptions', 'CSVRow',
     'SYNTHETIC_CLASSES', 'SyntheticConfig', 'clip_boxes',
-    'generate_synthetic_ava', 'generate_synthetic_dataset',
-    'new_ground_truth', 'parse_frame_number', 'probe_media',
-    'probe_rawframes', 'probe_video', 'read_csv_annotations',
-    'read_split_list', 'sanitize_tube', 'save_converted', 'split_videos'
+    'generate_synthetic_ava', 'generate_synthetic_dataset', 'new_ground_truth',
+    'parse_frame_number', 'probe_media', 'probe_rawframes', 'probe_video',
+    'read_csv_annotations', 'read_split_list', 'sanitize_tube',
+    'save_converted', 'split_videos'
 ]

@@ -19,8 +19,10 @@ from ..datasets.annotations import save_annotations
 def split_videos(train_lists: Sequence[Sequence[str]],
                  test_lists: Sequence[Sequence[str]]) -> List[str]:
     """The videos of all train / test split lists, each once, in order."""
-    return list(dict.fromkeys(v for lists in (train_lists, test_lists)
-                              for split in lists for v in split))
+    return list(
+        dict.fromkeys(
+            v for lists in (train_lists, test_lists) for split in lists
+            for v in split))
 
 
 def new_ground_truth(labels: Sequence[str],
@@ -43,9 +45,9 @@ def new_ground_truth(labels: Sequence[str],
 
 
 def save_converted(gt: Dict[str, Any], report: Counter, path: str) -> None:
-    """Validate and write ``gt`` with :func:`save_annotations`, then print
-    the path and a converter's report (one ``name: count`` line per entry,
-    sorted by name)."""
+    """Validate and write ``gt`` with :func:`save_annotations`, then print the
+    path and a converter's report (one ``name: count`` line per entry, sorted
+    by name)."""
     save_annotations(gt, path)
     print(f'wrote {path}')
     for key in sorted(report):

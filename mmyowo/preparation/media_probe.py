@@ -149,8 +149,7 @@ def probe_media(video_ids: Sequence[str],
                 tasks.append((video_id, (frame_dir, filename_tmpl)))
                 continue
         elif videos_root is not None:
-            path = video_path(videos_root, video_id, video_ext,
-                              flat_video_dir)
+            path = video_path(videos_root, video_id, video_ext, flat_video_dir)
             if osp.isfile(path):
                 tasks.append((video_id, path))
                 continue

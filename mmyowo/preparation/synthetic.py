@@ -38,8 +38,8 @@ SPLITS = ('train', 'test')
 
 
 def build_ground_truth(videos: Dict[str, List[SyntheticObject]],
-                       splits: Dict[str, List[str]],
-                       cfg: SyntheticConfig) -> dict:
+                       splits: Dict[str,
+                                    List[str]], cfg: SyntheticConfig) -> dict:
     """Assemble the canonical GT dict (docs/architecture.md).
 
     Args:
@@ -67,8 +67,14 @@ def build_ground_truth(videos: Dict[str, List[SyntheticObject]],
     return {
         'labels': list(SYNTHETIC_CLASSES),
         'gttubes': gttubes,
-        'nframes': {video_id: cfg.num_frames for video_id in videos},
-        'resolution': {video_id: tuple(cfg.frame_size) for video_id in videos},
+        'nframes': {
+            video_id: cfg.num_frames
+            for video_id in videos
+        },
+        'resolution': {
+            video_id: tuple(cfg.frame_size)
+            for video_id in videos
+        },
         'train_videos': [list(splits['train'])],
         'test_videos': [list(splits['test'])],
     }

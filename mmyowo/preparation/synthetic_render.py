@@ -59,8 +59,7 @@ def _background(rng: np.random.Generator,
     return smooth + rng.normal(0, 12, size=(h, w, 3)).astype(np.float32)
 
 
-def render_video(objects: Sequence[SyntheticObject],
-                 rng: np.random.Generator,
+def render_video(objects: Sequence[SyntheticObject], rng: np.random.Generator,
                  cfg: SyntheticConfig) -> List[np.ndarray]:
     """Render the RGB frames of a video.
 
@@ -97,12 +96,13 @@ def iter_split_videos(
     """
     labels = split_labels(seed, split_index, count, cfg)
     for video_index in range(count):
-        objects, used = sample_video_objects(split_index, video_index,
-                                             labels, seed, cfg)
+        objects, used = sample_video_objects(split_index, video_index, labels,
+                                             seed, cfg)
         # Labels an actor did not take pass on to the next video.
         labels = labels[used:]
-        frames = render_video(
-            objects, _rng(seed, _PIXELS, split_index, video_index), cfg)
+        frames = render_video(objects,
+                              _rng(seed, _PIXELS, split_index, video_index),
+                              cfg)
         yield video_index, objects, frames
 
 

@@ -69,8 +69,8 @@ class SyntheticConfig:
         if self.num_frames < self.min_idle + 2:
             raise ValueError(f'num_frames ({self.num_frames}) must be >= '
                              f'min_idle + 2 = {self.min_idle + 2}')
-        for name in ('actors', 'distractors', 'object_size', 'aspect',
-                     'speed', 'growth', 'action_len'):
+        for name in ('actors', 'distractors', 'object_size', 'aspect', 'speed',
+                     'growth', 'action_len'):
             low, high = getattr(self, name)
             if not 0 <= low <= high:
                 raise ValueError(f'{name} must be (low, high) with 0 <= low '
@@ -140,7 +140,10 @@ class SyntheticObject:
             [self.boxes[:, :2].min(axis=0), self.boxes[:, 2:].max(axis=0)])
 
 
-def _rng(seed: int, stream: int, split: int = 0, video: int = 0,
+def _rng(seed: int,
+         stream: int,
+         split: int = 0,
+         video: int = 0,
          obj: int = 0) -> np.random.Generator:
     """Independent random stream named by ``stream`` and indices.
 
@@ -166,10 +169,11 @@ def sample_appearance(rng: np.random.Generator,
     # the greyish background.
     hues = rng.uniform(0, 180, size=2)
     hues[1] = (hues[0] + rng.uniform(45, 135)) % 180
-    hsv = np.stack([hues, rng.uniform(170, 255, 2),
-                    rng.uniform(150, 255, 2)], axis=1)
-    colours = cv2.cvtColor(
-        hsv.astype(np.uint8)[None], cv2.COLOR_HSV2RGB)[0]
+    hsv = np.stack([hues,
+                    rng.uniform(170, 255, 2),
+                    rng.uniform(150, 255, 2)],
+                   axis=1)
+    colours = cv2.cvtColor(hsv.astype(np.uint8)[None], cv2.COLOR_HSV2RGB)[0]
     side = rng.uniform(*cfg.object_size) * min(cfg.frame_size)
     aspect = rng.uniform(*cfg.aspect)
     size = (side * math.sqrt(aspect), side / math.sqrt(aspect))
@@ -187,8 +191,7 @@ def _round_boxes(boxes: np.ndarray) -> np.ndarray:
     return np.round(boxes).astype(np.float32)
 
 
-def sample_actor(appearance: Appearance, label: int,
-                 rng: np.random.Generator,
+def sample_actor(appearance: Appearance, label: int, rng: np.random.Generator,
                  cfg: SyntheticConfig) -> SyntheticObject:
     """Draw the motion of an actor of class ``label``.
 
@@ -216,8 +219,8 @@ def sample_actor(appearance: Appearance, label: int,
         fit = (w - 2 * m - obj_w) / rate
     else:
         rate = rng.uniform(*cfg.growth)
-        fit = math.log((min(w, h) - 2 * m) / max(obj_w, obj_h)) / math.log1p(
-            rate)
+        fit = math.log(
+            (min(w, h) - 2 * m) / max(obj_w, obj_h)) / math.log1p(rate)
     # A path of T frames spans T - 1 steps of motion.
     longest = min(cfg.action_len[1], cfg.num_frames - cfg.min_idle,
                   int(math.floor(fit)) + 1)
@@ -281,14 +284,13 @@ def sample_distractor(appearance: Appearance, rng: np.random.Generator,
 def _overlaps(box: np.ndarray, others: Sequence[np.ndarray],
               gap: float) -> bool:
     """Whether ``box`` comes within ``gap`` of any other box."""
-    return any(box[0] < o[2] + gap and o[0] < box[2] + gap
-               and box[1] < o[3] + gap and o[1] < box[3] + gap
-               for o in others)
+    return any(box[0] < o[2] + gap and o[0] < box[2] + gap and box[1] < o[3] +
+               gap and o[1] < box[3] + gap for o in others)
 
 
-def sample_video_objects(
-        split_index: int, video_index: int, labels: Sequence[int], seed: int,
-        cfg: SyntheticConfig) -> Tuple[List[SyntheticObject], int]:
+def sample_video_objects(split_index: int, video_index: int,
+                         labels: Sequence[int], seed: int, cfg: SyntheticConfig
+                         ) -> Tuple[List[SyntheticObject], int]:
     """Draw the objects of one video.
 
     Objects do not overlap at any time (their union boxes are ``margin``
@@ -322,8 +324,8 @@ def sample_video_objects(
                 obj = sample_actor(look, labels[used], motion_rng, cfg)
             else:
                 obj = sample_distractor(look, motion_rng, cfg)
-            if not _overlaps(obj.union_box(),
-                             [o.union_box() for o in objects], cfg.margin):
+            if not _overlaps(obj.union_box(), [o.union_box()
+                                               for o in objects], cfg.margin):
                 objects.append(obj)
                 used += int(is_actor)
                 break

@@ -158,8 +158,7 @@ def checkpoint_safe_globals() -> List[SafeGlobal]:
     """What mmengine checkpoints hold besides tensors (module docstring)."""
     return [(CheckpointHistoryBuffer,
              'mmengine.logging.history_buffer.HistoryBuffer'),
-            (history_buffer_statistic, 'builtins.getattr'),
-            *_numpy_globals()]
+            (history_buffer_statistic, 'builtins.getattr'), *_numpy_globals()]
 
 
 def load_checkpoint_file(filename: str,
@@ -280,8 +279,8 @@ def unwrap_state_dict(checkpoint: Any, filename: str) -> Dict[str, Any]:
         if not isinstance(key, str):
             raise CheckpointLoadError(
                 f'{filename} is not a state dict: it has the key {key!r}')
-        state_dict[key[len(DDP_PREFIX):] if key.startswith(DDP_PREFIX)
-                   else key] = value
+        state_dict[key[len(DDP_PREFIX):] if key.startswith(DDP_PREFIX
+                                                           ) else key] = value
     return state_dict
 
 
@@ -340,8 +339,9 @@ def check_state_dict_fits(model: torch.nn.Module, state_dict: Mapping,
             for key in report['mismatched'][:3])
         raise CheckpointMismatchError(
             f'{filename}: the checkpoint does not fit the model: '
-            f'{describe_mismatch(report)}' + (f' [{shapes}]' if shapes else '')
-            + '. Was it trained with another config (classes, widths, '
+            f'{describe_mismatch(report)}' +
+            (f' [{shapes}]' if shapes else '') +
+            '. Was it trained with another config (classes, widths, '
             'branches)?')
     return report
 

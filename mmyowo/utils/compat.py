@@ -44,8 +44,8 @@ def mmaction_lacks_drn() -> bool:
         raise ImportError('mmaction2 is not installed: pip install '
                           'mmaction2==1.2.0')
     root = list(spec.submodule_search_locations)[0]
-    return not osp.isfile(osp.join(root, 'models', 'localizers', 'drn',
-                                   'drn.py'))
+    return not osp.isfile(
+        osp.join(root, 'models', 'localizers', 'drn', 'drn.py'))
 
 
 def patch_mmaction_drn() -> bool:

@@ -45,9 +45,14 @@ def plot_class_ap(ap: np.ndarray,
     heights = np.where(valid, 100 * ap, 0.0)
     bars = ax.bar(x, heights, color='tab:blue')
     for bar, value, ok in zip(bars, heights, valid):
-        ax.text(bar.get_x() + bar.get_width() / 2, value + 1,
-                f'{value:.1f}' if ok else 'n/a', ha='center', va='bottom',
-                fontsize=7, rotation=90)
+        ax.text(
+            bar.get_x() + bar.get_width() / 2,
+            value + 1,
+            f'{value:.1f}' if ok else 'n/a',
+            ha='center',
+            va='bottom',
+            fontsize=7,
+            rotation=90)
     mean = 100 * ap[valid].mean() if valid.any() else float('nan')
     ax.axhline(mean, color='tab:red', linestyle='--', linewidth=1)
     ax.set_xticks(x)
@@ -58,10 +63,8 @@ def plot_class_ap(ap: np.ndarray,
     _save(fig, out_file)
 
 
-def plot_pr_curves(precision: List[np.ndarray],
-                   recall: List[np.ndarray],
-                   ap: np.ndarray,
-                   class_names: Sequence[str],
+def plot_pr_curves(precision: List[np.ndarray], recall: List[np.ndarray],
+                   ap: np.ndarray, class_names: Sequence[str],
                    out_file: str) -> None:
     """Precision-recall curve of every class, one subplot each, one figure.
 
@@ -107,8 +110,7 @@ def normalize_confusion_matrix(matrix: np.ndarray) -> np.ndarray:
     """Divide each row by its sum (rows without boxes stay 0)."""
     matrix = np.asarray(matrix, dtype=np.float64)
     sums = matrix.sum(axis=1, keepdims=True)
-    return np.divide(matrix, sums, out=np.zeros_like(matrix),
-                     where=sums > 0)
+    return np.divide(matrix, sums, out=np.zeros_like(matrix), where=sums > 0)
 
 
 def plot_confusion_matrix(matrix: np.ndarray,
@@ -135,8 +137,8 @@ def plot_confusion_matrix(matrix: np.ndarray,
     image = ax.imshow(rates, cmap='Blues', vmin=0, vmax=1)
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     ax.set_xticks(np.arange(num + 1))
-    ax.set_xticklabels(list(class_names) + ['missed'], rotation=60,
-                       ha='right', fontsize=7)
+    ax.set_xticklabels(
+        list(class_names) + ['missed'], rotation=60, ha='right', fontsize=7)
     ax.set_yticks(np.arange(num))
     ax.set_yticklabels(class_names, fontsize=7)
     ax.set_xlabel('predicted class')
@@ -144,7 +146,12 @@ def plot_confusion_matrix(matrix: np.ndarray,
     ax.set_title(title)
     for (row, col), value in np.ndenumerate(rates):
         if value >= 0.005:
-            ax.text(col, row, f'{100 * value:.0f}', ha='center',
-                    va='center', fontsize=6,
-                    color='white' if value > 0.5 else 'black')
+            ax.text(
+                col,
+                row,
+                f'{100 * value:.0f}',
+                ha='center',
+                va='center',
+                fontsize=6,
+                color='white' if value > 0.5 else 'black')
     _save(fig, out_file)

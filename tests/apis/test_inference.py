@@ -8,15 +8,15 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from mmaction.structures import ActionDataSample
 from mmengine.config import Config
 
-from mmaction.structures import ActionDataSample
 from mmyowo.apis import VideoReader, YOWOVideoDetector, init_detector
 from mmyowo.apis.inference import CPU_FRAME_BATCH, resolve_frame_batch
 from mmyowo.apis.preprocessing import FramePreprocessor
 from mmyowo.datasets.transforms.loading import VideoDecodeError
-from ..models._cfgs import small_yowo_cfg
 from .._paths import UCF24_MINI_VIDEOS as UCF24_MINI
+from ..models._cfgs import small_yowo_cfg
 
 SIZE = (64, 64)  # network input (h, w)
 FRAME_HW = (48, 80)  # original frames, another aspect ratio
@@ -24,8 +24,10 @@ FRAME_HW = (48, 80)  # original frames, another aspect ratio
 
 def make_model(with_3d=True, **cfg_fields):
     torch.manual_seed(0)
-    cfg = Config(dict(model=small_yowo_cfg(num_classes=3, with_3d=with_3d),
-                      **cfg_fields))
+    cfg = Config(
+        dict(
+            model=small_yowo_cfg(num_classes=3, with_3d=with_3d),
+            **cfg_fields))
     with pytest.warns(UserWarning, match='no checkpoint'):
         return init_detector(cfg)
 
@@ -39,14 +41,19 @@ def reference(model, frames, indices, key):
     """Independent clip path: mmaction-style resize, the model's own data
     preprocessor and ``YOWO.predict`` with ``key_frame_index``."""
     h, w = frames[0].shape[:2]
-    clip = np.stack([cv2.resize(frames[i], (SIZE[1], SIZE[0]))
-                     for i in indices])
-    sample = ActionDataSample(metainfo=dict(
-        img_shape=SIZE, ori_shape=(h, w),
-        scale_factor=(SIZE[1] / w, SIZE[0] / h), key_frame_index=key))
+    clip = np.stack(
+        [cv2.resize(frames[i], (SIZE[1], SIZE[0])) for i in indices])
+    sample = ActionDataSample(
+        metainfo=dict(
+            img_shape=SIZE,
+            ori_shape=(h, w),
+            scale_factor=(SIZE[1] / w, SIZE[0] / h),
+            key_frame_index=key))
     data = model.data_preprocessor(
-        dict(inputs=[torch.from_numpy(clip).permute(3, 0, 1, 2)],
-             data_samples=[sample]), training=False)
+        dict(
+            inputs=[torch.from_numpy(clip).permute(3, 0, 1, 2)],
+            data_samples=[sample]),
+        training=False)
     with torch.no_grad():
         return model.predict(data['inputs'],
                              data['data_samples'])[0].pred_instances
@@ -54,10 +61,10 @@ def reference(model, frames, indices, key):
 
 def assert_same(actual, expected, atol=1e-5):
     assert len(expected) > 0, 'test needs detections to compare'
-    torch.testing.assert_close(actual.bboxes, expected.bboxes, atol=atol,
-                               rtol=1e-5)
-    torch.testing.assert_close(actual.scores, expected.scores, atol=atol,
-                               rtol=1e-5)
+    torch.testing.assert_close(
+        actual.bboxes, expected.bboxes, atol=atol, rtol=1e-5)
+    torch.testing.assert_close(
+        actual.scores, expected.scores, atol=atol, rtol=1e-5)
     assert torch.equal(actual.labels, expected.labels)
 
 
@@ -67,23 +74,33 @@ def assert_same(actual, expected, atol=1e-5):
 def test_pipeline_settings():
     pipeline = [
         dict(type='VideoDecode'),
-        dict(type='KFRSampleFrames', clip_len=8, frame_interval=2,
-             test_mode=True),
+        dict(
+            type='KFRSampleFrames',
+            clip_len=8,
+            frame_interval=2,
+            test_mode=True),
         dict(type='Resize', scale=(320, 256), keep_ratio=False),
         dict(type='PackActionInputs'),
     ]
     preprocessor = make_model().data_preprocessor
-    wrapped = Config(dict(test_dataloader=dict(dataset=dict(
-        type='RepeatDataset', dataset=dict(type='X', pipeline=pipeline)))))
+    wrapped = Config(
+        dict(
+            test_dataloader=dict(
+                dataset=dict(
+                    type='RepeatDataset',
+                    dataset=dict(type='X', pipeline=pipeline)))))
     frames, settings = FramePreprocessor.from_config(wrapped, preprocessor)
     assert settings == dict(clip_len=8, frame_interval=2)
     assert frames.input_size == (256, 320)
     # A top-level test_pipeline wins; a keep_ratio resize fixes no input
     # size, so one must be given.
-    cfg = Config(dict(
-        test_pipeline=[dict(type='mmaction.SampleFrames', clip_len=4),
-                       dict(type='Resize', scale=(-1, 256))],
-        test_dataloader=dict(dataset=dict(pipeline=pipeline))))
+    cfg = Config(
+        dict(
+            test_pipeline=[
+                dict(type='mmaction.SampleFrames', clip_len=4),
+                dict(type='Resize', scale=(-1, 256))
+            ],
+            test_dataloader=dict(dataset=dict(pipeline=pipeline))))
     with pytest.raises(ValueError, match='keep_ratio=False.*input_size'):
         FramePreprocessor.from_config(cfg, preprocessor)
     frames, settings = FramePreprocessor.from_config(
@@ -99,19 +116,28 @@ def test_pipeline_settings():
 def test_init_detector_from_file(tmp_path):
     source = make_model()
     ckpt = tmp_path / 'model.pth'
-    torch.save({'state_dict': source.state_dict(),
-                'meta': {'dataset_meta': {'classes': ['a', 'b', 'c']}}},
-               ckpt)
-    cfg = Config(dict(
-        model=small_yowo_cfg(num_classes=3),
-        test_pipeline=[dict(type='KFRSampleFrames', clip_len=6,
-                            frame_interval=3),
-                       dict(type='Resize', scale=(96, 64),
-                            keep_ratio=False)]))
+    torch.save(
+        {
+            'state_dict': source.state_dict(),
+            'meta': {
+                'dataset_meta': {
+                    'classes': ['a', 'b', 'c']
+                }
+            }
+        }, ckpt)
+    cfg = Config(
+        dict(
+            model=small_yowo_cfg(num_classes=3),
+            test_pipeline=[
+                dict(type='KFRSampleFrames', clip_len=6, frame_interval=3),
+                dict(type='Resize', scale=(96, 64), keep_ratio=False)
+            ]))
     cfg_file = tmp_path / 'cfg.py'
     cfg.dump(str(cfg_file))
-    model = init_detector(str(cfg_file), str(ckpt),
-                          cfg_options={'model.test_cfg.score_thr': 0.3})
+    model = init_detector(
+        str(cfg_file),
+        str(ckpt),
+        cfg_options={'model.test_cfg.score_thr': 0.3})
     assert not model.training
     assert model.dataset_meta == {'classes': ['a', 'b', 'c']}
     assert model.bbox_head.test_cfg['score_thr'] == 0.3
@@ -147,10 +173,11 @@ def test_detector_argument_errors():
     assert YOWOVideoDetector(model).frame_batch == CPU_FRAME_BATCH
 
 
-@pytest.mark.parametrize('value,device,expected', [
-    ('auto', 'cpu', CPU_FRAME_BATCH), ('auto', 'cuda', None),
-    ('auto', torch.device('cuda', 1), None), (None, 'cpu', None),
-    (3, 'cuda', 3)])
+@pytest.mark.parametrize('value,device,expected',
+                         [('auto', 'cpu', CPU_FRAME_BATCH),
+                          ('auto', 'cuda', None),
+                          ('auto', torch.device('cuda', 1), None),
+                          (None, 'cpu', None), (3, 'cuda', 3)])
 def test_resolve_frame_batch(value, device, expected):
     assert resolve_frame_batch(value, device) == expected
 
@@ -175,12 +202,12 @@ def test_preprocess_matches_data_preprocessor(to_rgb):
     data = model.data_preprocessor(
         dict(inputs=[resized.permute(2, 0, 1)[:, None]], data_samples=None),
         training=False)
-    torch.testing.assert_close(out, data['inputs'][0, :, 0], atol=1e-6,
-                               rtol=0)
+    torch.testing.assert_close(out, data['inputs'][0, :, 0], atol=1e-6, rtol=0)
     # mmaction's Resize keeps its scale factors in float32.
-    assert meta == dict(ori_shape=FRAME_HW, img_shape=SIZE,
-                        scale_factor=(float(np.float32(64 / 80)),
-                                      float(np.float32(64 / 48))))
+    assert meta == dict(
+        ori_shape=FRAME_HW,
+        img_shape=SIZE,
+        scale_factor=(float(np.float32(64 / 80)), float(np.float32(64 / 48))))
     # Writing into a buffer slot gives the same values without allocating.
     buffer = torch.zeros(3, 2, *SIZE)
     detector.preprocess(frame, out=buffer[:, 1])
@@ -191,16 +218,20 @@ def test_preprocess_matches_data_preprocessor(to_rgb):
 # ---------------------------------------------------------------------- #
 # streaming == clip path
 # ---------------------------------------------------------------------- #
-@pytest.mark.parametrize('with_3d,frame_batch',
-                         [(True, None), (True, 3), (False, None)])
+@pytest.mark.parametrize('with_3d,frame_batch', [(True, None), (True, 3),
+                                                 (False, None)])
 def test_streaming_window_matches_clip_path(with_3d, frame_batch):
     """Frame j of a window detected via streaming (one 3D pass, batched 2D /
     neck / head) equals the clip path on the same window with key_frame_index =
     j."""
     length = 4
     model = make_model(with_3d=with_3d)
-    detector = YOWOVideoDetector(model, mode='streaming', clip_len=length,
-                                 input_size=SIZE, frame_batch=frame_batch)
+    detector = YOWOVideoDetector(
+        model,
+        mode='streaming',
+        clip_len=length,
+        input_size=SIZE,
+        frame_batch=frame_batch)
     assert detector.frame_batch == frame_batch
     frames = make_frames(length)
     slots = [detector.preprocess(f) for f in frames]
@@ -209,8 +240,8 @@ def test_streaming_window_matches_clip_path(with_3d, frame_batch):
     streamed = detector.detect_windows(window, [metas])[0]
     assert len(streamed) == length
     for j in range(length):
-        clip_path = detector.detect_clips(window, [metas[j]],
-                                          key_frame_index=j)[0]
+        clip_path = detector.detect_clips(
+            window, [metas[j]], key_frame_index=j)[0]
         assert_same(streamed[j], clip_path)
         assert_same(streamed[j], reference(model, frames, range(length), j))
 
@@ -218,8 +249,8 @@ def test_streaming_window_matches_clip_path(with_3d, frame_batch):
     other = make_frames(length, seed=1)
     other_window = torch.stack([detector.preprocess(f)[0] for f in other],
                                dim=1)[None]
-    batched = detector.detect_windows(torch.cat([window, other_window]),
-                                      [metas, metas[:2]])
+    batched = detector.detect_windows(
+        torch.cat([window, other_window]), [metas, metas[:2]])
     assert [len(b) for b in batched] == [length, 2]
     for j in range(2):
         assert_same(batched[1][j], reference(model, other, range(length), j))
@@ -235,18 +266,20 @@ def test_streaming_window_matches_clip_path(with_3d, frame_batch):
 def test_per_frame_video(step):
     length, num = 3, 7
     model = make_model()
-    detector = YOWOVideoDetector(model, mode='per-frame', clip_len=length,
-                                 frame_interval=step, input_size=SIZE)
+    detector = YOWOVideoDetector(
+        model,
+        mode='per-frame',
+        clip_len=length,
+        frame_interval=step,
+        input_size=SIZE)
     frames = make_frames(num, seed=2)
     results = list(detector.iter_video(iter(frames)))
     assert [r.index for r in results] == list(range(num))
     for t, result in enumerate(results):
         assert result.frame is frames[t]
         # Clip t-(L-1)p .. t, frames before the start clamped to frame 0.
-        indices = [max(0, t - (length - 1 - k) * step)
-                   for k in range(length)]
-        assert_same(result.pred, reference(model, frames, indices,
-                                           length - 1))
+        indices = [max(0, t - (length - 1 - k) * step) for k in range(length)]
+        assert_same(result.pred, reference(model, frames, indices, length - 1))
         boxes = result.pred.bboxes
         assert (boxes[:, [0, 2]] <= FRAME_HW[1]).all()
         assert (boxes[:, [1, 3]] <= FRAME_HW[0]).all()
@@ -256,8 +289,12 @@ def test_per_frame_video(step):
 def test_streaming_video(step):
     length, num = 3, 7
     model = make_model()
-    detector = YOWOVideoDetector(model, mode='streaming', clip_len=length,
-                                 frame_interval=step, input_size=SIZE)
+    detector = YOWOVideoDetector(
+        model,
+        mode='streaming',
+        clip_len=length,
+        frame_interval=step,
+        input_size=SIZE)
     frames = make_frames(num, seed=3)
     preds = detector(iter(frames))
     assert len(preds) == num
@@ -266,19 +303,19 @@ def test_streaming_video(step):
         # Chunks of L*p frames; window r of a chunk holds frames r, r+p,
         # ...; a partial window repeats its last real frame.
         start = t // span * span
-        members = [i for i in range(start + (t - start) % step,
-                                    start + span, step) if i < num]
+        members = [
+            i for i in range(start + (t - start) % step, start + span, step)
+            if i < num
+        ]
         indices = members + [members[-1]] * (length - len(members))
-        assert_same(pred, reference(model, frames, indices,
-                                    members.index(t)))
+        assert_same(pred, reference(model, frames, indices, members.index(t)))
 
 
 @pytest.mark.parametrize('mode,pulled', [('per-frame', [1, 2, 3]),
                                          ('streaming', [3, 3, 3, 6])])
 def test_frames_are_consumed_lazily(mode, pulled):
     model = make_model()
-    detector = YOWOVideoDetector(model, mode=mode, clip_len=3,
-                                 input_size=SIZE)
+    detector = YOWOVideoDetector(model, mode=mode, clip_len=3, input_size=SIZE)
     pulls = [0]
 
     def endless():
@@ -308,20 +345,20 @@ def test_video_file(tmp_path):
     assert len(decoded) == 5 and decoded[0].shape == (*FRAME_HW, 3)
     with pytest.raises(RuntimeError, match='only once'):
         next(iter(reader))
-    detector = YOWOVideoDetector(make_model(), mode='per-frame', clip_len=2,
-                                 input_size=SIZE)
+    detector = YOWOVideoDetector(
+        make_model(), mode='per-frame', clip_len=2, input_size=SIZE)
     results = list(detector.iter_video(path))
     assert len(results) == 5
     for result, frame in zip(results, decoded):
         assert np.array_equal(result.frame, frame)
-    assert_same(results[4].pred, reference(detector.model, decoded, [3, 4],
-                                           1))
+    assert_same(results[4].pred, reference(detector.model, decoded, [3, 4], 1))
 
 
 def test_reads_ucf24_mini_stream():
     """Raw MPEG-4 streams (which decord cannot seek) read sequentially."""
-    path = osp.join(UCF24_MINI, sorted(
-        f for f in os.listdir(UCF24_MINI) if f.endswith('.mp4'))[0])
+    path = osp.join(
+        UCF24_MINI,
+        sorted(f for f in os.listdir(UCF24_MINI) if f.endswith('.mp4'))[0])
     frames = list(itertools.islice(VideoReader(path), 3))
     assert len(frames) == 3
     assert frames[0].dtype == np.uint8 and frames[0].ndim == 3

@@ -20,8 +20,8 @@ KEEP = 0.3
 
 def write_video(path, num, fourcc='MJPG', hw=(48, 80), seed=0):
     """Write ``num`` random frames with OpenCV's writer."""
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc),
-                             10.0, (hw[1], hw[0]))
+    writer = cv2.VideoWriter(
+        str(path), cv2.VideoWriter_fourcc(*fourcc), 10.0, (hw[1], hw[0]))
     assert writer.isOpened()
     rng = np.random.default_rng(seed)
     for _ in range(num):
@@ -51,8 +51,11 @@ def opencv_counts(path):
 
 
 def write_truncated_avi(tmp_path, num=20, keep=KEEP):
-    """An MJPG AVI of ``num`` frames cut at ``keep`` of its bytes; its
-    header still announces ``num`` frames. Returns (path, decodable)."""
+    """An MJPG AVI of ``num`` frames cut at ``keep`` of its bytes; its header
+    still announces ``num`` frames.
+
+    Returns (path, decodable).
+    """
     full = write_video(tmp_path / 'full.avi', num)
     path = truncate(full, tmp_path / 'cut.avi', keep)
     announced, decoded = opencv_counts(path)
@@ -95,13 +98,15 @@ def test_truncated_avi_warns_with_file_and_frame(tmp_path):
 
 @pytest.mark.parametrize('mode', ['per-frame', 'streaming'])
 def test_detector_on_truncated_avi(tmp_path, mode):
-    """The inference API warns and returns the decoded frames' results;
-    a VideoReader passed in tells the caller afterwards."""
+    """The inference API warns and returns the decoded frames' results; a
+    VideoReader passed in tells the caller afterwards."""
     path, decoded = write_truncated_avi(tmp_path)
-    detector = YOWOVideoDetector(make_model(), mode=mode, clip_len=3,
-                                 input_size=SIZE)
-    with pytest.warns(VideoTruncatedWarning, match=rf'cut\.avi: decoding '
-                      rf'stopped at frame {decoded} \(0-based\) of the 20'):
+    detector = YOWOVideoDetector(
+        make_model(), mode=mode, clip_len=3, input_size=SIZE)
+    with pytest.warns(
+            VideoTruncatedWarning,
+            match=rf'cut\.avi: decoding '
+            rf'stopped at frame {decoded} \(0-based\) of the 20'):
         preds = detector(path)
     assert len(preds) == decoded
     reader = VideoReader(path)

@@ -28,12 +28,18 @@ def make_gt():
                 ]
             },
             VIDEO_B: {
-                0: [np.array([[1, 1, 2, 3, 4], [5, 5, 5, 40, 30]],
-                             np.float32)]
+                0:
+                [np.array([[1, 1, 2, 3, 4], [5, 5, 5, 40, 30]], np.float32)]
             },
         },
-        'nframes': {VIDEO_A: 6, VIDEO_B: 5},
-        'resolution': {VIDEO_A: (48, 64), VIDEO_B: (32, 40)},
+        'nframes': {
+            VIDEO_A: 6,
+            VIDEO_B: 5
+        },
+        'resolution': {
+            VIDEO_A: (48, 64),
+            VIDEO_B: (32, 40)
+        },
         'train_videos': [[VIDEO_A]],
         'test_videos': [[VIDEO_B]],
     }
@@ -131,19 +137,17 @@ def test_missing_key(tmp_path):
     assert path in str(err.value)
 
 
-@pytest.mark.parametrize(
-    'row, message',
-    [
-        ([5, 30, 20, 10, 40], r'negative area \(x2 <= x1\)'),
-        ([5, 10, 40, 30, 20], r'negative area \(y2 <= y1\)'),
-        ([7, 10, 20, 30, 40], r'frame 7 outside \[1, nframes=6\]'),
-        ([0, 10, 20, 30, 40], r'frame 0 outside'),
-        ([5, 10, 20, 70, 40], 'outside the 64x48 frame'),
-        ([5, -5, 20, 30, 40], 'outside the 64x48 frame'),
-        ([3.5, 10, 20, 30, 40], 'integers'),
-        ([2, 10, 20, 30, 40], 'appears twice'),
-        ([5, np.nan, 20, 30, 40], 'NaN'),
-    ])
+@pytest.mark.parametrize('row, message', [
+    ([5, 30, 20, 10, 40], r'negative area \(x2 <= x1\)'),
+    ([5, 10, 40, 30, 20], r'negative area \(y2 <= y1\)'),
+    ([7, 10, 20, 30, 40], r'frame 7 outside \[1, nframes=6\]'),
+    ([0, 10, 20, 30, 40], r'frame 0 outside'),
+    ([5, 10, 20, 70, 40], 'outside the 64x48 frame'),
+    ([5, -5, 20, 30, 40], 'outside the 64x48 frame'),
+    ([3.5, 10, 20, 30, 40], 'integers'),
+    ([2, 10, 20, 30, 40], 'appears twice'),
+    ([5, np.nan, 20, 30, 40], 'NaN'),
+])
 def test_malformed_box_names_file_and_video(tmp_path, row, message):
     gt = make_gt()
     tube = gt['gttubes'][VIDEO_A][1][0]
@@ -258,8 +262,8 @@ def test_group_boxes_by_frame():
 ])
 def test_zero_area_box_is_refused(tmp_path, row, message):
     """A box with x2 == x1 or y2 == y1 has no area: it matches no prior and
-    would train its key frame as background, so loading refuses it, naming
-    the file, video, label, tube and frame."""
+    would train its key frame as background, so loading refuses it, naming the
+    file, video, label, tube and frame."""
     gt = make_gt()
     tube = gt['gttubes'][VIDEO_A][1][1]  # label 1, tube 1: frame 3
     gt['gttubes'][VIDEO_A][1][1] = np.concatenate(

@@ -2,13 +2,13 @@
 import numpy as np
 import pytest
 import torch
+from mmaction.registry import DATASETS, TRANSFORMS
 from mmengine.dataset import Compose
 
-from mmaction.registry import DATASETS, TRANSFORMS
-from mmyowo.preparation.synthetic import generate_synthetic_dataset
 from mmyowo.datasets.transforms.augmentation import (RandomZoomJitter,
                                                      boxes_in_window,
                                                      crop_and_pad, zoom_window)
+from mmyowo.preparation.synthetic import generate_synthetic_dataset
 
 H, W = 48, 64
 
@@ -24,8 +24,8 @@ def random_clip(num_frames: int = 4, seed: int = 0) -> list:
 def reference_crop(img: np.ndarray, window, fill) -> np.ndarray:
     """Crop through a padded copy: independent of ``crop_and_pad``."""
     border = max(H, W) * 3
-    padded = np.empty((H + 2 * border, W + 2 * border) + img.shape[2:],
-                      dtype=img.dtype)
+    padded = np.empty(
+        (H + 2 * border, W + 2 * border) + img.shape[2:], dtype=img.dtype)
     padded[...] = fill
     padded[border:border + H, border:border + W] = img
     x1, y1, x2, y2 = (int(v) + border for v in window)
@@ -33,19 +33,19 @@ def reference_crop(img: np.ndarray, window, fill) -> np.ndarray:
 
 
 def test_zoom_window():
-    np.testing.assert_array_equal(zoom_window((H, W), 2., (0., 0.)),
-                                  [16, 12, 48, 36])
-    np.testing.assert_array_equal(zoom_window((H, W), 0.5, (0., 0.)),
-                                  [-32, -24, 96, 72])
-    np.testing.assert_array_equal(zoom_window((H, W), 1., (0.25, -0.5)),
-                                  [16, -24, 80, 24])
+    np.testing.assert_array_equal(
+        zoom_window((H, W), 2., (0., 0.)), [16, 12, 48, 36])
+    np.testing.assert_array_equal(
+        zoom_window((H, W), 0.5, (0., 0.)), [-32, -24, 96, 72])
+    np.testing.assert_array_equal(
+        zoom_window((H, W), 1., (0.25, -0.5)), [16, -24, 80, 24])
     with pytest.raises(ValueError, match='zoom'):
         zoom_window((H, W), 0., (0., 0.))
 
 
-@pytest.mark.parametrize('window', [[16, 12, 48, 36], [-32, -24, 96, 72],
-                                    [40, -10, 90, 20], [-100, 0, -70, 10],
-                                    [0, 0, W, H]])
+@pytest.mark.parametrize('window',
+                         [[16, 12, 48, 36], [-32, -24, 96, 72],
+                          [40, -10, 90, 20], [-100, 0, -70, 10], [0, 0, W, H]])
 def test_crop_and_pad_matches_reference(window):
     img = random_clip(1)[0]
     fill = np.array([10., 20., 30.])
@@ -96,8 +96,9 @@ def test_zoom_moves_boxes_with_pixels(seed):
         img_shape=(H, W),
         gt_bboxes=np.array([box], dtype=np.float32),
         gt_labels=np.array([3]))
-    out = RandomZoomJitter(zoom_range=(0.5, 1.5), jitter=0.2,
-                           pad_val=0)(results)
+    out = RandomZoomJitter(
+        zoom_range=(0.5, 1.5), jitter=0.2, pad_val=0)(
+            results)
     window = out['zoom_window']
     win_w, win_h = window[2] - window[0], window[3] - window[1]
     # Zoom in [0.5, 1.5] -> window 1/1.5 .. 2 times the frame, same aspect.
@@ -115,7 +116,9 @@ def test_zoom_moves_boxes_with_pixels(seed):
     assert len(out['gt_bboxes']) == 1
     ys, xs = np.nonzero(out['imgs'][0][..., 0])
     np.testing.assert_array_equal(
-        out['gt_bboxes'][0], [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1])
+        out['gt_bboxes'][0],
+        [xs.min(), ys.min(), xs.max() + 1,
+         ys.max() + 1])
     np.testing.assert_array_equal(out['gt_labels'], [3])
 
 
@@ -123,9 +126,9 @@ def test_zoom_clip_consistency_on_distinct_frames():
     np.random.seed(3)
     clip = random_clip(5)
     fill = (10, 200, 30)
-    out = RandomZoomJitter(zoom_range=(0.6, 0.6), jitter=0.1,
-                           pad_val=fill)(dict(imgs=list(clip),
-                                              img_shape=(H, W)))
+    out = RandomZoomJitter(
+        zoom_range=(0.6, 0.6), jitter=0.1, pad_val=fill)(
+            dict(imgs=list(clip), img_shape=(H, W)))
     window = out['zoom_window']
     for src, dst in zip(clip, out['imgs']):
         np.testing.assert_array_equal(dst, reference_crop(src, window, fill))
@@ -134,8 +137,9 @@ def test_zoom_clip_consistency_on_distinct_frames():
 def test_zoom_out_pads_with_clip_mean():
     colours = [(0, 0, 0), (100, 50, 250), (200, 100, 50)]
     clip = [np.full((H, W, 3), c, dtype=np.uint8) for c in colours]
-    out = RandomZoomJitter(zoom_range=(0.5, 0.5), jitter=0.)(dict(
-        imgs=clip, img_shape=(H, W)))
+    out = RandomZoomJitter(
+        zoom_range=(0.5, 0.5), jitter=0.)(
+            dict(imgs=clip, img_shape=(H, W)))
     np.testing.assert_array_equal(out['zoom_window'], [-32, -24, 96, 72])
     for img, colour in zip(out['imgs'], colours):
         np.testing.assert_array_equal(img[0, 0], [100, 50, 100])
@@ -147,11 +151,13 @@ def test_degenerate_boxes_dropped_with_labels():
     boxes = np.array([[0, 0, 10, 8], [20, 15, 40, 30], [60, 44, 64, 48],
                       [15, 11, 17.5, 30]],
                      dtype=np.float32)
-    out = RandomZoomJitter(zoom_range=(2., 2.), jitter=0., min_size=2)(dict(
-        imgs=random_clip(2),
-        img_shape=(H, W),
-        gt_bboxes=boxes,
-        gt_labels=np.array([0, 1, 2, 3])))
+    out = RandomZoomJitter(
+        zoom_range=(2., 2.), jitter=0., min_size=2)(
+            dict(
+                imgs=random_clip(2),
+                img_shape=(H, W),
+                gt_bboxes=boxes,
+                gt_labels=np.array([0, 1, 2, 3])))
     # Window [16, 12, 48, 36]: box 0 and 2 fall outside, box 3 keeps a
     # 1.5 px wide sliver (< min_size).
     np.testing.assert_array_equal(out['gt_bboxes'], [[4, 3, 24, 18]])
@@ -163,12 +169,13 @@ def test_falls_back_to_whole_frame_instead_of_losing_every_box():
     np.random.seed(0)
     boxes = np.array([[0, 0, 10, 8]], dtype=np.float32)
     clip = random_clip(2)
-    out = RandomZoomJitter(zoom_range=(2., 2.), jitter=0.,
-                           max_attempts=3)(dict(
-                               imgs=list(clip),
-                               img_shape=(H, W),
-                               gt_bboxes=boxes.copy(),
-                               gt_labels=np.array([1])))
+    out = RandomZoomJitter(
+        zoom_range=(2., 2.), jitter=0., max_attempts=3)(
+            dict(
+                imgs=list(clip),
+                img_shape=(H, W),
+                gt_bboxes=boxes.copy(),
+                gt_labels=np.array([1])))
     np.testing.assert_array_equal(out['zoom_window'], [0, 0, W, H])
     np.testing.assert_array_equal(out['gt_bboxes'], boxes)
     np.testing.assert_array_equal(out['imgs'][1], clip[1])
@@ -176,11 +183,13 @@ def test_falls_back_to_whole_frame_instead_of_losing_every_box():
 
 def test_zoom_without_boxes_and_empty_boxes():
     np.random.seed(1)
-    out = RandomZoomJitter(zoom_range=(2., 2.), jitter=0.)(dict(
-        imgs=random_clip(1),
-        img_shape=(H, W),
-        gt_bboxes=np.zeros((0, 4), np.float32),
-        gt_labels=np.zeros((0, ), np.int64)))
+    out = RandomZoomJitter(
+        zoom_range=(2., 2.), jitter=0.)(
+            dict(
+                imgs=random_clip(1),
+                img_shape=(H, W),
+                gt_bboxes=np.zeros((0, 4), np.float32),
+                gt_labels=np.zeros((0, ), np.int64)))
     assert out['gt_bboxes'].shape == (0, 4)
     assert out['gt_labels'].shape == (0, )
     assert out['img_shape'] == (24, 32)
@@ -205,11 +214,12 @@ def test_mmaction_flip_is_clip_consistent_and_flips_boxes():
     flipped_once = False
     for seed in range(6):
         np.random.seed(seed)
-        out = TRANSFORMS.build(dict(type='Flip', flip_ratio=0.5))(dict(
-            imgs=[img.copy() for img in clip],
-            img_shape=(H, W),
-            modality='RGB',
-            gt_bboxes=boxes.copy()))
+        out = TRANSFORMS.build(dict(type='Flip', flip_ratio=0.5))(
+            dict(
+                imgs=[img.copy() for img in clip],
+                img_shape=(H, W),
+                modality='RGB',
+                gt_bboxes=boxes.copy()))
         expected = [img[:, ::-1] if out['flip'] else img for img in clip]
         for got, want in zip(out['imgs'], expected):
             np.testing.assert_array_equal(got, want)
@@ -224,8 +234,13 @@ def test_mmaction_color_jitter_draws_once_per_clip():
     np.random.seed(0)
     frame = random_clip(1)[0]
     out = TRANSFORMS.build(
-        dict(type='ColorJitter', brightness=0.3, contrast=0.3,
-             saturation=0.3, hue=0))(dict(imgs=[frame.copy()] * 4))
+        dict(
+            type='ColorJitter',
+            brightness=0.3,
+            contrast=0.3,
+            saturation=0.3,
+            hue=0))(
+                dict(imgs=[frame.copy()] * 4))
     for img in out['imgs']:
         np.testing.assert_array_equal(img, out['imgs'][0])
     assert not np.array_equal(out['imgs'][0], frame)
@@ -233,10 +248,11 @@ def test_mmaction_color_jitter_draws_once_per_clip():
 
 def test_mmaction_resize_scales_boxes_and_sets_scale_factor():
     out = TRANSFORMS.build(
-        dict(type='Resize', scale=(224, 224), keep_ratio=False))(dict(
-            imgs=random_clip(2),
-            img_shape=(H, W),
-            gt_bboxes=np.array([[8, 12, 32, 48]], dtype=np.float32)))
+        dict(type='Resize', scale=(224, 224), keep_ratio=False))(
+            dict(
+                imgs=random_clip(2),
+                img_shape=(H, W),
+                gt_bboxes=np.array([[8, 12, 32, 48]], dtype=np.float32)))
     np.testing.assert_allclose(out['scale_factor'], [224 / W, 224 / H])
     np.testing.assert_allclose(out['gt_bboxes'],
                                [[8 * 3.5, 12 * 224 / 48, 32 * 3.5, 224]])
@@ -281,10 +297,13 @@ def test_train_pipeline_packs_clip_and_boxes():
                 dict(type='RandomZoomJitter'),
                 dict(type='Resize', scale=(224, 224), keep_ratio=False),
                 dict(type='Flip', flip_ratio=0.5),
-                dict(type='ColorJitter', brightness=0.3, contrast=0.3,
-                     saturation=0.3, hue=0),
-                dict(type='FormatShape', input_format='NCTHW',
-                     collapse=True),
+                dict(
+                    type='ColorJitter',
+                    brightness=0.3,
+                    contrast=0.3,
+                    saturation=0.3,
+                    hue=0),
+                dict(type='FormatShape', input_format='NCTHW', collapse=True),
                 dict(type='PackActionInputs', meta_keys=META_KEYS),
             ]
         ],
@@ -311,8 +330,7 @@ def test_test_pipeline_maps_back_exactly():
         *[
             TRANSFORMS.build(cfg) for cfg in [
                 dict(type='Resize', scale=(224, 224), keep_ratio=False),
-                dict(type='FormatShape', input_format='NCTHW',
-                     collapse=True),
+                dict(type='FormatShape', input_format='NCTHW', collapse=True),
                 dict(type='PackActionInputs', meta_keys=META_KEYS),
             ]
         ],
@@ -327,13 +345,11 @@ def test_test_pipeline_maps_back_exactly():
     assert meta['ori_shape'] == (H, W) and meta['frame_id'] == 5
     restored = sample.gt_instances.bboxes.numpy() / np.tile(
         meta['scale_factor'], 2)
-    np.testing.assert_allclose(
-        restored, sample_info()['gt_bboxes'], rtol=1e-5)
+    np.testing.assert_allclose(restored, sample_info()['gt_bboxes'], rtol=1e-5)
     np.testing.assert_array_equal(sample.gt_instances.labels.numpy(), [2, 0])
 
 
-def test_synthetic_dataset_boxes_follow_pixels_through_augmentation(
-        tmp_path):
+def test_synthetic_dataset_boxes_follow_pixels_through_augmentation(tmp_path):
     """Integration: generator -> dataset -> KFRS, decode, zoom, resize, flip.
 
     After augmentation the key frame's boxes must still frame the saturated

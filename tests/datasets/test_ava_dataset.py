@@ -7,10 +7,10 @@ from collections import defaultdict
 import cv2
 import numpy as np
 import pytest
-from mmengine.registry import init_default_scope
-
 from mmaction.evaluation import read_labelmap
 from mmaction.registry import DATASETS, TRANSFORMS
+from mmengine.registry import init_default_scope
+
 from mmyowo.datasets.ava_files import AVAFileError, read_ava_exclusions
 from mmyowo.preparation.synthetic_ava import (AVA_SYNTHETIC_ACTIONS,
                                               generate_synthetic_ava)

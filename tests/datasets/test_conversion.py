@@ -16,9 +16,8 @@ def test_clip_boxes():
     boxes = np.array([[-5, 2, 10, 60], [30, 10, 50, 20], [38, 0, 45, 5],
                       [10, 10, 10.5, 20]])
     clipped, keep = clip_boxes(boxes, (40, 40), min_size=1.0)
-    np.testing.assert_allclose(
-        clipped, [[0, 2, 10, 40], [30, 10, 40, 20], [38, 0, 40, 5],
-                  [10, 10, 10.5, 20]])
+    np.testing.assert_allclose(clipped, [[0, 2, 10, 40], [30, 10, 40, 20],
+                                         [38, 0, 40, 5], [10, 10, 10.5, 20]])
     assert keep.tolist() == [True, True, True, False]
 
 
@@ -67,17 +66,22 @@ def test_split_videos_and_new_ground_truth():
     assert split_videos(train, test) == ['a', 'b', 'c', 'd']
     gt, videos = new_ground_truth(['x', 'y'], train, test)
     assert videos == ['a', 'b', 'c', 'd']
-    assert gt == dict(labels=['x', 'y'], gttubes={}, nframes={},
-                      resolution={}, train_videos=train, test_videos=test)
+    assert gt == dict(
+        labels=['x', 'y'],
+        gttubes={},
+        nframes={},
+        resolution={},
+        train_videos=train,
+        test_videos=test)
 
 
 def test_save_converted_writes_and_reports(tmp_path, capsys):
     path = str(tmp_path / 'gt.pkl')
-    save_converted(make_gt(), Counter({'videos': 2, 'boxes clipped': 1}),
-                   path)
+    save_converted(make_gt(), Counter({'videos': 2, 'boxes clipped': 1}), path)
     _assert_gt_equal(load_annotations(path), make_gt())
     assert capsys.readouterr().out.splitlines() == [
-        f'wrote {path}', '  boxes clipped: 1', '  videos: 2']
+        f'wrote {path}', '  boxes clipped: 1', '  videos: 2'
+    ]
     bad = make_gt()
     bad['nframes'][VIDEO_A] = 2  # tube frames 3, 4 beyond the video
     with pytest.raises(ValueError):
@@ -85,16 +89,22 @@ def test_save_converted_writes_and_reports(tmp_path, capsys):
 
 
 def test_clip_boxes_drops_zero_area_whatever_min_size():
-    """Even with ``min_size=0`` a box of zero area (as given, or after
-    clipping into the frame) is dropped: the loader would refuse it."""
-    boxes = np.array([[5, 5, 5, 20],     # zero width as given
-                      [5, 5, 20, 5],     # zero height
-                      [45, 5, 60, 20],   # right of the 40 px frame
-                      [5, 5, 5.5, 6]])   # tiny, positive
+    """Even with ``min_size=0`` a box of zero area (as given, or after clipping
+    into the frame) is dropped: the loader would refuse it."""
+    boxes = np.array([
+        [5, 5, 5, 20],  # zero width as given
+        [5, 5, 20, 5],  # zero height
+        [45, 5, 60, 20],  # right of the 40 px frame
+        [5, 5, 5.5, 6]
+    ])  # tiny, positive
     _, keep = clip_boxes(boxes, (40, 40), min_size=0.0)
     assert keep.tolist() == [False, False, False, True]
     report = Counter()
-    tube = sanitize_tube(np.arange(1, 5), boxes, (40, 40), nframes=4,
-                         min_size=0.0, report=report)
+    tube = sanitize_tube(
+        np.arange(1, 5),
+        boxes, (40, 40),
+        nframes=4,
+        min_size=0.0,
+        report=report)
     np.testing.assert_array_equal(tube, [[4, 5, 5, 5.5, 6]])
     assert report['degenerate boxes dropped'] == 3

@@ -26,10 +26,10 @@ def _save(tmp_path, gt, name='gt.pkl'):
     (False, 'train_videos', 'train'),
     (True, 'test_videos', 'test'),
 ])
-def test_empty_split_names_file_split_and_mode(tmp_path, test_mode,
-                                               split_key, mode):
-    """A split listing no video used to crash inside mmengine's
-    serialisation ("need at least one array to concatenate")."""
+def test_empty_split_names_file_split_and_mode(tmp_path, test_mode, split_key,
+                                               mode):
+    """A split listing no video used to crash inside mmengine's serialisation
+    ("need at least one array to concatenate")."""
     gt = ucf_gt()
     gt[split_key] = [gt[split_key][0], []]  # split 1 is empty
     gt['train_videos' if test_mode else 'test_videos'].append([V1])
@@ -52,8 +52,8 @@ def test_split_without_annotated_frame(tmp_path):
     path = _save(tmp_path, gt)
     test = build(tmp_path, ann_file=path, test_mode=True)
     assert len(test) == gt['nframes'][V3] + gt['nframes'][V2]
-    assert all(len(test.get_data_info(i)['gt_bboxes']) == 0
-               for i in range(len(test)))
+    assert all(
+        len(test.get_data_info(i)['gt_bboxes']) == 0 for i in range(len(test)))
     with pytest.raises(ValueError) as err:
         build(tmp_path, ann_file=path, test_mode=True, key_frames='annotated')
     assert str(err.value).startswith(
@@ -68,8 +68,11 @@ def test_split_without_annotated_frame(tmp_path):
 def test_mim_test_on_empty_split_fails_at_dataset(tmp_path):
     """``mim test`` builds its test dataloader with
     ``Runner.build_dataloader``: on the synthetic config with an empty test
-    split it stops with the dataset's message. (The whole ``Runner`` is not
-    built here: its config dump alone takes ~10 s on 2 cores.)"""
+    split it stops with the dataset's message.
+
+    (The whole ``Runner`` is not
+    built here: its config dump alone takes ~10 s on 2 cores.)
+    """
     gt = make_gt()
     gt['test_videos'] = [[]]
     path = _save(tmp_path, gt)
@@ -90,19 +93,24 @@ def test_mim_test_on_empty_split_fails_at_dataset(tmp_path):
 def test_training_augmentation_never_yields_degenerate_boxes(tmp_path):
     """Boxes at the frame border and tiny boxes, through the UCF training
     pipeline's box transforms (zoom / jitter, resize, flip): every box that
-    reaches the loss has a positive width and height and lies in the
-    input, and every annotated key frame keeps at least one box."""
+    reaches the loss has a positive width and height and lies in the input, and
+    every annotated key frame keeps at least one box."""
     h, w = 24, 32
     tubes = {
-        0: [np.array([[f, 0, 0, 3, 24] for f in range(1, 9)], np.float32),
-            np.array([[f, 30, 20, 32, 24] for f in range(1, 9)],
-                     np.float32)],
-        1: [np.array([[f, 10, 10, 11, 11.5] for f in range(1, 9)],
-                     np.float32)],
+        0: [
+            np.array([[f, 0, 0, 3, 24] for f in range(1, 9)], np.float32),
+            np.array([[f, 30, 20, 32, 24] for f in range(1, 9)], np.float32)
+        ],
+        1:
+        [np.array([[f, 10, 10, 11, 11.5] for f in range(1, 9)], np.float32)],
     }
-    gt = dict(labels=['a', 'b'], gttubes={V1: tubes}, nframes={V1: 8},
-              resolution={V1: (h, w)}, train_videos=[[V1]],
-              test_videos=[[V1]])
+    gt = dict(
+        labels=['a', 'b'],
+        gttubes={V1: tubes},
+        nframes={V1: 8},
+        resolution={V1: (h, w)},
+        train_videos=[[V1]],
+        test_videos=[[V1]])
     path = _save(tmp_path, gt)
     write_rawframes(str(tmp_path / 'rawframes' / V1), 8, h=h, w=w)
     pipeline = [
@@ -112,8 +120,11 @@ def test_training_augmentation_never_yields_degenerate_boxes(tmp_path):
         dict(type='Resize', scale=(64, 64), keep_ratio=False),
         dict(type='Flip', flip_ratio=0.5),
     ]
-    dataset = build(tmp_path, type='SpatioTemporalActionDataset',
-                    ann_file=path, pipeline=pipeline)
+    dataset = build(
+        tmp_path,
+        type='SpatioTemporalActionDataset',
+        ann_file=path,
+        pipeline=pipeline)
     np.random.seed(0)
     seen = 0
     for _ in range(25):

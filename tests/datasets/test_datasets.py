@@ -4,17 +4,17 @@ import os.path as osp
 
 import numpy as np
 import pytest
+from mmaction.registry import DATASETS
 from mmengine.registry import init_default_scope
 
-from mmaction.registry import DATASETS
 from mmyowo.datasets import (JHMDB21Dataset, SpatioTemporalActionDataset,
                              UCF24Dataset, save_annotations)
 from mmyowo.datasets.jhmdb21 import JHMDB21_CLASSES
 from mmyowo.datasets.transforms.loading import VideoDecodeError
 from mmyowo.datasets.ucf24 import UCF24_CLASSES
 from .test_annotations import make_gt
-from .test_loading import (MINI_VIDEOS, frame_image,
-                           read_all_opencv, write_rawframes)
+from .test_loading import (MINI_VIDEOS, frame_image, read_all_opencv,
+                           write_rawframes)
 
 V1 = 'Basketball/v_Basketball_g01_c01'
 V2 = 'Biking/v_Biking_g01_c01'
@@ -37,12 +37,26 @@ def ucf_gt():
     return {
         'labels': list(UCF24_CLASSES),
         'gttubes': {
-            V1: {0: [TUBE_A, TUBE_B]},
-            V2: {2: [TUBE_C]},
-            V3: {5: [TUBE_D]},
+            V1: {
+                0: [TUBE_A, TUBE_B]
+            },
+            V2: {
+                2: [TUBE_C]
+            },
+            V3: {
+                5: [TUBE_D]
+            },
         },
-        'nframes': {V1: 8, V2: 6, V3: 5},
-        'resolution': {V1: (24, 32), V2: (20, 28), V3: (24, 32)},
+        'nframes': {
+            V1: 8,
+            V2: 6,
+            V3: 5
+        },
+        'resolution': {
+            V1: (24, 32),
+            V2: (20, 28),
+            V3: (24, 32)
+        },
         'train_videos': [[V1, V2]],
         'test_videos': [[V3, V2]],
     }
@@ -131,8 +145,11 @@ def test_data_info_contents(ucf_root):
 
 
 def test_data_root_joins_relative_paths(ucf_root):
-    dataset = build(ucf_root, data_root=str(ucf_root), ann_file='gt.pkl',
-                    data_prefix=dict(img='rawframes'))
+    dataset = build(
+        ucf_root,
+        data_root=str(ucf_root),
+        ann_file='gt.pkl',
+        data_prefix=dict(img='rawframes'))
     assert len(dataset) == 8
     assert dataset.get_data_info(0)['frame_dir'] == osp.join(
         str(ucf_root), 'rawframes', V1)
@@ -180,16 +197,22 @@ def test_packed_test_sample(ucf_root):
     np.testing.assert_allclose(sample.scale_factor, [224 / 32, 224 / 24])
     np.testing.assert_allclose(
         sample.gt_instances.bboxes.numpy(),
-        TUBE_D[1:, 1:] * np.array([224 / 32, 224 / 24] * 2), rtol=1e-5)
+        TUBE_D[1:, 1:] * np.array([224 / 32, 224 / 24] * 2),
+        rtol=1e-5)
     assert sample.gt_instances.labels.tolist() == [5]
 
 
 def test_video_dataset_on_mini_video_uses_opencv_fallback(tmp_path):
     gt = dict(
         labels=list(UCF24_CLASSES),
-        gttubes={MINI: {3: [np.array([[24, 117, 106, 149, 159],
-                                      [25, 118, 106, 150, 159]],
-                                     np.float32)]}},
+        gttubes={
+            MINI: {
+                3: [
+                    np.array([[24, 117, 106, 149, 159],
+                              [25, 118, 106, 150, 159]], np.float32)
+                ]
+            }
+        },
         nframes={MINI: 92},
         resolution={MINI: (256, 340)},
         train_videos=[[MINI]],
@@ -220,10 +243,12 @@ def test_video_dataset_on_mini_video_uses_opencv_fallback(tmp_path):
 
 def test_missing_frame_file_names_the_file(ucf_root):
     os.remove(str(ucf_root / 'rawframes' / V1 / '00003.png'))
-    dataset = build(ucf_root, pipeline=[
-        dict(type='KFRSampleFrames', clip_len=4, test_mode=True),
-        dict(type='RawFrameDecodeKeepBoxes'),
-    ])
+    dataset = build(
+        ucf_root,
+        pipeline=[
+            dict(type='KFRSampleFrames', clip_len=4, test_mode=True),
+            dict(type='RawFrameDecodeKeepBoxes'),
+        ])
     with pytest.raises(FileNotFoundError, match=f'{V1}/00003.png'):
         dataset[1]  # V1 frame 3: j_max = 3, clip = frames 1..4
 
@@ -235,13 +260,13 @@ def test_bad_video_file_names_the_file(ucf_root, content):
     video = path.with_suffix('.avi')
     video.write_bytes(
         np.random.default_rng(1).bytes(2048) if content == 'corrupt' else b'')
-    dataset = build(ucf_root, data_prefix=dict(video=str(ucf_root /
-                                                         'videos')),
-                    pipeline=[
-                        dict(type='KFRSampleFrames', clip_len=2,
-                             test_mode=True),
-                        dict(type='VideoDecode'),
-                    ])
+    dataset = build(
+        ucf_root,
+        data_prefix=dict(video=str(ucf_root / 'videos')),
+        pipeline=[
+            dict(type='KFRSampleFrames', clip_len=2, test_mode=True),
+            dict(type='VideoDecode'),
+        ])
     with pytest.raises(VideoDecodeError, match=str(video)):
         dataset[0]
     with pytest.raises(FileNotFoundError, match='v_Biking_g01_c01.avi'):
@@ -285,8 +310,7 @@ def _break_unknown_split_video(gt):
     _break_missing_gttubes, _break_frame_past_end, _break_unknown_split_video
 ])
 @pytest.mark.parametrize('suffix', ['.pkl', '.json'])
-def test_malformed_annotation_names_file_and_video(tmp_path, breaker,
-                                                   suffix):
+def test_malformed_annotation_names_file_and_video(tmp_path, breaker, suffix):
     gt = ucf_gt()
     message, video = breaker(gt)
     path = tmp_path / f'gt{suffix}'
@@ -296,6 +320,7 @@ def test_malformed_annotation_names_file_and_video(tmp_path, breaker,
             pickle.dump(gt, f)
     else:
         import json
+
         from mmyowo.datasets.annotations import _to_builtin
         path.write_text(json.dumps(_to_builtin(gt)))
     with pytest.raises(ValueError, match=message) as err:
@@ -309,21 +334,25 @@ def test_classes_come_from_file_or_are_checked(tmp_path):
     save_annotations(make_gt(), str(tmp_path / 'gt.pkl'))
     init_default_scope('mmaction')
     dataset = DATASETS.build(
-        dict(type='SpatioTemporalActionDataset',
-             ann_file=str(tmp_path / 'gt.pkl'), pipeline=[]))
+        dict(
+            type='SpatioTemporalActionDataset',
+            ann_file=str(tmp_path / 'gt.pkl'),
+            pipeline=[]))
     assert isinstance(dataset, SpatioTemporalActionDataset)
     assert dataset.metainfo['classes'] == ('Run', 'Walk')
-    with pytest.raises(ValueError, match='differ from the classes of '
-                       'UCF24Dataset'):
+    with pytest.raises(
+            ValueError, match='differ from the classes of '
+            'UCF24Dataset'):
         build(tmp_path)
-    with pytest.raises(ValueError, match='differ from the classes of '
-                       'JHMDB21Dataset'):
+    with pytest.raises(
+            ValueError, match='differ from the classes of '
+            'JHMDB21Dataset'):
         build(tmp_path, type='JHMDB21Dataset')
     gt = make_gt()
     gt['labels'] = list(JHMDB21_CLASSES)
     save_annotations(gt, str(tmp_path / 'jhmdb.pkl'))
-    dataset = build(tmp_path, type='JHMDB21Dataset',
-                    ann_file=str(tmp_path / 'jhmdb.pkl'))
+    dataset = build(
+        tmp_path, type='JHMDB21Dataset', ann_file=str(tmp_path / 'jhmdb.pkl'))
     assert isinstance(dataset, JHMDB21Dataset)
     assert len(dataset) == 3  # Walk video: frames 2, 3, 4
 

@@ -32,13 +32,16 @@ def write_jpgs(frame_dir, num, h, w, tmpl='{:05d}.jpg', sizes=None):
     os.makedirs(frame_dir, exist_ok=True)
     for i in range(1, num + 1):
         fh, fw = (sizes or {}).get(i, (h, w))
-        cv2.imwrite(osp.join(frame_dir, tmpl.format(i)),
-                    noise_frame(i, fh, fw))
+        cv2.imwrite(
+            osp.join(frame_dir, tmpl.format(i)), noise_frame(i, fh, fw))
 
 
 def decode(frame_dir, inds, ori_shape=None, tmpl='{:05d}.jpg', **kwargs):
-    results = dict(frame_dir=frame_dir, filename_tmpl=tmpl,
-                   frame_inds=np.array(inds), modality='RGB')
+    results = dict(
+        frame_dir=frame_dir,
+        filename_tmpl=tmpl,
+        frame_inds=np.array(inds),
+        modality='RGB')
     if ori_shape is not None:
         results.update(ori_shape=ori_shape, video_id=VIDEO)
     return RawFrameDecodeKeepBoxes(**kwargs).transform(results)
@@ -99,12 +102,15 @@ def test_decoding_matches_mmaction_raw_frame_decode(tmp_path, backend):
     write_jpgs(frame_dir, 6, 48, 64)
 
     def results():
-        return dict(frame_dir=frame_dir, filename_tmpl='{:05d}.jpg',
-                    frame_inds=np.array([[2, 2, 5, 3]]), modality='RGB',
-                    offset=1)
+        return dict(
+            frame_dir=frame_dir,
+            filename_tmpl='{:05d}.jpg',
+            frame_inds=np.array([[2, 2, 5, 3]]),
+            modality='RGB',
+            offset=1)
 
-    ours = RawFrameDecodeKeepBoxes(decoding_backend=backend).transform(
-        results())
+    ours = RawFrameDecodeKeepBoxes(
+        decoding_backend=backend).transform(results())
     theirs = RawFrameDecode(decoding_backend=backend).transform(results())
     assert len(ours['imgs']) == 4
     for a, b in zip(ours['imgs'], theirs['imgs']):
@@ -124,20 +130,25 @@ def test_flow_frames_match_mmaction(tmp_path):
     os.makedirs(frame_dir)
     for i in (1, 2):
         for axis, seed in (('x', i), ('y', 10 + i)):
-            cv2.imwrite(osp.join(frame_dir, f'{axis}_{i:05d}.jpg'),
-                        noise_frame(seed, 24, 32)[..., 0])
+            cv2.imwrite(
+                osp.join(frame_dir, f'{axis}_{i:05d}.jpg'),
+                noise_frame(seed, 24, 32)[..., 0])
 
     def results():
-        return dict(frame_dir=frame_dir, filename_tmpl='{}_{:05d}.jpg',
-                    frame_inds=np.array([1, 2, 1]), modality='Flow')
+        return dict(
+            frame_dir=frame_dir,
+            filename_tmpl='{}_{:05d}.jpg',
+            frame_inds=np.array([1, 2, 1]),
+            modality='Flow')
 
     ours = RawFrameDecodeKeepBoxes().transform(results())['imgs']
     theirs = RawFrameDecode().transform(results())['imgs']
     assert [img.shape for img in ours] == [(24, 32, 2)] * 3
     for a, b in zip(ours, theirs):
         np.testing.assert_array_equal(a, b)
-    cv2.imwrite(osp.join(frame_dir, 'y_00002.jpg'),
-                noise_frame(0, 24, 40)[..., 0])
+    cv2.imwrite(
+        osp.join(frame_dir, 'y_00002.jpg'),
+        noise_frame(0, 24, 40)[..., 0])
     with pytest.raises(FrameSizeError, match='y_00002.jpg.*24x40'):
         RawFrameDecodeKeepBoxes().transform(results())
 
@@ -147,15 +158,14 @@ def test_flow_frames_match_mmaction(tmp_path):
 # ---------------------------------------------------------------------- #
 @pytest.mark.parametrize('inds', [[1, 2, 3, 4], [3, 1, 2, 4]])
 @pytest.mark.parametrize('with_ori_shape', [True, False])
-def test_frame_of_another_size_names_the_frame(tmp_path, inds,
-                                               with_ori_shape):
+def test_frame_of_another_size_names_the_frame(tmp_path, inds, with_ori_shape):
     """A 112x160 frame among 112x112 ones used to pass silently."""
     frame_dir = str(tmp_path / VIDEO)
     write_jpgs(frame_dir, 4, 112, 112, sizes={3: (112, 160)})
     odd = osp.join(frame_dir, '00003.jpg')
-    with pytest.raises(FrameSizeError,
-                       match='frame of 112x160 .* among frames of 112x112'
-                       ) as info:
+    with pytest.raises(
+            FrameSizeError,
+            match='frame of 112x160 .* among frames of 112x112') as info:
         decode(frame_dir, inds, (112, 112) if with_ori_shape else None)
     assert info.value.path == odd
     assert str(info.value).startswith(odd + ': ')
@@ -163,22 +173,34 @@ def test_frame_of_another_size_names_the_frame(tmp_path, inds,
     assert len(decode(frame_dir, [1, 2, 4], (112, 112))['imgs']) == 3
 
 
-def make_dataset(root, resolution, frame_size, pipeline, nframes=4,
+def make_dataset(root,
+                 resolution,
+                 frame_size,
+                 pipeline,
+                 nframes=4,
                  sizes=None):
     """A one-video ground truth and rawframes of ``frame_size``."""
     h, w = resolution
     tube = np.array([[f, 10, 20, w / 2, h / 2] for f in range(1, nframes + 1)],
                     np.float32)
-    gt = dict(labels=['Walk'], gttubes={VIDEO: {0: [tube]}},
-              nframes={VIDEO: nframes}, resolution={VIDEO: resolution},
-              train_videos=[[VIDEO]], test_videos=[[VIDEO]])
+    gt = dict(
+        labels=['Walk'],
+        gttubes={VIDEO: {
+            0: [tube]
+        }},
+        nframes={VIDEO: nframes},
+        resolution={VIDEO: resolution},
+        train_videos=[[VIDEO]],
+        test_videos=[[VIDEO]])
     save_annotations(gt, str(root / 'gt.pkl'))
-    write_jpgs(str(root / 'rawframes' / VIDEO), nframes, *frame_size,
-               sizes=sizes)
+    write_jpgs(
+        str(root / 'rawframes' / VIDEO), nframes, *frame_size, sizes=sizes)
     init_default_scope('mmaction')
     return SpatioTemporalActionDataset(
-        str(root / 'gt.pkl'), pipeline,
-        data_prefix=dict(img=str(root / 'rawframes')), test_mode=True)
+        str(root / 'gt.pkl'),
+        pipeline,
+        data_prefix=dict(img=str(root / 'rawframes')),
+        test_mode=True)
 
 
 PIPELINE = [
@@ -207,8 +229,11 @@ def test_dataset_frames_of_another_size_than_the_annotation(tmp_path):
 
 
 def test_dataset_frame_of_another_size_in_the_video(tmp_path):
-    dataset = make_dataset(tmp_path, (112, 112), (112, 112), PIPELINE,
-                           nframes=6, sizes={5: (112, 160)})
+    dataset = make_dataset(
+        tmp_path, (112, 112), (112, 112),
+        PIPELINE,
+        nframes=6,
+        sizes={5: (112, 160)})
     assert len(dataset[0]['imgs']) == 4  # clip 1..4 (padded) is fine
     with pytest.raises(FrameSizeError, match='00005.jpg: frame of 112x160'):
         dataset[5]
@@ -220,8 +245,12 @@ def test_video_decode_checks_the_annotation_size():
     video_id = 'CliffDiving/v_CliffDiving_g03_c01'
 
     def results(ori_shape):
-        return dict(filename=MINI_VIDEO, frame_inds=np.array([0, 3]),
-                    start_index=0, ori_shape=ori_shape, video_id=video_id)
+        return dict(
+            filename=MINI_VIDEO,
+            frame_inds=np.array([0, 3]),
+            start_index=0,
+            ori_shape=ori_shape,
+            video_id=video_id)
 
     out = VideoDecode().transform(results((256, 340)))
     np.testing.assert_array_equal(out['imgs'][1], reference[3])
@@ -233,25 +262,36 @@ def test_video_decode_checks_the_annotation_size():
     for part in (MINI_VIDEO, video_id, '256x340', '240x320', '--frame-size'):
         assert part in message
     # Without ori_shape (other datasets) only the frames are compared.
-    out = VideoDecode().transform(dict(filename=MINI_VIDEO,
-                                       frame_inds=np.array([1])))
+    out = VideoDecode().transform(
+        dict(filename=MINI_VIDEO, frame_inds=np.array([1])))
     assert out['original_shape'] == (256, 340)
 
 
 def test_video_dataset_with_annotation_size_of_the_mat(tmp_path):
     video_id = 'CliffDiving/v_CliffDiving_g03_c01'
     tube = np.array([[f, 10, 20, 100, 120] for f in (1, 2)], np.float32)
-    gt = dict(labels=['CliffDiving'], gttubes={video_id: {0: [tube]}},
-              nframes={video_id: 92}, resolution={video_id: (240, 320)},
-              train_videos=[[video_id]], test_videos=[[video_id]])
+    gt = dict(
+        labels=['CliffDiving'],
+        gttubes={video_id: {
+            0: [tube]
+        }},
+        nframes={video_id: 92},
+        resolution={video_id: (240, 320)},
+        train_videos=[[video_id]],
+        test_videos=[[video_id]])
     save_annotations(gt, str(tmp_path / 'gt.pkl'))
     init_default_scope('mmaction')
     dataset = SpatioTemporalActionDataset(
-        str(tmp_path / 'gt.pkl'),
-        [dict(type='KFRSampleFrames', clip_len=2, test_mode=True),
-         dict(type='VideoDecode')],
-        data_prefix=dict(video=MINI_VIDEOS), video_ext='.mp4',
-        flat_video_dir=True, test_mode=True, key_frames='annotated')
-    with pytest.raises(FrameSizeError,
-                       match='v_CliffDiving_g03_c01.mp4.*256x340.*240x320'):
+        str(tmp_path / 'gt.pkl'), [
+            dict(type='KFRSampleFrames', clip_len=2, test_mode=True),
+            dict(type='VideoDecode')
+        ],
+        data_prefix=dict(video=MINI_VIDEOS),
+        video_ext='.mp4',
+        flat_video_dir=True,
+        test_mode=True,
+        key_frames='annotated')
+    with pytest.raises(
+            FrameSizeError,
+            match='v_CliffDiving_g03_c01.mp4.*256x340.*240x320'):
         dataset[0]

@@ -3,8 +3,8 @@ import itertools
 
 import numpy as np
 import pytest
-
 from mmaction.registry import TRANSFORMS
+
 from mmyowo.datasets.transforms.kfrs import (KFRSampleFrames, kfrs_bounds,
                                              kfrs_clip_frames,
                                              kfrs_position_range)
@@ -18,8 +18,8 @@ TOTALS = range(1, 13)
 def brute_force_frames(key: int, position: int, clip_len: int,
                        step: int) -> np.ndarray:
     """Unclamped clip ``[v_{k-(j-1)p}, ..., v_{k+(L-j)p}]``, frame by frame."""
-    return np.array([key + (i - position) * step
-                     for i in range(1, clip_len + 1)])
+    return np.array(
+        [key + (i - position) * step for i in range(1, clip_len + 1)])
 
 
 def valid_positions(key: int, total: int, clip_len: int, step: int) -> set:
@@ -55,9 +55,9 @@ def test_bounds_match_brute_force(clip_len, step):
         if valid:
             # eq. 2-3: exactly the valid positions, as one interval.
             assert set(range(j_min, j_max + 1)) == valid
-            assert kfrs_position_range(key, total, clip_len, step,
-                                       test_mode=True) == (max(valid),
-                                                           max(valid))
+            assert kfrs_position_range(
+                key, total, clip_len, step,
+                test_mode=True) == (max(valid), max(valid))
         else:
             assert j_min > j_max
         low, high = kfrs_position_range(key, total, clip_len, step)
@@ -122,13 +122,17 @@ def test_transform_test_mode_uses_j_max():
         assert out['key_frame_index'] == j_max - 1
         # start_index 0 (videos): frame_inds are 0-based positions.
         np.testing.assert_array_equal(
-            out['frame_inds'], kfrs_clip_frames(key, j_max, total, 4, 2) - 1)
+            out['frame_inds'],
+            kfrs_clip_frames(key, j_max, total, 4, 2) - 1)
 
 
 def test_transform_keys_and_start_index():
     sampler = TRANSFORMS.build(
-        dict(type='KFRSampleFrames', clip_len=8, frame_interval=1,
-             test_mode=True))
+        dict(
+            type='KFRSampleFrames',
+            clip_len=8,
+            frame_interval=1,
+            test_mode=True))
     out = sampler(make_results(10, 40, start_index=1))
     # Key frame 10 with 9 frames of past: the last position, YOWO-style.
     np.testing.assert_array_equal(out['frame_inds'], np.arange(3, 11))
@@ -156,7 +160,10 @@ def test_errors():
         KFRSampleFrames(clip_len=4, frame_interval=0)
     with pytest.raises(ValueError, match='video_x.*key frame 11'):
         KFRSampleFrames(clip_len=4)(
-            dict(frame_id=11, total_frames=10, start_index=1,
-                 video_id='video_x'))
+            dict(
+                frame_id=11,
+                total_frames=10,
+                start_index=1,
+                video_id='video_x'))
     with pytest.raises(ValueError, match='position'):
         kfrs_clip_frames(3, 5, 10, 4, 1)

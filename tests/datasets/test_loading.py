@@ -6,9 +6,9 @@ import cv2
 import numpy as np
 import pytest
 from mmaction.datasets.transforms import RawFrameDecode
+from mmaction.registry import TRANSFORMS
 from mmengine.registry import init_default_scope
 
-from mmaction.registry import TRANSFORMS
 from mmyowo.datasets.transforms.loading import (VideoDecode, VideoDecodeError,
                                                 read_video_frames, video_path)
 from mmyowo.datasets.transforms.rawframe_decode import RawFrameDecodeKeepBoxes
@@ -33,14 +33,14 @@ def write_rawframes(frame_dir, num, tmpl='{:05d}.png', h=24, w=32):
     os.makedirs(frame_dir, exist_ok=True)
     for i in range(1, num + 1):
         # cv2 writes BGR: store the RGB frame reversed so it reads back RGB.
-        cv2.imwrite(osp.join(frame_dir, tmpl.format(i)),
-                    frame_image(i, h, w)[..., ::-1])
+        cv2.imwrite(
+            osp.join(frame_dir, tmpl.format(i)),
+            frame_image(i, h, w)[..., ::-1])
 
 
 def write_mjpg_video(path, num, h=32, w=64):
     """A short MJPG .avi (decord can open it) with flat grey frames."""
-    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'MJPG'), 25,
-                             (w, h))
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'MJPG'), 25, (w, h))
     for i in range(num):
         writer.write(np.full((h, w, 3), 20 + 30 * i, np.uint8))
     writer.release()
@@ -81,12 +81,11 @@ def test_rawframe_decode_keeps_pixel_boxes(tmp_path):
         np.testing.assert_array_equal(img, frame_image(number))
     assert results['img_shape'] == (24, 32)
     assert results['original_shape'] == (24, 32)
-    np.testing.assert_array_equal(results['gt_bboxes'],
-                                  [[1.5, 2.5, 10, 20]])
+    np.testing.assert_array_equal(results['gt_bboxes'], [[1.5, 2.5, 10, 20]])
     # Why the subclass exists: mmaction's decoder rescales the boxes as if
     # they were normalised.
-    scaled = RawFrameDecode().transform(
-        rawframe_results(frame_dir, [2]))['gt_bboxes']
+    scaled = RawFrameDecode().transform(rawframe_results(frame_dir,
+                                                         [2]))['gt_bboxes']
     np.testing.assert_allclose(scaled, [[1.5 * 32, 2.5 * 24, 320, 480]])
 
 
@@ -100,8 +99,7 @@ def test_rawframe_decode_missing_frame_names_file(tmp_path):
 
 def test_transforms_are_registered():
     init_default_scope('mmaction')
-    assert isinstance(TRANSFORMS.build(dict(type='VideoDecode')),
-                      VideoDecode)
+    assert isinstance(TRANSFORMS.build(dict(type='VideoDecode')), VideoDecode)
     assert isinstance(
         TRANSFORMS.build(dict(type='RawFrameDecodeKeepBoxes')),
         RawFrameDecodeKeepBoxes)
@@ -115,8 +113,11 @@ def test_video_decode_raw_stream_falls_back_to_opencv():
     inds = np.array([0, 0, 5, 91, 40])
     boxes = np.array([[3, 4, 50, 60]], np.float32)
     results = VideoDecode().transform(
-        dict(filename=MINI_VIDEO, frame_inds=inds, start_index=0,
-             gt_bboxes=boxes.copy()))
+        dict(
+            filename=MINI_VIDEO,
+            frame_inds=inds,
+            start_index=0,
+            gt_bboxes=boxes.copy()))
     assert len(results['imgs']) == 5
     for img, i in zip(results['imgs'], inds):
         assert img.dtype == np.uint8 and img.shape == (256, 340, 3)
@@ -191,8 +192,9 @@ def test_video_decode_bad_files_name_the_file(tmp_path, backend, content):
         probe_video(str(path))
     with pytest.raises(FileNotFoundError, match='missing.avi'):
         VideoDecode(backend=backend).transform(
-            dict(filename=str(tmp_path / 'missing.avi'),
-                 frame_inds=np.array([0])))
+            dict(
+                filename=str(tmp_path / 'missing.avi'),
+                frame_inds=np.array([0])))
 
 
 def test_probe_rawframes(tmp_path):
@@ -201,8 +203,9 @@ def test_probe_rawframes(tmp_path):
     open(osp.join(frame_dir, 'notes.txt'), 'w').close()
     assert probe_rawframes(frame_dir) == (4, 10, 14)
     os.remove(osp.join(frame_dir, '00003.jpg'))
-    with pytest.raises(ValueError, match='00003.jpg is missing but '
-                       '00004.jpg exists'):
+    with pytest.raises(
+            ValueError, match='00003.jpg is missing but '
+            '00004.jpg exists'):
         probe_rawframes(frame_dir)
     with pytest.raises(FileNotFoundError, match='00001.png'):
         probe_rawframes(frame_dir, '{:05d}.png')
@@ -217,8 +220,8 @@ def test_parse_frame_number_and_video_path():
     assert parse_frame_number('{:05d}.jpg', '00012.png') is None
     assert parse_frame_number('{:05d}.jpg', 'abcde.jpg') is None
     assert video_path('root', 'Walk/v1') == osp.join('root', 'Walk/v1.avi')
-    assert video_path('root', 'Walk/v1', '.mp4', flat=True) == osp.join(
-        'root', 'v1.mp4')
+    assert video_path(
+        'root', 'Walk/v1', '.mp4', flat=True) == osp.join('root', 'v1.mp4')
 
 
 def test_probe_media(tmp_path):

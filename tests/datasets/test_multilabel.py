@@ -3,9 +3,9 @@ on the canonical ground truth (docs/architecture.md)."""
 import numpy as np
 import pytest
 import torch
+from mmaction.registry import DATASETS, TRANSFORMS
 from mmengine.registry import init_default_scope
 
-from mmaction.registry import DATASETS, TRANSFORMS
 from mmyowo.datasets import save_annotations
 from mmyowo.datasets.annotations import group_boxes_by_frame
 from mmyowo.datasets.multilabel import (find_multilabel_box,

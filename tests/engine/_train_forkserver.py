@@ -18,6 +18,7 @@ import sys
 import traceback
 
 import mmaction
+
 import mmyowo  # noqa: F401  (registers the plugin, as custom_imports would)
 
 TRAIN_PY = os.path.join(

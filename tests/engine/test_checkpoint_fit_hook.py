@@ -51,18 +51,24 @@ class _Metric(BaseMetric):
 
 
 def _runner(tmp_path, classes, name, **kwargs):
-    loader = dict(dataset=_Data(), batch_size=2,
-                  collate_fn=dict(type='default_collate'),
-                  sampler=dict(type='DefaultSampler', shuffle=False))
+    loader = dict(
+        dataset=_Data(),
+        batch_size=2,
+        collate_fn=dict(type='default_collate'),
+        sampler=dict(type='DefaultSampler', shuffle=False))
     return Runner(
-        model=_Net(classes), work_dir=str(tmp_path / name),
-        default_scope='mmengine', experiment_name=name,
+        model=_Net(classes),
+        work_dir=str(tmp_path / name),
+        default_scope='mmengine',
+        experiment_name=name,
         train_dataloader=loader,
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1)),
         train_cfg=dict(by_epoch=True, max_epochs=1),
-        test_dataloader=loader, test_cfg=dict(),
+        test_dataloader=loader,
+        test_cfg=dict(),
         test_evaluator=dict(type=_Metric),
-        custom_hooks=[dict(type=CheckpointFitHook)], **kwargs)
+        custom_hooks=[dict(type=CheckpointFitHook)],
+        **kwargs)
 
 
 @pytest.fixture

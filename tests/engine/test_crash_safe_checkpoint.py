@@ -61,26 +61,38 @@ class _StartIter(Hook):
         self.iter = runner.iter
 
 
-def make_runner(work_dir, max_iters, hook_type='AtomicCheckpointHook',
-                max_keep_ckpts=-1, resume=False, **kwargs):
-    """A Runner of ``_Toy``, by iterations with a checkpoint after each
-    unless ``kwargs`` (Runner arguments) say otherwise."""
+def make_runner(work_dir,
+                max_iters,
+                hook_type='AtomicCheckpointHook',
+                max_keep_ckpts=-1,
+                resume=False,
+                **kwargs):
+    """A Runner of ``_Toy``, by iterations with a checkpoint after each unless
+    ``kwargs`` (Runner arguments) say otherwise."""
     start = _StartIter()
-    checkpoint = dict(type=hook_type, interval=1, by_epoch=False,
-                      max_keep_ckpts=max_keep_ckpts)
+    checkpoint = dict(
+        type=hook_type,
+        interval=1,
+        by_epoch=False,
+        max_keep_ckpts=max_keep_ckpts)
     checkpoint.update(kwargs.pop('checkpoint', {}))
     args = dict(
-        model=_Toy(), work_dir=str(work_dir), default_scope='mmaction',
+        model=_Toy(),
+        work_dir=str(work_dir),
+        default_scope='mmaction',
         experiment_name=f'toy_{uuid.uuid4().hex}',
         train_dataloader=dict(
-            dataset=_Data(), batch_size=2, num_workers=0,
+            dataset=_Data(),
+            batch_size=2,
+            num_workers=0,
             collate_fn=dict(type='default_collate'),
             sampler=dict(type='DefaultSampler', shuffle=False)),
         optim_wrapper=dict(optimizer=dict(type='AdamW', lr=1e-3)),
         param_scheduler=dict(type='ConstantLR', factor=1.0, by_epoch=False),
         train_cfg=dict(type='IterBasedTrainLoop', max_iters=max_iters),
         default_hooks=dict(checkpoint=checkpoint),
-        custom_hooks=[start], resume=resume)
+        custom_hooks=[start],
+        resume=resume)
     args.update(kwargs)
     # The Runner makes its scope the process-wide default; restore it.
     with DefaultScope.overwrite_default_scope('mmaction'):
@@ -219,14 +231,19 @@ def test_best_checkpoints_are_written_atomically(tmp_path, monkeypatch):
 
     monkeypatch.setattr(AtomicLocalBackend, 'put', spy)
     runner, _ = make_runner(
-        tmp_path, None, max_keep_ckpts=1,
+        tmp_path,
+        None,
+        max_keep_ckpts=1,
         checkpoint=dict(by_epoch=True, save_best='acc', rule='greater'),
         train_cfg=dict(by_epoch=True, max_epochs=2, val_interval=1),
         val_dataloader=dict(
-            dataset=_Data(), batch_size=2, num_workers=0,
+            dataset=_Data(),
+            batch_size=2,
+            num_workers=0,
             collate_fn=dict(type='default_collate'),
             sampler=dict(type='DefaultSampler', shuffle=False)),
-        val_cfg=dict(), val_evaluator=[_Rising()])
+        val_cfg=dict(),
+        val_evaluator=[_Rising()])
     train(runner)
     # Epoch, best, then the epoch again (mmengine re-saves it to record
     # the new best in its message hub): every one through the atomic put.

@@ -41,7 +41,11 @@ def write_iter_config(tmp_path, data_root, max_iters):
     """The end-to-end tests' tiny config, by iterations: batch 1, no
     validation, a checkpoint after every iteration, the last 2 kept."""
     return write_config(
-        tmp_path, data_root, 1, name=f'_{max_iters}iters', extra=f'''
+        tmp_path,
+        data_root,
+        1,
+        name=f'_{max_iters}iters',
+        extra=f'''
 train_dataloader = dict(batch_size=1, num_workers=0, persistent_workers=False,
                         dataset=data)
 train_cfg = dict(_delete_=True, type='IterBasedTrainLoop',
@@ -81,8 +85,9 @@ class ForkServer:
 
     def train(self, cfg, work_dir, log_path):
         """Start ``train.py CFG --work-dir W --resume``; its pid."""
-        return int(self._ask('run', log_path, cfg, '--work-dir', work_dir,
-                             '--resume'))
+        return int(
+            self._ask('run', log_path, cfg, '--work-dir', work_dir,
+                      '--resume'))
 
     def wait(self, pid):
         return int(self._ask('wait', pid))
@@ -122,15 +127,15 @@ def wait_until(server, pid, condition, log_path, timeout=120):
 
 
 def check_work_dir(work_dir):
-    """Every checkpoint under its final name loads; returns the step the
-    next ``--resume`` must continue from (0: none)."""
+    """Every checkpoint under its final name loads; returns the step the next
+    ``--resume`` must continue from (0: none)."""
     steps = []
     for name in os.listdir(work_dir):
         match = re.fullmatch(r'iter_(\d+)\.pth', name)
         if match:
             # Written by this test's training: full unpickling is safe.
-            ckpt = torch.load(work_dir / name, map_location='cpu',
-                              weights_only=False)
+            ckpt = torch.load(
+                work_dir / name, map_location='cpu', weights_only=False)
             assert ckpt['meta']['iter'] == int(match.group(1)), name
             steps.append(int(match.group(1)))
     pointer = work_dir / 'last_checkpoint'
@@ -170,9 +175,10 @@ def test_kill_at_random_moments_and_resume(tmp_path, tiny_data, server):
         pid = server.train(cfg, work_dir, log_path)
         if run % 2 == 0:
             # As soon as a new checkpoint file (or its temporary) appears.
-            wait_until(server, pid, lambda: work_dir.exists() and any(
-                CKPT_RE.match(n) for n in set(os.listdir(work_dir)) - before),
-                log_path)
+            wait_until(
+                server, pid, lambda: work_dir.exists() and any(
+                    CKPT_RE.match(n)
+                    for n in set(os.listdir(work_dir)) - before), log_path)
         else:
             # Once this run saved a checkpoint, at a random moment of the
             # next iteration(s) and saves (a save takes seconds on 2 cores:

@@ -6,10 +6,10 @@ import re
 import numpy as np
 import pytest
 import torch
-from mmengine.structures import InstanceData
-
 from mmaction.evaluation.functional import ava_utils
 from mmaction.structures import ActionDataSample
+from mmengine.structures import InstanceData
+
 from mmyowo.datasets.ava_files import AVAFileError
 from mmyowo.evaluation.functional import (ava_eval_mmaction, ava_frame_map,
                                           numpy_aliases)

@@ -2,10 +2,10 @@
 convention, input errors, and equality with mmaction2's ``frameAP``."""
 import numpy as np
 import pytest
-
 from mmaction.evaluation.functional.multisports_utils import frameAP
-from mmyowo.evaluation.functional import (box_iou, boxes_intersect,
-                                          frame_map, voc_average_precision)
+
+from mmyowo.evaluation.functional import (box_iou, boxes_intersect, frame_map,
+                                          voc_average_precision)
 from ._synthetic import empty_gt, random_detections, random_gt
 
 BOX_A = [10., 10., 60., 90.]
@@ -94,12 +94,14 @@ def test_duplicate_detection_is_false_positive():
 
 
 def test_best_overlap_decides_and_is_not_reassigned():
-    """A detection whose best GT is taken is a FP even if it overlaps
-    another free GT enough (VOC rule)."""
+    """A detection whose best GT is taken is a FP even if it overlaps another
+    free GT enough (VOC rule)."""
     gt = empty_gt(['a/v0'], num_classes=1, nframes=2)
     left, right = [0., 0., 100., 100.], [20., 0., 120., 100.]
-    gt['gttubes']['a/v0'][0] = [np.array([[1, *left]]),
-                                np.array([[1, *right]])]
+    gt['gttubes']['a/v0'][0] = [
+        np.array([[1, *left]]),
+        np.array([[1, *right]])
+    ]
     second = [8., 0., 108., 100.]
     # The second box overlaps `left` by 0.85 and the free `right` by 0.79.
     assert box_iou(np.array(second), np.array(right)) > 0.5
@@ -157,8 +159,8 @@ def test_detection_corners_are_rounded():
 
 
 def test_boxes_apart_by_a_fraction_of_a_pixel_do_not_overlap():
-    """+1 areas give boxes 0.4 px apart a sliver of overlap (IoU 0.25
-    here); Padilla's evaluator (YOWO family) checks that they intersect."""
+    """+1 areas give boxes 0.4 px apart a sliver of overlap (IoU 0.25 here);
+    Padilla's evaluator (YOWO family) checks that they intersect."""
     thin_gt = np.array([0.4, 0., 0.4, 10.])
     det = np.array([-0.6, 0., 0., 10.])  # rounds to [-1, 0, 0, 10]
     assert box_iou(np.round(det), thin_gt, pixel_plus_one=True) > 0.2
@@ -168,8 +170,8 @@ def test_boxes_apart_by_a_fraction_of_a_pixel_do_not_overlap():
     dets = np.array([[0, 1, 0, 0.9, *det]])
     assert frame_map(dets, gt, ['a/v0'], iou_thr=0.2)['mAP'] == 0.0
     touching = np.array([[0, 1, 0, 0.9, -1., 0., 0.4, 10.]])
-    assert frame_map(touching, gt, ['a/v0'], iou_thr=0.2,
-                     round_boxes=False)['mAP'] == 1.0
+    assert frame_map(
+        touching, gt, ['a/v0'], iou_thr=0.2, round_boxes=False)['mAP'] == 1.0
 
 
 def test_empty_detections():
@@ -204,8 +206,9 @@ def test_bad_arguments():
         frame_map(np.zeros((0, 8)), gt, videos, protocol='keyframes')
     with pytest.raises(ValueError, match='iou_thr'):
         frame_map(np.zeros((0, 8)), gt, videos, iou_thr=0)
-    with pytest.raises(ValueError, match="unknown to the ground truth.*"
-                       "'a/v9'"):
+    with pytest.raises(
+            ValueError, match="unknown to the ground truth.*"
+            "'a/v9'"):
         frame_map(np.zeros((0, 8)), gt, videos + ['a/v9'])
 
 
@@ -213,8 +216,8 @@ def test_bad_arguments():
 @pytest.mark.parametrize('iou_thr', [0.3, 0.5, 0.7])
 def test_equals_mmaction_frame_ap(seed, iou_thr):
     """protocol='all' with continuous corners is mmaction2's frameAP (which
-    also skips classes without ground truth); protocol='annotated' is
-    frameAP on the detections of annotated frames."""
+    also skips classes without ground truth); protocol='annotated' is frameAP
+    on the detections of annotated frames."""
     rng = np.random.default_rng(seed)
     gt, videos = random_gt(rng, num_classes=4)
     dets = random_detections(rng, gt, videos, num_classes=4)
@@ -225,10 +228,12 @@ def test_equals_mmaction_frame_ap(seed, iou_thr):
 
     annotated = {(videos.index(v), int(f))
                  for v, tubes in gt['gttubes'].items()
-                 for ts in tubes.values() for t in ts for f in t[:, 0]}
+                 for ts in tubes.values()
+                 for t in ts
+                 for f in t[:, 0]}
     keep = [(int(r[0]), int(r[1])) in annotated for r in dets]
-    ours = frame_map(dets, gt, videos, iou_thr, protocol='annotated',
-                     **continuous)
+    ours = frame_map(
+        dets, gt, videos, iou_thr, protocol='annotated', **continuous)
     theirs = frameAP(gt, dets[keep], iou_thr, print_info=False)
     assert 100 * ours['mAP'] == pytest.approx(theirs, abs=1e-9)
     assert ours['num_dets'].sum() == sum(keep)

@@ -5,11 +5,11 @@ import json
 import numpy as np
 import pytest
 import torch
+from mmaction.registry import METRICS
+from mmaction.structures import ActionDataSample
 from mmengine.logging import MMLogger
 from mmengine.structures import InstanceData
 
-from mmaction.registry import METRICS
-from mmaction.structures import ActionDataSample
 from mmyowo.evaluation.functional import (frame_map, load_detection_results,
                                           video_map, yowo_video_map)
 from mmyowo.evaluation.metrics import FrameMAPMetric
@@ -76,8 +76,7 @@ def make_samples(seed=0):
             boxes_t = torch.tensor(np.array(boxes), dtype=torch.float32)
             scores_t = torch.tensor(np.array(scores), dtype=torch.float32)
             sample.pred_instances = InstanceData(
-                bboxes=boxes_t, scores=scores_t,
-                labels=scores_t.argmax(dim=1))
+                bboxes=boxes_t, scores=scores_t, labels=scores_t.argmax(dim=1))
             samples.append(sample)
     return samples
 
@@ -108,13 +107,11 @@ def test_metric_matches_pure_functions(ann_file):
     # The defaults on both sides: the YOWO family's protocols.
     frame = frame_map(rows, gt, VIDEOS, 0.5, 'annotated')
     video = yowo_video_map(rows, gt, VIDEOS, (0.2, 0.5, 0.75))
-    assert sorted(metrics) == sorted([
-        'mAP/frame@0.5', 'mAP/video@0.2', 'mAP/video@0.5', 'mAP/video@0.75'
-    ])
+    assert sorted(metrics) == sorted(
+        ['mAP/frame@0.5', 'mAP/video@0.2', 'mAP/video@0.5', 'mAP/video@0.75'])
     assert metrics['mAP/frame@0.5'] == pytest.approx(frame['mAP'])
     for thr in (0.2, 0.5, 0.75):
-        assert metrics[f'mAP/video@{thr}'] == pytest.approx(
-            video[thr]['mAP'])
+        assert metrics[f'mAP/video@{thr}'] == pytest.approx(video[thr]['mAP'])
     assert 0.3 < metrics['mAP/frame@0.5'] < 1.0
     assert metrics['mAP/video@0.2'] > 0
 
@@ -122,15 +119,27 @@ def test_metric_matches_pure_functions(ann_file):
 def test_protocol_and_options(ann_file):
     samples = make_samples()
     metric = FrameMAPMetric(
-        ann_file, protocol='all', iou_thr=0.3, video_iou_thrs=None,
-        pixel_plus_one=False, round_boxes=False, score_thr=0.0, prefix='ucf')
+        ann_file,
+        protocol='all',
+        iou_thr=0.3,
+        video_iou_thrs=None,
+        pixel_plus_one=False,
+        round_boxes=False,
+        score_thr=0.0,
+        prefix='ucf')
     metric.process({}, samples)
     metrics = metric.evaluate(len(samples))
     assert list(metrics) == ['ucf/frame@0.3']
     rows = expected_rows(samples, 0.0)
     assert len(rows) == sum(len(s.pred_instances) for s in samples) * 3
-    expected = frame_map(rows, make_gt(), VIDEOS, 0.3, 'all',
-                         pixel_plus_one=False, round_boxes=False)
+    expected = frame_map(
+        rows,
+        make_gt(),
+        VIDEOS,
+        0.3,
+        'all',
+        pixel_plus_one=False,
+        round_boxes=False)
     assert metrics['ucf/frame@0.3'] == pytest.approx(expected['mAP'])
 
 
@@ -138,8 +147,8 @@ def test_video_protocols_and_their_keys(ann_file, tmp_path):
     samples = make_samples(seed=2)
     logger = MMLogger.get_instance(
         'test_video_protocols', log_file=str(tmp_path / 'metric.log'))
-    metric = FrameMAPMetric(ann_file, video_iou_thrs=(0.2, 0.5),
-                            video_protocols=('st', 'yowo'))
+    metric = FrameMAPMetric(
+        ann_file, video_iou_thrs=(0.2, 0.5), video_protocols=('st', 'yowo'))
     metric.process({}, samples)
     metrics = metric.evaluate(len(samples))
     # The frame key stays first (save_best='auto' takes the first key).
@@ -170,17 +179,21 @@ def test_video_protocols_and_their_keys(ann_file, tmp_path):
         FrameMAPMetric(ann_file, video_protocols=('act', ))
     with pytest.raises(ValueError, match='video_protocols is empty'):
         FrameMAPMetric(ann_file, video_protocols=())
-    assert FrameMAPMetric(ann_file,
-                          video_protocols='st').video_protocols == ('st', )
+    assert FrameMAPMetric(
+        ann_file, video_protocols='st').video_protocols == ('st', )
 
 
 def perfect_samples(stride):
-    """Exact boxes on every ``stride``-th annotated frame of each video, as
-    a dataset with ``key_frames='annotated', key_frame_stride=stride``."""
+    """Exact boxes on every ``stride``-th annotated frame of each video, as a
+    dataset with ``key_frames='annotated', key_frame_stride=stride``."""
     gt, samples = make_gt(), []
     for video in VIDEOS:
-        frames = sorted({int(f) for ts in gt['gttubes'][video].values()
-                         for t in ts for f in t[:, 0]})
+        frames = sorted({
+            int(f)
+            for ts in gt['gttubes'][video].values()
+            for t in ts
+            for f in t[:, 0]
+        })
         for frame in frames[::stride]:
             boxes, scores = [], []
             for label, tubes in gt['gttubes'][video].items():
@@ -213,9 +226,10 @@ def test_video_map_needs_every_frame(ann_file):
     samples = make_samples()
     metric = FrameMAPMetric(ann_file)
     metric.process({}, samples[:25] + samples[26:])
-    with pytest.raises(ValueError,
-                       match=r"every frame .* 1 of 60 frames have none "
-                       r"\(e.g. 'Jump/v_jump_01' frame 6\)"):
+    with pytest.raises(
+            ValueError,
+            match=r"every frame .* 1 of 60 frames have none "
+            r"\(e.g. 'Jump/v_jump_01' frame 6\)"):
         metric.evaluate(len(samples))
     # Frame-mAP alone scores the predicted frames.
     metric = FrameMAPMetric(ann_file, video_iou_thrs=None)
@@ -259,8 +273,8 @@ def test_results_file(ann_file, tmp_path):
     rows = expected_rows(samples, 1e-4)
     order = np.lexsort(rows.T[::-1])
     saved_order = np.lexsort(saved['detections'].T[::-1])
-    np.testing.assert_allclose(saved['detections'][saved_order],
-                               rows[order], rtol=1e-6)
+    np.testing.assert_allclose(
+        saved['detections'][saved_order], rows[order], rtol=1e-6)
 
 
 def test_errors(ann_file):
@@ -285,8 +299,10 @@ def test_errors(ann_file):
     late.set_metainfo(dict(frame_id=21))
     metric = FrameMAPMetric(ann_file)
     metric.process({}, [late])
-    with pytest.raises(ValueError, match="'Run/v_run_01' frame 21, but .* "
-                       'gives that video 20 frames'):
+    with pytest.raises(
+            ValueError,
+            match="'Run/v_run_01' frame 21, but .* "
+            'gives that video 20 frames'):
         metric.compute_metrics(metric.results)
 
     bad = make_samples()[0]
@@ -303,5 +319,4 @@ def test_errors(ann_file):
     with pytest.raises(ValueError, match=r'scores must be \(n, num_classes'):
         FrameMAPMetric(ann_file).process({}, [flat])
     with pytest.raises(KeyError, match='pred_instances'):
-        FrameMAPMetric(ann_file).process({}, [dict(video_id='a',
-                                                   frame_id=1)])
+        FrameMAPMetric(ann_file).process({}, [dict(video_id='a', frame_id=1)])

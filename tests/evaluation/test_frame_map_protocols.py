@@ -1,5 +1,5 @@
-"""frame_map's default protocol against a plain re-implementation of the
-YOWO family's evaluator, and scoring only the predicted frames."""
+"""frame_map's default protocol against a plain re-implementation of the YOWO
+family's evaluator, and scoring only the predicted frames."""
 import sys
 
 import numpy as np
@@ -48,10 +48,11 @@ def padilla_frame_map(dets, gt, videos, iou_thr):
                for lab, box in gt_files[frame] if lab == label]
         if not gts:
             continue
-        found = sorted(((frame, score, box) for frame in sorted(det_files)
-                        for lab, score, box in det_files[frame]
-                        if lab == label),
-                       key=lambda d: d[1], reverse=True)
+        found = sorted(
+            ((frame, score, box) for frame in sorted(det_files)
+             for lab, score, box in det_files[frame] if lab == label),
+            key=lambda d: d[1],
+            reverse=True)
         used, tp = set(), []
         for frame, _, box in found:
             best, best_j = sys.float_info.min, None
@@ -70,8 +71,8 @@ def padilla_frame_map(dets, gt, videos, iou_thr):
         for i in range(len(mpre) - 1, 0, -1):
             mpre[i - 1] = max(mpre[i - 1], mpre[i])
         aps.append(
-            sum((mrec[i] - mrec[i - 1]) * mpre[i]
-                for i in range(1, len(mrec)) if mrec[i] != mrec[i - 1]))
+            sum((mrec[i] - mrec[i - 1]) * mpre[i] for i in range(1, len(mrec))
+                if mrec[i] != mrec[i - 1]))
     return sum(aps) / len(aps)
 
 
@@ -93,9 +94,12 @@ def test_default_is_the_yowo_family_evaluator(seed, iou_thr):
 def annotated_frames(gt, videos):
     """Sorted annotated frames of each video."""
     return [
-        sorted({int(f)
-                for ts in gt['gttubes'][v].values() for t in ts
-                for f in t[:, 0]}) for v in videos
+        sorted({
+            int(f)
+            for ts in gt['gttubes'][v].values()
+            for t in ts
+            for f in t[:, 0]
+        }) for v in videos
     ]
 
 
@@ -125,8 +129,7 @@ def test_strided_perfect_detections_score_one(stride):
         map(len, annotated_frames(gt, videos)))
     # Without `frames` the skipped ground truth counts as missed: with
     # precision 1 everywhere, AP is the recall of each class.
-    flat = [(label, v, int(f))
-            for v, video in enumerate(videos)
+    flat = [(label, v, int(f)) for v, video in enumerate(videos)
             for label, ts in gt['gttubes'][video].items() for t in ts
             for f in t[:, 0]]
     labels = sorted({label for label, _, _ in flat})
@@ -134,8 +137,7 @@ def test_strided_perfect_detections_score_one(stride):
         np.mean([(v, f) in strided for lab, v, f in flat if lab == label])
         for label in labels
     ]
-    assert frame_map(dets, gt, videos)['mAP'] == pytest.approx(
-        np.mean(recall))
+    assert frame_map(dets, gt, videos)['mAP'] == pytest.approx(np.mean(recall))
     if stride > 1:
         assert np.mean(recall) < 0.75
 
@@ -157,16 +159,15 @@ def test_frames_restrict_ground_truth_and_detections(protocol):
     # detections to those frames.
     kept = every[every[:, 1] % 3 == 0]
     part = frame_map(
-        dets[dets[:, 1] % 3 == 0], gt, videos, protocol=protocol,
-        frames=kept)
+        dets[dets[:, 1] % 3 == 0], gt, videos, protocol=protocol, frames=kept)
     cut = empty_gt(videos, 4)
     for video in videos:
         for label, tubes in gt['gttubes'][video].items():
             cut['gttubes'][video][label] = [
                 t[t[:, 0] % 3 == 0] for t in tubes if (t[:, 0] % 3 == 0).any()
             ]
-    expected = frame_map(dets[dets[:, 1] % 3 == 0], cut, videos,
-                         protocol=protocol)
+    expected = frame_map(
+        dets[dets[:, 1] % 3 == 0], cut, videos, protocol=protocol)
     assert part['mAP'] == pytest.approx(expected['mAP'])
     np.testing.assert_array_equal(part['num_gt'], expected['num_gt'])
     assert part['num_frames'] == (
@@ -177,9 +178,10 @@ def test_frames_restrict_ground_truth_and_detections(protocol):
 def test_frames_errors():
     gt, videos = random_gt(np.random.default_rng(5), num_classes=4)
     dets = np.array([[0, 2, 0, 0.5, 1., 1., 5., 5.]])
-    with pytest.raises(ValueError,
-                       match="detections row 0 is on 'cls/v0' frame 2, "
-                       'which is not among the evaluated frames'):
+    with pytest.raises(
+            ValueError,
+            match="detections row 0 is on 'cls/v0' frame 2, "
+            'which is not among the evaluated frames'):
         frame_map(dets, gt, videos, frames=np.array([[0, 1]]))
     for frames, message in [
         (np.zeros((2, 3)), r'frames must be an \(m, 2\) array'),

@@ -17,8 +17,7 @@ from ._synthetic import empty_gt, moving_tube
 
 PNG_HEADER = b'\x89PNG\r\n\x1a\n'
 TOOL = osp.join(
-    osp.dirname(__file__), '..', '..', 'tools', 'analysis',
-    'plot_results.py')
+    osp.dirname(__file__), '..', '..', 'tools', 'analysis', 'plot_results.py')
 A, B = [10., 10., 60., 90.], [200., 100., 260., 180.]
 
 
@@ -51,9 +50,8 @@ def test_confusion_matrix_hand_case():
         [0, 3, 1, 0.8, *off_b],
     ])
     matrix = detection_confusion_matrix(dets, gt, ['a/v0'])
-    np.testing.assert_array_equal(matrix, [[1, 1, 0, 0],
-                                           [0, 0, 0, 2],
-                                           [0, 0, 0, 0]])
+    np.testing.assert_array_equal(matrix,
+                                  [[1, 1, 0, 0], [0, 0, 0, 2], [0, 0, 0, 0]])
     # Lower thresholds recover the missed boxes.
     loose = detection_confusion_matrix(
         dets, gt, ['a/v0'], score_thr=0.3, iou_thr=0.3)
@@ -78,13 +76,17 @@ def test_plot_results_tool(tmp_path, monkeypatch):
     for index, video in enumerate(['a/v0', 'a/v1']):
         for label, tubes in gt['gttubes'][video].items():
             for row in tubes[0]:
-                rows += [[index, row[0], c, rng.uniform(0.3, 1) if c ==
-                          label else rng.uniform(0, 0.6), *row[1:]]
-                         for c in range(3)]
+                rows += [[
+                    index, row[0], c,
+                    rng.uniform(0.3, 1) if c == label else rng.uniform(0, 0.6),
+                    *row[1:]
+                ] for c in range(3)]
     as_json = dict(gt)
     as_json['gttubes'] = {
-        v: {str(k): [t.tolist() for t in ts]
-            for k, ts in d.items()}
+        v: {
+            str(k): [t.tolist() for t in ts]
+            for k, ts in d.items()
+        }
         for v, d in gt['gttubes'].items()
     }
     ann_file = tmp_path / 'gt.json'
@@ -93,9 +95,9 @@ def test_plot_results_tool(tmp_path, monkeypatch):
     save_detection_results(results, np.array(rows), ['a/v0', 'a/v1'],
                            gt['labels'], str(ann_file), 0)
     out_dir = tmp_path / 'plots'
-    monkeypatch.setattr(sys, 'argv',
-                        ['plot_results.py', results, '--out-dir',
-                         str(out_dir)])
+    monkeypatch.setattr(
+        sys, 'argv', ['plot_results.py', results, '--out-dir',
+                      str(out_dir)])
     runpy.run_path(TOOL, run_name='__main__')
     for name in ('class_ap.png', 'pr_curves.png', 'confusion_matrix.png'):
         assert_png(out_dir / name)
@@ -105,17 +107,17 @@ def test_plot_functions_check_shapes(tmp_path):
     with pytest.raises(ValueError, match='2 APs for 3 classes'):
         plot_class_ap(np.ones(2), ['a', 'b', 'c'], str(tmp_path / 'x.png'))
     with pytest.raises(ValueError, match=r'must be \(2, 3\)'):
-        plot_confusion_matrix(np.ones((2, 2)), ['a', 'b'],
-                              str(tmp_path / 'y.png'))
-    plot_class_ap(np.array([0.5, np.nan]), ['a', 'b'],
-                  str(tmp_path / 'nan.png'))
+        plot_confusion_matrix(
+            np.ones((2, 2)), ['a', 'b'], str(tmp_path / 'y.png'))
+    plot_class_ap(
+        np.array([0.5, np.nan]), ['a', 'b'], str(tmp_path / 'nan.png'))
     assert_png(tmp_path / 'nan.png')
 
 
 def test_plot_results_tool_defaults_to_the_metric_protocol(tmp_path, capsys):
     """The tool's frame-mAP uses FrameMAPMetric's defaults (YOWO family: +1
-    pixels, rounded corners); a box with IoU 0.44 continuous, 0.5 theirs,
-    shows the difference."""
+    pixels, rounded corners); a box with IoU 0.44 continuous, 0.5 theirs, shows
+    the difference."""
     gt = empty_gt(['a/v0'], num_classes=1, nframes=1)
     as_json = dict(gt, gttubes={'a/v0': {'0': [[[1, 0., 0., 9., 9.]]]}})
     ann_file = tmp_path / 'gt.json'
@@ -126,6 +128,8 @@ def test_plot_results_tool_defaults_to_the_metric_protocol(tmp_path, capsys):
     tool = runpy.run_path(TOOL)
     tool['main']([results, '--out-dir', str(tmp_path / 'yowo')])
     assert 'frame-mAP@0.5 (annotated): 100.00%' in capsys.readouterr().out
-    tool['main']([results, '--out-dir', str(tmp_path / 'continuous'),
-                  '--no-pixel-plus-one', '--no-round-boxes'])
+    tool['main']([
+        results, '--out-dir',
+        str(tmp_path / 'continuous'), '--no-pixel-plus-one', '--no-round-boxes'
+    ])
     assert 'frame-mAP@0.5 (annotated): 0.00%' in capsys.readouterr().out

@@ -1,10 +1,10 @@
-"""Spatio-temporal IoU and video AP against mmaction2's MultiSports port,
-tube linking on hand-made tracks, and video_map end to end."""
+"""Spatio-temporal IoU and video AP against mmaction2's MultiSports port, tube
+linking on hand-made tracks, and video_map end to end."""
 import numpy as np
 import pytest
-
 from mmaction.evaluation.functional.multisports_utils import (iou3dt_voc,
                                                               videoAP)
+
 from mmyowo.evaluation.functional import (link_tubes, link_video,
                                           spatiotemporal_iou, video_ap,
                                           video_map)
@@ -43,10 +43,14 @@ def test_spatiotemporal_iou_equals_mmaction():
     rng = np.random.default_rng(0)
     for _ in range(50):
         s1, s2 = rng.integers(1, 20, 2)
-        t1 = moving_tube(np.arange(s1, s1 + rng.integers(2, 15)),
-                         *rng.uniform(0, 50, 2), speed=rng.normal())
-        t2 = moving_tube(np.arange(s2, s2 + rng.integers(2, 15)),
-                         *rng.uniform(0, 50, 2), speed=rng.normal())
+        t1 = moving_tube(
+            np.arange(s1, s1 + rng.integers(2, 15)),
+            *rng.uniform(0, 50, 2),
+            speed=rng.normal())
+        t2 = moving_tube(
+            np.arange(s2, s2 + rng.integers(2, 15)),
+            *rng.uniform(0, 50, 2),
+            speed=rng.normal())
         assert spatiotemporal_iou(t1, t2, temporal_plus_one=False) == \
             pytest.approx(iou3dt_voc(t1, t2))
 
@@ -64,12 +68,12 @@ def random_tubes(rng, gt, videos, num_classes):
                               int(tube[-1, 0]) + int(rng.integers(-6, 6)))
                     lab = label if rng.random() < 0.8 else int(
                         rng.integers(0, num_classes))
-                    tubes[lab].append(
-                        (video, 0.0,
-                         moving_tube(
-                             np.arange(start, min(end, 40) + 1),
-                             tube[0, 1] + rng.normal(0, 8),
-                             tube[0, 2] + rng.normal(0, 8))))
+                    tubes[lab].append((video, 0.0,
+                                       moving_tube(
+                                           np.arange(start,
+                                                     min(end, 40) + 1),
+                                           tube[0, 1] + rng.normal(0, 8),
+                                           tube[0, 2] + rng.normal(0, 8))))
         for _ in range(2):
             start = int(rng.integers(1, 30))
             tubes[int(rng.integers(0, num_classes))].append(
@@ -88,8 +92,8 @@ def test_video_ap_equals_mmaction(seed):
     rng = np.random.default_rng(seed)
     gt, videos = random_gt(rng, num_classes=4)
     tubes = random_tubes(rng, gt, videos, num_classes=4)
-    ours = video_ap(tubes, gt, videos, (0.2, 0.5, 0.75),
-                    temporal_plus_one=False)
+    ours = video_ap(
+        tubes, gt, videos, (0.2, 0.5, 0.75), temporal_plus_one=False)
     for thr, result in ours.items():
         theirs = videoAP(gt, tubes, thr, print_info=False)
         assert 100 * result['mAP'] == pytest.approx(theirs, abs=1e-9)
@@ -139,8 +143,8 @@ def test_temporal_trim():
     np.testing.assert_array_equal(keep[0], np.ones(12, bool))
     np.testing.assert_array_equal(keep[1], [False] * 4 + [True] * 8)
     keep = temporal_trim(scores, thr=0.5, penalty=0.1)
-    np.testing.assert_array_equal(keep[0], [True] * 5 + [False] * 2 +
-                                  [True] * 5)
+    np.testing.assert_array_equal(keep[0],
+                                  [True] * 5 + [False] * 2 + [True] * 5)
 
 
 def test_gap_interpolation():
@@ -193,16 +197,16 @@ def test_link_two_moving_actors():
 def test_link_bridges_a_gap_by_interpolation():
     actor = moving_tube(np.arange(1, 21), 10, 20, speed=2)
     seen = np.isin(actor[:, 0], [11, 12, 13], invert=True)
-    frames, boxes, scores = as_boxes([(actor[seen],
-                                       class_scores(17, 0, 0.9))])
-    (label, score, tube), = [t for t in link_video(frames, boxes, scores)
-                             if t[0] == 0]
+    frames, boxes, scores = as_boxes([(actor[seen], class_scores(17, 0, 0.9))])
+    (label, score,
+     tube), = [t for t in link_video(frames, boxes, scores) if t[0] == 0]
     np.testing.assert_array_equal(tube[:, 0], np.arange(1, 21))
     np.testing.assert_allclose(tube[:, 1:5], actor[:, 1:5])
     assert score == pytest.approx(0.9)
     # A gap longer than max_gap splits the track.
-    split = [t for t in link_video(frames, boxes, scores, max_gap=2)
-             if t[0] == 0]
+    split = [
+        t for t in link_video(frames, boxes, scores, max_gap=2) if t[0] == 0
+    ]
     assert sorted((t[0, 0], t[-1, 0]) for _, _, t in split) == \
         [(1, 10), (14, 20)]
 
@@ -210,9 +214,10 @@ def test_link_bridges_a_gap_by_interpolation():
 def test_link_class_switch():
     """One actor does class 0 for 12 frames, then class 1 for 8."""
     actor = moving_tube(np.arange(1, 21), 10, 20, speed=1)
-    scores = np.concatenate(
-        [class_scores(12, 0, 0.9, other=0.05),
-         class_scores(8, 1, 0.8, other=0.05)])
+    scores = np.concatenate([
+        class_scores(12, 0, 0.9, other=0.05),
+        class_scores(8, 1, 0.8, other=0.05)
+    ])
     frames, boxes, _ = as_boxes([(actor, scores)])
     tubes = link_video(frames, boxes, scores)
     spans = sorted((lab, t[0, 0], t[-1, 0]) for lab, _, t in tubes)
@@ -231,8 +236,7 @@ def test_link_does_not_jump_between_actors():
     second = moving_tube(np.arange(11, 21), 200, 120)
     frames, boxes, scores = as_boxes([(first, class_scores(10, 0, 0.9)),
                                       (second, class_scores(10, 0, 0.9))])
-    tubes = [t for lab, _, t in link_video(frames, boxes, scores)
-             if lab == 0]
+    tubes = [t for lab, _, t in link_video(frames, boxes, scores) if lab == 0]
     assert sorted((t[0, 0], t[-1, 0]) for t in tubes) == [(1, 10), (11, 20)]
 
 

@@ -1,15 +1,13 @@
-"""The YOWO family's video-mAP protocol: hand-made tubes for linking, 3D
-NMS, mean scoring and matching, and a plain re-implementation on small
-random cases."""
+"""The YOWO family's video-mAP protocol: hand-made tubes for linking, 3D NMS,
+mean scoring and matching, and a plain re-implementation on small random
+cases."""
 import numpy as np
 import pytest
 
-from mmyowo.evaluation.functional import (link_tubes_yowo,
-                                          spatiotemporal_iou, tube_nms,
-                                          video_ap, yowo_link_class,
-                                          yowo_tube_iou, yowo_video_ap,
-                                          yowo_video_map)
-from mmyowo.evaluation.functional import yowo_linking
+from mmyowo.evaluation.functional import (link_tubes_yowo, spatiotemporal_iou,
+                                          tube_nms, video_ap, yowo_link_class,
+                                          yowo_linking, yowo_tube_iou,
+                                          yowo_video_ap, yowo_video_map)
 from mmyowo.evaluation.functional.yowo_linking import candidate_slots
 from ._synthetic import empty_gt, moving_tube
 
@@ -28,20 +26,22 @@ def test_tube_iou_needs_two_common_frames():
 
 def test_frames_without_candidates_borrow_the_nearest():
     frames = np.array([2, 2, 4, 7])
-    boxes = np.array([[0., 0, 5, 5], [1, 1, 6, 6], [2, 2, 7, 7],
-                      [3, 3, 8, 8]])
+    boxes = np.array([[0., 0, 5, 5], [1, 1, 6, 6], [2, 2, 7, 7], [3, 3, 8, 8]])
     scores = np.array([0.2, 0.7, 0.5, 0.9])
     slot_boxes, slot_scores, valid = candidate_slots(frames, boxes, scores, 8)
     # Frame 3 is as far from 2 as from 4: the earlier one; 6 is nearer 7.
     source = [2, 2, 2, 4, 4, 7, 7, 7]
     assert valid.sum(axis=1).tolist() == [2, 2, 2, 1, 1, 1, 1, 1]
     # Candidates by descending score: frame 2's 0.7 box first.
-    np.testing.assert_array_equal(slot_scores[:, 0],
-                                  [{2: .7, 4: .5, 7: .9}[s] for s in source])
+    np.testing.assert_array_equal(slot_scores[:, 0], [{
+        2: .7,
+        4: .5,
+        7: .9
+    }[s] for s in source])
     np.testing.assert_array_equal(slot_boxes[0, :2], boxes[[1, 0]])
     # top_k keeps the best candidates of a frame.
-    assert candidate_slots(frames, boxes, scores, 8,
-                           top_k=1)[2].sum(axis=1).tolist() == [1] * 8
+    assert candidate_slots(
+        frames, boxes, scores, 8, top_k=1)[2].sum(axis=1).tolist() == [1] * 8
 
 
 def as_rows(video, tracks):
@@ -70,25 +70,26 @@ def test_linking_follows_each_actor_over_the_whole_video():
 
 
 def test_nms_drops_an_overlapping_lower_scored_tube_and_scores_means():
-    """A second box near the first actor makes a second path along it;
-    3D NMS at 0.3 removes it, the far actor's tube stays."""
+    """A second box near the first actor makes a second path along it; 3D NMS
+    at 0.3 removes it, the far actor's tube stays."""
     actor = moving_tube(np.arange(1, 11), 10, 20)
     echo = moving_tube(np.arange(1, 11), 14, 22)
     far = moving_tube(np.arange(1, 11), 200, 120)
     assert yowo_tube_iou(actor, echo) > 0.3
     scores = np.linspace(0.5, 0.9, 10)
-    rows = np.concatenate([
-        as_rows(0, [(actor[i:i + 1], 0, s)]) for i, s in enumerate(scores)
-    ] + [as_rows(0, [(echo, 0, 0.4), (far, 0, 0.3)])])
+    rows = np.concatenate(
+        [as_rows(0, [(actor[i:i + 1], 0, s)]) for i, s in enumerate(scores)] +
+        [as_rows(0, [(echo, 0, 0.4), (far, 0, 0.3)])])
     tubes = link_tubes_yowo(rows, ['a/v0'], 2, [10])
     assert tubes[1] == []
-    assert [(v, round(s, 6)) for v, s, _ in tubes[0]] == [
-        ('a/v0', round(scores.mean(), 6)), ('a/v0', 0.3)]
+    assert [(v, round(s, 6))
+            for v, s, _ in tubes[0]] == [('a/v0', round(scores.mean(), 6)),
+                                         ('a/v0', 0.3)]
     np.testing.assert_allclose(tubes[0][0][2][:, 1:5], actor[:, 1:5])
     np.testing.assert_allclose(tubes[0][1][2][:, 1:5], far[:, 1:5])
     assert tube_nms([actor, echo, far], [0.9, 0.8, 0.7]) == [0, 2]
-    assert tube_nms([actor, echo, far], [0.9, 0.8, 0.7], iou_thr=0.9) == [
-        0, 1, 2]
+    assert tube_nms([actor, echo, far], [0.9, 0.8, 0.7],
+                    iou_thr=0.9) == [0, 1, 2]
 
 
 def test_tube_matches_the_best_still_unmatched_ground_truth():
@@ -146,9 +147,8 @@ def plain_yowo_video_map(rows, gt, videos, iou_thr, num_classes):
             return 0.0
         boxes_a = {r[0]: r[1:5] for r in a}
         boxes_b = {r[0]: r[1:5] for r in b}
-        spatial = np.mean([
-            iou(boxes_a[f], boxes_b[f], 1) for f in range(start, end + 1)
-        ])
+        spatial = np.mean(
+            [iou(boxes_a[f], boxes_b[f], 1) for f in range(start, end + 1)])
         return spatial * (end - start + 1) / (
             max(a[-1][0], b[-1][0]) - min(a[0][0], b[0][0]) + 1)
 
@@ -202,8 +202,7 @@ def plain_yowo_video_map(rows, gt, videos, iou_thr, num_classes):
             detected[label] += [(v, s, p) for s, p in kept]
     aps = []
     for label in range(num_classes):
-        free = [(v, [list(r) for r in t])
-                for v, video in enumerate(videos)
+        free = [(v, [list(r) for r in t]) for v, video in enumerate(videos)
                 for t in gt['gttubes'][video].get(label, [])]
         if not free:
             continue
@@ -223,8 +222,8 @@ def plain_yowo_video_map(rows, gt, videos, iou_thr, num_classes):
         for i in range(len(mpre) - 1, 0, -1):
             mpre[i - 1] = max(mpre[i - 1], mpre[i])
         aps.append(
-            sum((mrec[i] - mrec[i - 1]) * mpre[i]
-                for i in range(1, len(mrec)) if mrec[i] != mrec[i - 1]))
+            sum((mrec[i] - mrec[i - 1]) * mpre[i] for i in range(1, len(mrec))
+                if mrec[i] != mrec[i - 1]))
     return float(np.mean(aps))
 
 
@@ -240,16 +239,16 @@ def crowded_gt(rng, num_videos=4, num_classes=3, nframes=9):
             start = int(rng.integers(1, 4))
             end = int(rng.integers(start + 3, nframes + 1))
             tubes.append(
-                moving_tube(np.arange(start, end + 1), x + offset[0],
-                            y + offset[1]))
+                moving_tube(
+                    np.arange(start, end + 1), x + offset[0], y + offset[1]))
         gt['gttubes'][video][int(rng.integers(0, num_classes))] = tubes
     return gt, videos
 
 
 def random_rows(rng, gt, videos, num_classes):
-    """Two jittered copies of each ground-truth box and one or two random
-    boxes per frame, each with a random score for most classes (so some
-    frames lack a class and borrow their neighbour's)."""
+    """Two jittered copies of each ground-truth box and one or two random boxes
+    per frame, each with a random score for most classes (so some frames lack a
+    class and borrow their neighbour's)."""
     rows = []
     for v, video in enumerate(videos):
         for frame in range(1, gt['nframes'][video] + 1):
@@ -262,8 +261,9 @@ def random_rows(rng, gt, videos, num_classes):
                 x, y = rng.uniform(0, 200, 2)
                 boxes.append(np.array([x, y, x + 40, y + 60]))
             for box in boxes:
-                box = np.concatenate((np.minimum(box[:2], box[2:]),
-                                      np.maximum(box[:2], box[2:])))
+                box = np.concatenate(
+                    (np.minimum(box[:2],
+                                box[2:]), np.maximum(box[:2], box[2:])))
                 for label in range(num_classes):
                     if rng.random() < 0.85:
                         rows.append([v, frame, label, rng.random(), *box])
@@ -286,8 +286,13 @@ def test_equals_a_plain_reimplementation(seed, monkeypatch):
         unsuppressed = link_tubes_yowo(rows, videos, 3, [9] * 4, nms_thr=1)
         assert yowo_video_ap(unsuppressed, gt, videos,
                              (0.2, ))[0.2]['mAP'] != ours[0.2]['mAP']
-        assert video_ap(tubes, gt, videos, (0.2, ), pixel_plus_one=True,
-                        )[0.2]['mAP'] != ours[0.2]['mAP']
+        assert video_ap(
+            tubes,
+            gt,
+            videos,
+            (0.2, ),
+            pixel_plus_one=True,
+        )[0.2]['mAP'] != ours[0.2]['mAP']
     # Linking many classes at once or one at a time, and building the edge
     # scores in pieces, changes nothing.
     monkeypatch.setattr(yowo_linking, 'EDGE_BUDGET', 1)

@@ -24,11 +24,11 @@ from typing import Dict, Optional
 import timm
 import torch
 import torch.nn as nn
+from mmaction.registry import MODELS
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from mmaction.registry import MODELS
 from mmyowo.models.backbones import CSPDarknet53
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -60,14 +60,13 @@ def randomize(module: nn.Module, seed: int = 0) -> nn.Module:
     with torch.no_grad():
         for name, param in module.named_parameters():
             if name.endswith('bias'):
-                param.copy_(torch.randn(param.shape, generator=generator) *
-                            0.1)
+                param.copy_(
+                    torch.randn(param.shape, generator=generator) * 0.1)
             elif param.dim() == 1:
-                param.copy_(torch.rand(param.shape, generator=generator) +
-                            0.5)
+                param.copy_(torch.rand(param.shape, generator=generator) + 0.5)
             else:
-                param.copy_(torch.randn(param.shape, generator=generator) *
-                            0.05)
+                param.copy_(
+                    torch.randn(param.shape, generator=generator) * 0.05)
         for sub in module.modules():
             if isinstance(sub, _BatchNorm):
                 sub.running_mean.copy_(
@@ -78,11 +77,11 @@ def randomize(module: nn.Module, seed: int = 0) -> nn.Module:
     return module
 
 
-def make_i3d_recognizer_checkpoint(
-        path: str,
-        base_channels: int = 64,
-        seed: int = 0,
-        **resnet3d_overrides) -> Dict[str, torch.Tensor]:
+def make_i3d_recognizer_checkpoint(path: str,
+                                   base_channels: int = 64,
+                                   seed: int = 0,
+                                   **resnet3d_overrides
+                                   ) -> Dict[str, torch.Tensor]:
     """Save a random mmaction I3D recognizer checkpoint as the zoo does.
 
     The recognizer is mmaction's ``Recognizer3D`` with the zoo's I3D-R50
@@ -105,8 +104,11 @@ def make_i3d_recognizer_checkpoint(
     """
     model_cfg = mmaction_zoo_config(I3D_ZOO_CONFIG).model.to_dict()
     backbone = model_cfg['backbone']
-    backbone.update(pretrained=None, pretrained2d=False,
-                    base_channels=base_channels, **resnet3d_overrides)
+    backbone.update(
+        pretrained=None,
+        pretrained2d=False,
+        base_channels=base_channels,
+        **resnet3d_overrides)
     expansion = 4 if backbone['depth'] >= 50 else 1
     num_stages = backbone.get('num_stages', 4)
     model_cfg['cls_head']['in_channels'] = \
@@ -119,19 +121,24 @@ def make_i3d_recognizer_checkpoint(
     state_dict = recognizer.state_dict()
     torch.save(
         {
-            'state_dict': state_dict,
-            'meta': dict(mmaction_version='1.2.0', epoch=100, iter=0,
-                         config=I3D_ZOO_CONFIG)
+            'state_dict':
+            state_dict,
+            'meta':
+            dict(
+                mmaction_version='1.2.0',
+                epoch=100,
+                iter=0,
+                config=I3D_ZOO_CONFIG)
         }, path)
     return state_dict
 
 
-def make_timm_cspdarknet53_checkpoint(
-        path_converted: str,
-        widen_factor: float = 1.0,
-        deepen_factor: float = 1.0,
-        seed: int = 0,
-        timm_path: Optional[str] = None) -> Dict[str, torch.Tensor]:
+def make_timm_cspdarknet53_checkpoint(path_converted: str,
+                                      widen_factor: float = 1.0,
+                                      deepen_factor: float = 1.0,
+                                      seed: int = 0,
+                                      timm_path: Optional[str] = None
+                                      ) -> Dict[str, torch.Tensor]:
     """Save a random CSPDarknet53 checkpoint as the timm converter writes it.
 
     At full size (both factors 1.0) a random timm ``cspdarknet53`` is saved
@@ -164,8 +171,8 @@ def make_timm_cspdarknet53_checkpoint(
         converter.main([timm_path, path_converted])
     else:
         backbone = randomize(
-            CSPDarknet53(widen_factor=widen_factor,
-                         deepen_factor=deepen_factor), seed)
+            CSPDarknet53(
+                widen_factor=widen_factor, deepen_factor=deepen_factor), seed)
         torch.save({'state_dict': backbone.state_dict()}, path_converted)
-    return torch.load(path_converted, map_location='cpu',
-                      weights_only=True)['state_dict']
+    return torch.load(
+        path_converted, map_location='cpu', weights_only=True)['state_dict']

@@ -3,14 +3,14 @@ import math
 
 import pytest
 import torch
-
 from mmaction.registry import TASK_UTILS
+
 from mmyowo.models.task_modules import MultiLevelTopKAssigner
 
 # Square anchors make shape IoUs obvious: (min(s, a) / max(s, a)) ** 2 for a
 # square box of side s and a square anchor of side a.
-SQUARE_ANCHORS = [[(10, 10), (20, 20), (30, 30)],
-                  [(40, 40), (60, 60), (80, 80)],
+SQUARE_ANCHORS = [[(10, 10), (20, 20), (30, 30)], [(40, 40), (60, 60),
+                                                   (80, 80)],
                   [(100, 100), (150, 150), (200, 200)]]
 STRIDES = [8, 16, 32]
 SIZES_128 = [(16, 16), (8, 8), (4, 4)]  # 128 x 128 input
@@ -61,19 +61,24 @@ def test_big_box_with_yolov3_anchors_only_coarse():
     # all coarse; the coarsest level only takes its top-1.
     assigned = assign([[20., 20., 170., 220.]], YOLOV3_ANCHORS, SIZES_224)
     assert positives(assigned) == {
-        prior_index(SIZES_224, 2, 95 // 32, 120 // 32, 1): 1}
+        prior_index(SIZES_224, 2, 95 // 32, 120 // 32, 1): 1
+    }
 
 
 def test_small_box_gets_three_finest_positives():
     # Side 18: IoU 0.81 with 20, 0.36 with 30, 0.31 with 10, 0.20 with 40.
     assigned = assign([square(18, 37, 21)])
     assert positives(assigned) == {
-        prior_index(SIZES_128, 0, 4, 2, a): 1 for a in range(3)}
+        prior_index(SIZES_128, 0, 4, 2, a): 1
+        for a in range(3)
+    }
     # Same with the YOLOv3 anchors: a 10 x 10 box best fits the three
     # finest anchors.
     assigned = assign([[100., 100., 110., 110.]], YOLOV3_ANCHORS, SIZES_224)
     assert positives(assigned) == {
-        prior_index(SIZES_224, 0, 13, 13, a): 1 for a in range(3)}
+        prior_index(SIZES_224, 0, 13, 13, a): 1
+        for a in range(3)
+    }
 
 
 def test_medium_box_spreads_over_two_levels():
@@ -97,16 +102,20 @@ def test_centre_on_cell_edge_goes_to_right_lower_cell():
     }
 
 
-@pytest.mark.parametrize('cx,cy,cell', [
-    (130.0, 131.0, (15, 15)),   # centre beyond the input
-    (128.0, 127.9, (15, 15)),   # centre exactly on the far border
-    (-3.0, 5.0, (0, 0)),        # centre left of the input
-    (0.0, 0.0, (0, 0)),
-])
+@pytest.mark.parametrize(
+    'cx,cy,cell',
+    [
+        (130.0, 131.0, (15, 15)),  # centre beyond the input
+        (128.0, 127.9, (15, 15)),  # centre exactly on the far border
+        (-3.0, 5.0, (0, 0)),  # centre left of the input
+        (0.0, 0.0, (0, 0)),
+    ])
 def test_centre_at_border_is_clamped(cx, cy, cell):
     assigned = assign([square(18, cx, cy)])
     assert positives(assigned) == {
-        prior_index(SIZES_128, 0, cell[0], cell[1], a): 1 for a in range(3)}
+        prior_index(SIZES_128, 0, cell[0], cell[1], a): 1
+        for a in range(3)
+    }
 
 
 def test_two_boxes_same_cell_best_shape_wins():
@@ -116,16 +125,24 @@ def test_two_boxes_same_cell_best_shape_wins():
     small, large = square(18, 37, 21), square(22, 38, 22)
     cell = [prior_index(SIZES_128, 0, 4, 2, a) for a in range(3)]
     assert positives(assign([small, large])) == {
-        cell[0]: 1, cell[1]: 2, cell[2]: 2}
+        cell[0]: 1,
+        cell[1]: 2,
+        cell[2]: 2
+    }
     # The outcome follows the boxes, not the annotation order.
     assert positives(assign([large, small])) == {
-        cell[0]: 2, cell[1]: 1, cell[2]: 1}
+        cell[0]: 2,
+        cell[1]: 1,
+        cell[2]: 1
+    }
 
 
 def test_two_identical_boxes_tie_goes_to_lower_index():
     box = square(18, 37, 21)
     assert positives(assign([box, box])) == {
-        prior_index(SIZES_128, 0, 4, 2, a): 1 for a in range(3)}
+        prior_index(SIZES_128, 0, 4, 2, a): 1
+        for a in range(3)
+    }
 
 
 def test_two_boxes_same_cell_different_anchors_both_kept():
@@ -137,9 +154,8 @@ def test_two_boxes_same_cell_different_anchors_both_kept():
 
 
 def test_empty_gt_gives_all_negative():
-    assigned = MultiLevelTopKAssigner().assign(torch.zeros(0, 4),
-                                               SQUARE_ANCHORS, STRIDES,
-                                               SIZES_128)
+    assigned = MultiLevelTopKAssigner().assign(
+        torch.zeros(0, 4), SQUARE_ANCHORS, STRIDES, SIZES_128)
     assert assigned.dtype == torch.long
     assert assigned.shape == (sum(h * w * 3 for h, w in SIZES_128), )
     assert not assigned.any()
@@ -147,8 +163,11 @@ def test_empty_gt_gives_all_negative():
 
 def test_top1_everywhere_is_yolov3_rule():
     # (1, 1, 1): exactly one positive per box, at its best anchor overall.
-    assigned = assign([square(90, 70, 50), square(35, 50, 90),
-                       square(18, 37, 21)], topk=(1, 1, 1))
+    assigned = assign(
+        [square(90, 70, 50),
+         square(35, 50, 90),
+         square(18, 37, 21)],
+        topk=(1, 1, 1))
     assert positives(assigned) == {
         prior_index(SIZES_128, 2, 2, 1, 0): 1,
         prior_index(SIZES_128, 1, 3, 5, 0): 2,
@@ -177,10 +196,8 @@ def brute_force(boxes, anchors, strides, sizes, topk):
             if rank >= topk[lvl]:
                 continue
             rows, cols = sizes[lvl]
-            x = min(max(math.floor((x1 + x2) / 2 / strides[lvl]), 0),
-                    cols - 1)
-            y = min(max(math.floor((y1 + y2) / 2 / strides[lvl]), 0),
-                    rows - 1)
+            x = min(max(math.floor((x1 + x2) / 2 / strides[lvl]), 0), cols - 1)
+            y = min(max(math.floor((y1 + y2) / 2 / strides[lvl]), 0), rows - 1)
             idx = prior_index(sizes, lvl, x, y, a)
             best = claims.get(idx)
             conflicts += best is not None
@@ -199,18 +216,18 @@ def test_matches_brute_force_on_random_boxes(topk):
     boxes = torch.cat([centres - wh / 2, centres + wh / 2], dim=1)
     assigned = MultiLevelTopKAssigner(topk).assign(boxes, YOLOV3_ANCHORS,
                                                    STRIDES, SIZES_224)
-    expected, conflicts = brute_force(boxes.tolist(), YOLOV3_ANCHORS,
-                                      STRIDES, SIZES_224, topk)
+    expected, conflicts = brute_force(boxes.tolist(), YOLOV3_ANCHORS, STRIDES,
+                                      SIZES_224, topk)
     assert positives(assigned) == expected
     assert conflicts > 0  # the data exercises the conflict rule
 
 
 def test_accepts_tensor_anchors_and_keeps_device():
     gt = torch.tensor([square(18, 37, 21)], requires_grad=True)
-    anchors = [torch.tensor(level, dtype=torch.float32)
-               for level in SQUARE_ANCHORS]
-    assigned = MultiLevelTopKAssigner().assign(gt, anchors, STRIDES,
-                                               SIZES_128)
+    anchors = [
+        torch.tensor(level, dtype=torch.float32) for level in SQUARE_ANCHORS
+    ]
+    assigned = MultiLevelTopKAssigner().assign(gt, anchors, STRIDES, SIZES_128)
     assert assigned.device == gt.device
     assert positives(assigned) == positives(assign([square(18, 37, 21)]))
 

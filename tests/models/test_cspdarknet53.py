@@ -1,9 +1,9 @@
 import pytest
 import torch
+from mmaction.registry import MODELS
 from mmengine.registry import DefaultScope
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from mmaction.registry import MODELS
 from mmyowo.models.backbones import CSPDarknet53
 from mmyowo.models.backbones.cspdarknet53 import scale_channels, scale_depth
 
@@ -42,16 +42,17 @@ def test_full_width_layout_and_shapes(full_model):
 
 
 def test_small_variant_scales_depth_and_width():
-    model = CSPDarknet53(deepen_factor=0.33, widen_factor=0.25,
-                         out_indices=(0, 1, 2, 3, 4)).eval()
+    model = CSPDarknet53(
+        deepen_factor=0.33, widen_factor=0.25,
+        out_indices=(0, 1, 2, 3, 4)).eval()
     assert [len(s.blocks) for s in model.stages] == [1, 1, 3, 3, 1]
     assert model.stem.conv.out_channels == 8
     assert model.out_channels == [16, 32, 64, 128, 256]
     assert model.out_strides == [2, 4, 8, 16, 32]
     outs = model(torch.randn(2, 3, 64, 96))
-    assert [tuple(o.shape) for o in outs] == [
-        (2, c, 64 // s, 96 // s)
-        for c, s in zip(model.out_channels, model.out_strides)]
+    assert [tuple(o.shape) for o in outs
+            ] == [(2, c, 64 // s, 96 // s)
+                  for c, s in zip(model.out_channels, model.out_strides)]
 
 
 def test_scale_helpers():
@@ -77,11 +78,11 @@ def test_forward_is_stage_composition():
 
 
 def test_cross_stage_split_and_merge():
-    """A CSP stage sends the first half of the expansion around the blocks
-    and the second half through them (checked against a manual pass)."""
+    """A CSP stage sends the first half of the expansion around the blocks and
+    the second half through them (checked against a manual pass)."""
     torch.manual_seed(0)
-    stage = CSPDarknet53(deepen_factor=0.33,
-                         widen_factor=0.125).stages[1].eval()
+    stage = CSPDarknet53(
+        deepen_factor=0.33, widen_factor=0.125).stages[1].eval()
     x = torch.randn(1, stage.conv_down.conv.in_channels, 8, 8)
     with torch.no_grad():
         exp = stage.conv_exp(stage.conv_down(x))
@@ -90,7 +91,8 @@ def test_cross_stage_split_and_merge():
         for block in stage.blocks:
             main = main + block.conv2(block.conv1(main))
         expected = stage.conv_transition(
-            torch.cat([exp[:, :half], stage.conv_transition_b(main)], dim=1))
+            torch.cat([exp[:, :half],
+                       stage.conv_transition_b(main)], dim=1))
         torch.testing.assert_close(stage(x), expected)
 
 
@@ -104,8 +106,10 @@ def test_build_from_registries():
     from mmdet.registry import MODELS as MMDET_MODELS
     with DefaultScope.overwrite_default_scope('mmdet'):
         model = MMDET_MODELS.build(
-            dict(cfg, type='mmaction.CSPDarknet53',
-                 act_cfg=dict(type='LeakyReLU', negative_slope=0.1)))
+            dict(
+                cfg,
+                type='mmaction.CSPDarknet53',
+                act_cfg=dict(type='LeakyReLU', negative_slope=0.1)))
     assert isinstance(model, CSPDarknet53)
     assert isinstance(model.stem.activate, torch.nn.LeakyReLU)
     assert model.stem.activate.negative_slope == 0.1
@@ -113,8 +117,8 @@ def test_build_from_registries():
 
 @pytest.mark.parametrize('frozen_stages', [0, 2, 5])
 def test_frozen_stages(frozen_stages):
-    model = CSPDarknet53(deepen_factor=0.33, widen_factor=0.125,
-                         frozen_stages=frozen_stages)
+    model = CSPDarknet53(
+        deepen_factor=0.33, widen_factor=0.125, frozen_stages=frozen_stages)
     model.train()
     frozen = [model.stem, *model.stages[:frozen_stages]]
     trainable = list(model.stages[frozen_stages:])
@@ -125,8 +129,9 @@ def test_frozen_stages(frozen_stages):
         assert all(p.requires_grad for p in module.parameters())
         assert all(bn.training for bn in _batch_norms(module))
     # Frozen BN statistics do not move in a training forward pass.
-    frozen_stats = [bn.running_mean.clone() for m in frozen
-                    for bn in _batch_norms(m)]
+    frozen_stats = [
+        bn.running_mean.clone() for m in frozen for bn in _batch_norms(m)
+    ]
     model(torch.randn(2, 3, 32, 32))
     after = [bn.running_mean for m in frozen for bn in _batch_norms(m)]
     for before_, after_ in zip(frozen_stats, after):
@@ -140,8 +145,8 @@ def test_no_frozen_stages_by_default():
 
 
 def test_norm_eval_keeps_bn_in_eval_but_trainable():
-    model = CSPDarknet53(deepen_factor=0.33, widen_factor=0.125,
-                         norm_eval=True)
+    model = CSPDarknet53(
+        deepen_factor=0.33, widen_factor=0.125, norm_eval=True)
     model.train()
     assert model.training
     assert all(not bn.training for bn in _batch_norms(model))

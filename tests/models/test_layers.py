@@ -3,8 +3,7 @@ import pytest
 import torch
 
 from mmyowo.models.layers import DropBlock, SELayer
-from mmyowo.models.layers.dropblock import (expected_drop_fraction,
-                                           seed_rate)
+from mmyowo.models.layers.dropblock import expected_drop_fraction, seed_rate
 
 
 def test_se_layer_reweights_channels():
@@ -43,8 +42,8 @@ def test_dropblock_rejects_bad_arguments():
         DropBlock(block_size=2)
 
 
-@pytest.mark.parametrize('size,block_size', [(7, 3), (14, 3), (28, 3),
-                                             (14, 7), (28, 7)])
+@pytest.mark.parametrize('size,block_size', [(7, 3), (14, 3), (28, 3), (14, 7),
+                                             (28, 7)])
 def test_dropblock_drops_drop_prob_on_small_maps(size, block_size):
     # The neck's maps at 224x224 are 28, 14 and 7 wide. Averaged over about
     # a million activations the dropped fraction must be drop_prob (the old
@@ -77,8 +76,7 @@ def test_dropblock_blocks_lie_inside_the_map():
     assert zeros.any()
     # A block seeded at the border would leave a 2x2 or 2x3 corner patch
     # that no full 3x3 block inside the map explains.
-    assert all(
-        _zero_pixels_covered_by_inner_blocks(z, 3) for z in zeros)
+    assert all(_zero_pixels_covered_by_inner_blocks(z, 3) for z in zeros)
 
 
 @pytest.mark.parametrize('size,block_size', [(7, 3), (9, 5), (6, 6)])

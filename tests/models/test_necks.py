@@ -1,8 +1,8 @@
 import pytest
 import torch
+from mmaction.registry import MODELS
 from mmengine.registry import init_default_scope
 
-from mmaction.registry import MODELS
 from mmyowo.models.necks import (I3DNeck, ScaleTransfer, STMFusionFPN,
                                  TemporalPoolNeck)
 
@@ -45,11 +45,18 @@ def test_scale_transfer_is_parameter_free_and_lossless():
 @pytest.mark.parametrize('c3d', [64, 0])
 def test_stm_fusion_fpn_shapes(c3d):
     init_default_scope('mmaction')
-    neck = MODELS.build(dict(
-        type='STMFusionFPN', in_channels_2d=(8, 16, 32), in_channels_3d=c3d,
-        out_channels=(8, 16, 32), drop_block_cfg=dict(drop_prob=0.1)))
-    feats = [torch.randn(2, 8, 16, 16), torch.randn(2, 16, 8, 8),
-             torch.randn(2, 32, 4, 4)]
+    neck = MODELS.build(
+        dict(
+            type='STMFusionFPN',
+            in_channels_2d=(8, 16, 32),
+            in_channels_3d=c3d,
+            out_channels=(8, 16, 32),
+            drop_block_cfg=dict(drop_prob=0.1)))
+    feats = [
+        torch.randn(2, 8, 16, 16),
+        torch.randn(2, 16, 8, 8),
+        torch.randn(2, 32, 4, 4)
+    ]
     feat_3d = torch.randn(2, c3d, 4, 4) if c3d else None
     outs = neck(feats, feat_3d)
     assert [tuple(o.shape) for o in outs] == [(2, 8, 16, 16), (2, 16, 8, 8),
@@ -58,10 +65,16 @@ def test_stm_fusion_fpn_shapes(c3d):
 
 def test_stm_fusion_fpn_uses_the_3d_map_at_every_level():
     torch.manual_seed(0)
-    neck = STMFusionFPN(in_channels_2d=(8, 16, 32), in_channels_3d=64,
-                        out_channels=(8, 16, 32), drop_block_cfg=None).eval()
-    feats = [torch.randn(1, 8, 16, 16), torch.randn(1, 16, 8, 8),
-             torch.randn(1, 32, 4, 4)]
+    neck = STMFusionFPN(
+        in_channels_2d=(8, 16, 32),
+        in_channels_3d=64,
+        out_channels=(8, 16, 32),
+        drop_block_cfg=None).eval()
+    feats = [
+        torch.randn(1, 8, 16, 16),
+        torch.randn(1, 16, 8, 8),
+        torch.randn(1, 32, 4, 4)
+    ]
     feat_3d = torch.randn(1, 64, 4, 4)
     fused_a = neck.fuse(feats, feat_3d)
     fused_b = neck.fuse(feats, feat_3d + 1.0)
@@ -72,17 +85,27 @@ def test_stm_fusion_fpn_uses_the_3d_map_at_every_level():
 def test_stm_fusion_fpn_validates_arguments():
     with pytest.raises(ValueError, match='not divisible'):
         STMFusionFPN(in_channels_3d=100)
-    neck = STMFusionFPN(in_channels_2d=(8, 16, 32), in_channels_3d=64,
-                        out_channels=(8, 16, 32))
+    neck = STMFusionFPN(
+        in_channels_2d=(8, 16, 32),
+        in_channels_3d=64,
+        out_channels=(8, 16, 32))
     with pytest.raises(ValueError, match='feat_3d=None'):
-        neck([torch.randn(1, 8, 16, 16), torch.randn(1, 16, 8, 8),
-              torch.randn(1, 32, 4, 4)])
+        neck([
+            torch.randn(1, 8, 16, 16),
+            torch.randn(1, 16, 8, 8),
+            torch.randn(1, 32, 4, 4)
+        ])
 
 
 def test_stm_fusion_fpn_reports_size_mismatch():
-    neck = STMFusionFPN(in_channels_2d=(8, 16, 32), in_channels_3d=64,
-                        out_channels=(8, 16, 32))
+    neck = STMFusionFPN(
+        in_channels_2d=(8, 16, 32),
+        in_channels_3d=64,
+        out_channels=(8, 16, 32))
     # A 112x112 input: the 2D levels are 14/7/4, the 3D map 4 -> 16/8/4.
     with pytest.raises(ValueError, match='multiples of 32'):
-        neck([torch.randn(1, 8, 14, 14), torch.randn(1, 16, 7, 7),
-              torch.randn(1, 32, 4, 4)], torch.randn(1, 64, 4, 4))
+        neck([
+            torch.randn(1, 8, 14, 14),
+            torch.randn(1, 16, 7, 7),
+            torch.randn(1, 32, 4, 4)
+        ], torch.randn(1, 64, 4, 4))

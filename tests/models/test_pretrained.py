@@ -10,12 +10,12 @@ import os.path as osp
 import pytest
 import torch
 import torch.nn as nn
+from mmaction.registry import MODELS
 from mmengine.config import Config
 from mmengine.logging import MMLogger
 from mmengine.model import BaseModule
 from mmengine.registry import init_default_scope
 
-from mmaction.registry import MODELS
 from mmyowo.models.backbones import CSPStage, DarkBlock
 from mmyowo.models.utils import load_pretrained, pop_pretrained_cfg
 from ._cfgs import small_yowo_cfg
@@ -27,8 +27,13 @@ REAL_CONFIGS = ('yowo_plus_ucf24.py', 'yowo_plus_8f_ucf24.py',
                 'yowo_plus_jhmdb21.py', 'yowo_plus_8f_jhmdb21.py')
 BUFFER_SUFFIXES = ('running_mean', 'running_var', 'num_batches_tracked')
 # ResNet3d arguments of the small test model (tests/models/_cfgs.py).
-SMALL_I3D = dict(depth=18, base_channels=8, conv1_kernel=(3, 7, 7),
-                 conv1_stride_t=1, pool1_stride_t=1, inflate=(1, 1, 1, 1))
+SMALL_I3D = dict(
+    depth=18,
+    base_channels=8,
+    conv1_kernel=(3, 7, 7),
+    conv1_stride_t=1,
+    pool1_stride_t=1,
+    inflate=(1, 1, 1, 1))
 
 
 @pytest.fixture
@@ -55,9 +60,12 @@ class Net(nn.Module):
 
 def random_state(width=4, seed=1):
     g = torch.Generator().manual_seed(seed)
-    return {k: (torch.randint(1, 99, v.shape, generator=g) if k.endswith(
-        'num_batches_tracked') else torch.randn(v.shape, generator=g))
-            for k, v in Net(width).state_dict().items()}
+    return {
+        k: (torch.randint(1, 99, v.shape, generator=g)
+            if k.endswith('num_batches_tracked') else torch.randn(
+                v.shape, generator=g))
+        for k, v in Net(width).state_dict().items()
+    }
 
 
 def assert_loaded(module, state, prefix=''):
@@ -118,9 +126,11 @@ def test_non_finite_values_are_refused(tmp_path):
     torch.save(state, tmp_path / 'diverged.pth')
     net = Net()
     before = net.conv.weight.detach().clone()
-    with pytest.raises(ValueError, match=r'diverged.pth has NaN or infinite'
-                       r' values in .*(bn.running_var, fc.weight|fc.weight,'
-                       r' bn.running_var)'):
+    with pytest.raises(
+            ValueError,
+            match=r'diverged.pth has NaN or infinite'
+            r' values in .*(bn.running_var, fc.weight|fc.weight,'
+            r' bn.running_var)'):
         load_pretrained(net, str(tmp_path / 'diverged.pth'))
     assert torch.equal(net.conv.weight, before)
 
@@ -128,8 +138,11 @@ def test_non_finite_values_are_refused(tmp_path):
 def test_below_threshold_raises_naming_file_and_changes_nothing(tmp_path):
     state = random_state()
     # 2 of 5 parameter tensors (plus all BN buffers) fit.
-    partial = {k: v for k, v in state.items() if not k.startswith(
-        ('conv.', 'fc.')) or k == 'fc.bias'}
+    partial = {
+        k: v
+        for k, v in state.items()
+        if not k.startswith(('conv.', 'fc.')) or k == 'fc.bias'
+    }
     partial['bn.bias'] = torch.randn(7)
     path = tmp_path / 'partial.pth'
     torch.save(partial, path)
@@ -149,8 +162,10 @@ def test_below_threshold_raises_naming_file_and_changes_nothing(tmp_path):
 
 
 def test_buffers_alone_do_not_count(tmp_path):
-    buffers = {k: v for k, v in random_state().items()
-               if k.endswith(BUFFER_SUFFIXES)}
+    buffers = {
+        k: v
+        for k, v in random_state().items() if k.endswith(BUFFER_SUFFIXES)
+    }
     torch.save(buffers, tmp_path / 'stats.pth')
     with pytest.raises(ValueError, match='only 0 of its 5 parameter'):
         load_pretrained(Net(), str(tmp_path / 'stats.pth'))
@@ -194,8 +209,8 @@ def test_pop_pretrained_cfg_forms():
     built, load = pop_pretrained_cfg(
         dict(init_cfg=[kaiming, dict(pretrained, min_fraction=0.9)]), 'b')
     assert built['init_cfg'] == [kaiming] and load['min_fraction'] == 0.9
-    assert pop_pretrained_cfg(dict(init_cfg=kaiming), 'b') == (
-        dict(init_cfg=kaiming), None)
+    assert pop_pretrained_cfg(dict(init_cfg=kaiming),
+                              'b') == (dict(init_cfg=kaiming), None)
     # mmaction ResNet3d: ``pretrained`` loads 3D weights only with
     # pretrained2d=False; otherwise it inflates 2D weights (left alone).
     built, load = pop_pretrained_cfg(
@@ -204,11 +219,14 @@ def test_pop_pretrained_cfg_forms():
     inflate = dict(type='ResNet3d', pretrained='torchvision://resnet50')
     assert pop_pretrained_cfg(inflate, 'b') == (inflate, None)
     with pytest.raises(ValueError, match='2 pretrained checkpoints'):
-        pop_pretrained_cfg(dict(pretrained='r.pth', pretrained2d=False,
-                                init_cfg=pretrained), 'b')
+        pop_pretrained_cfg(
+            dict(pretrained='r.pth', pretrained2d=False, init_cfg=pretrained),
+            'b')
     with pytest.raises(ValueError, match=r"unknown keys \['checkpiont'\]"):
-        pop_pretrained_cfg(dict(init_cfg=dict(
-            type='Pretrained', checkpoint='a', checkpiont='a')), 'b')
+        pop_pretrained_cfg(
+            dict(
+                init_cfg=dict(
+                    type='Pretrained', checkpoint='a', checkpiont='a')), 'b')
     with pytest.raises(ValueError, match='no checkpoint'):
         pop_pretrained_cfg(dict(init_cfg=dict(type='Pretrained')), 'b')
 
@@ -240,13 +258,15 @@ def test_loaded_weights_survive_nesting_and_a_second_init(tmp_path, log):
     wrapper = Wrapper()
     wrapper.init_weights()
     model = wrapper.detector
-    assert_loaded(model.backbone_3d,
-                  {k: v for k, v in state.items()
-                   if k.startswith('backbone.')}, 'backbone.')
+    assert_loaded(model.backbone_3d, {
+        k: v
+        for k, v in state.items() if k.startswith('backbone.')
+    }, 'backbone.')
     model.init_weights()  # warns, does not re-randomise
-    assert_loaded(model.backbone_3d,
-                  {k: v for k, v in state.items()
-                   if k.startswith('backbone.')}, 'backbone.')
+    assert_loaded(model.backbone_3d, {
+        k: v
+        for k, v in state.items() if k.startswith('backbone.')
+    }, 'backbone.')
     assert 'of backbone_3d from' in log.getvalue()
 
 
@@ -268,15 +288,15 @@ def test_resnet3d_pretrained_string_is_loud(tmp_path):
     cfg['backbone_3d']['pretrained'] = cfg['backbone_3d'].pop(
         'init_cfg')['checkpoint']
     init_default_scope('mmaction')
-    with pytest.raises(ValueError,
-                       match=r"i3d_small.pth.*start with \['backbone.'"):
+    with pytest.raises(
+            ValueError, match=r"i3d_small.pth.*start with \['backbone.'"):
         MODELS.build(cfg).init_weights()
 
 
 def test_init_cfg_ignored_by_a_branch_is_an_error():
     cfg = small_yowo_cfg()
-    cfg['backbone_3d']['init_cfg'] = dict(type='Constant', layer='Conv3d',
-                                          val=0.5)
+    cfg['backbone_3d']['init_cfg'] = dict(
+        type='Constant', layer='Conv3d', val=0.5)
     init_default_scope('mmaction')
     with pytest.raises(ValueError, match=r'backbone_3d \(ResNet3d\)'):
         MODELS.build(cfg).init_weights()
@@ -285,24 +305,43 @@ def test_init_cfg_ignored_by_a_branch_is_an_error():
 CONSTANT = dict(type='Constant', layer='Conv2d', val=0.5)
 
 
-@pytest.mark.parametrize('build', [
-    lambda: MODELS.build(dict(type='CSPDarknet53', deepen_factor=0.33,
-                              widen_factor=0.125, init_cfg=CONSTANT)),
-    lambda: CSPStage(8, 16, 1, 1.0, 0.5, 1.0, init_cfg=CONSTANT),
-    lambda: DarkBlock(8, 4, init_cfg=CONSTANT),
-    lambda: MODELS.build(dict(type='I3DNeck', in_channels=16,
-                              out_channels=8, init_cfg=CONSTANT)),
-    lambda: MODELS.build(dict(type='SELayer', channels=16, ratio=4,
-                              init_cfg=CONSTANT)),
-    lambda: MODELS.build(dict(type='STMFusionFPN', in_channels_2d=(32, 64,
-                                                                   128),
-                              in_channels_3d=64, out_channels=(16, 32, 64),
-                              init_cfg=CONSTANT)),
-    lambda: MODELS.build(dict(type='YOWOHeadModule', num_classes=3,
-                              in_channels=(16, 32, 64), se_ratio=4,
-                              init_cfg=CONSTANT)),
-], ids=['CSPDarknet53', 'CSPStage', 'DarkBlock', 'I3DNeck', 'SELayer',
-        'STMFusionFPN', 'YOWOHeadModule'])
+@pytest.mark.parametrize(
+    'build', [
+        lambda: MODELS.build(
+            dict(
+                type='CSPDarknet53',
+                deepen_factor=0.33,
+                widen_factor=0.125,
+                init_cfg=CONSTANT)),
+        lambda: CSPStage(8, 16, 1, 1.0, 0.5, 1.0, init_cfg=CONSTANT),
+        lambda: DarkBlock(8, 4, init_cfg=CONSTANT),
+        lambda: MODELS.build(
+            dict(
+                type='I3DNeck',
+                in_channels=16,
+                out_channels=8,
+                init_cfg=CONSTANT)),
+        lambda: MODELS.build(
+            dict(type='SELayer', channels=16, ratio=4, init_cfg=CONSTANT)),
+        lambda: MODELS.build(
+            dict(
+                type='STMFusionFPN',
+                in_channels_2d=(32, 64, 128),
+                in_channels_3d=64,
+                out_channels=(16, 32, 64),
+                init_cfg=CONSTANT)),
+        lambda: MODELS.build(
+            dict(
+                type='YOWOHeadModule',
+                num_classes=3,
+                in_channels=(16, 32, 64),
+                se_ratio=4,
+                init_cfg=CONSTANT)),
+    ],
+    ids=[
+        'CSPDarknet53', 'CSPStage', 'DarkBlock', 'I3DNeck', 'SELayer',
+        'STMFusionFPN', 'YOWOHeadModule'
+    ])
 def test_components_honour_their_init_cfg(build):
     # Before: the ConvModules held directly (CSPDarknet53.stem,
     # I3DNeck.proj, SELayer.squeeze/excite, the convs of a standalone
@@ -310,8 +349,10 @@ def test_components_honour_their_init_cfg(build):
     init_default_scope('mmaction')
     module = build()
     module.init_weights()
-    convs = {n: m for n, m in module.named_modules()
-             if isinstance(m, nn.Conv2d)}
+    convs = {
+        n: m
+        for n, m in module.named_modules() if isinstance(m, nn.Conv2d)
+    }
     assert convs
     for name, conv in convs.items():
         assert torch.all(conv.weight == 0.5), name
@@ -324,8 +365,11 @@ def test_components_honour_their_init_cfg(build):
 def full_checkpoints(tmp_path_factory):
     root = tmp_path_factory.mktemp('pretrained')
     i3d, csp = str(root / 'i3d_r50.pth'), str(root / 'csp_converted.pth')
-    return dict(i3d=i3d, i3d_state=make_i3d_recognizer_checkpoint(i3d),
-                csp=csp, csp_state=make_timm_cspdarknet53_checkpoint(csp))
+    return dict(
+        i3d=i3d,
+        i3d_state=make_i3d_recognizer_checkpoint(i3d),
+        csp=csp,
+        csp_state=make_timm_cspdarknet53_checkpoint(csp))
 
 
 def real_cfg(name, i3d, csp):
@@ -340,17 +384,19 @@ def ucf24_model(full_checkpoints):
     """configs/yowo_plus_ucf24.py built (not initialised) with the local
     checkpoints; tests initialise deep copies (a build takes seconds)."""
     init_default_scope('mmaction')
-    return MODELS.build(real_cfg(REAL_CONFIGS[0], full_checkpoints['i3d'],
-                                 full_checkpoints['csp']))
+    return MODELS.build(
+        real_cfg(REAL_CONFIGS[0], full_checkpoints['i3d'],
+                 full_checkpoints['csp']))
 
 
-def test_real_config_loads_both_branches(ucf24_model, full_checkpoints,
-                                         log):
+def test_real_config_loads_both_branches(ucf24_model, full_checkpoints, log):
     ckpt = full_checkpoints
     model = copy.deepcopy(ucf24_model)
     model.init_weights()
-    i3d = {k: v for k, v in ckpt['i3d_state'].items()
-           if k.startswith('backbone.')}
+    i3d = {
+        k: v
+        for k, v in ckpt['i3d_state'].items() if k.startswith('backbone.')
+    }
     assert_loaded(model.backbone_3d, i3d, 'backbone.')
     assert_loaded(model.backbone_2d, ckpt['csp_state'])
     # Counts from the checkpoints themselves: I3D-R50 has 53 conv + 53 BN
@@ -382,10 +428,12 @@ def test_other_real_configs_have_the_same_branches(name):
 
 def test_other_architecture_checkpoint_is_refused(ucf24_model, tmp_path):
     r18 = str(tmp_path / 'i3d_r18.pth')
-    make_i3d_recognizer_checkpoint(r18, depth=18,
-                                   inflate=((1, 1), (1, 0), (1, 0), (0, 1)))
+    make_i3d_recognizer_checkpoint(
+        r18, depth=18, inflate=((1, 1), (1, 0), (1, 0), (0, 1)))
     model = copy.deepcopy(ucf24_model)
     model.pretrained_cfgs['backbone_3d']['checkpoint'] = r18
-    with pytest.raises(ValueError, match=r'i3d_r18.pth does not fit '
-                       r"backbone_3d \(prefix='backbone.'\)"):
+    with pytest.raises(
+            ValueError,
+            match=r'i3d_r18.pth does not fit '
+            r"backbone_3d \(prefix='backbone.'\)"):
         model.init_weights()

@@ -73,8 +73,7 @@ def test_decode_matches_mmdet_anchor_generator_and_coder():
         sizes, device='cpu')
     coder = YOLOBBoxCoder()
     torch.manual_seed(0)
-    for size, base, stride, priors in zip(sizes, ANCHORS, strides,
-                                          mm_priors):
+    for size, base, stride, priors in zip(sizes, ANCHORS, strides, mm_priors):
         grid, wh = make_grid_priors(size, base, 'cpu')
         deltas = torch.randn(2, grid.shape[0], 4)
         ours = yolo_decode(deltas, grid, wh, stride)
@@ -106,8 +105,7 @@ def test_decode_broadcasts_per_prior_strides():
 
 def test_decode_clamps_size_logits():
     deltas = torch.tensor([[0., 0., 1e4, -1e4]], requires_grad=True)
-    box = yolo_decode(deltas, torch.zeros(1, 2), torch.tensor([[10., 20.]]),
-                      8)
+    box = yolo_decode(deltas, torch.zeros(1, 2), torch.tensor([[10., 20.]]), 8)
     assert torch.isfinite(box).all()
     width, height = (box[0, 2:] - box[0, :2]).tolist()
     assert width == pytest.approx(10 * math.exp(MAX_LOG_WH_RATIO), rel=1e-5)

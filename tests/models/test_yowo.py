@@ -3,27 +3,29 @@ import copy
 import numpy as np
 import pytest
 import torch
+from mmaction.datasets.transforms import FormatShape, PackActionInputs
+from mmaction.registry import MODELS
+from mmaction.structures import ActionDataSample
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 
-from mmaction.datasets.transforms import FormatShape, PackActionInputs
-from mmaction.registry import MODELS
-from mmaction.structures import ActionDataSample
 from ._cfgs import small_yowo_cfg
 
 
 def make_batch(batch=2, clip_len=4, size=64, key=None, seed=0):
     g = torch.Generator().manual_seed(seed)
-    inputs = torch.randint(0, 255, (batch, 3, clip_len, size, size),
-                           generator=g).float()
+    inputs = torch.randint(
+        0, 255, (batch, 3, clip_len, size, size), generator=g).float()
     samples = []
     for b in range(batch):
         s = ActionDataSample()
-        s.set_metainfo(dict(img_shape=(size, size), ori_shape=(size, size),
-                            scale_factor=(1.0, 1.0),
-                            key_frame_index=clip_len - 1 if key is None
-                            else key[b]))
+        s.set_metainfo(
+            dict(
+                img_shape=(size, size),
+                ori_shape=(size, size),
+                scale_factor=(1.0, 1.0),
+                key_frame_index=clip_len - 1 if key is None else key[b]))
         s.gt_instances = InstanceData(
             bboxes=torch.tensor([[8. + 4 * b, 10., 40., 56.]]),
             labels=torch.tensor([b % 3]))
@@ -42,8 +44,8 @@ def build(cfg):
 def test_modes(with_3d):
     model = build(small_yowo_cfg(with_3d=with_3d))
     inputs, samples = make_batch()
-    data = model.data_preprocessor(dict(inputs=list(inputs),
-                                        data_samples=samples), training=True)
+    data = model.data_preprocessor(
+        dict(inputs=list(inputs), data_samples=samples), training=True)
     assert data['inputs'].shape == (2, 3, 4, 64, 64)
     losses = model(**data, mode='loss')
     assert set(losses) == {'loss_bbox', 'loss_conf', 'loss_cls'}
@@ -58,7 +60,7 @@ def test_modes(with_3d):
         inst = p.pred_instances
         assert inst.bboxes.shape[1] == 4
         assert inst.scores.shape == (len(inst), 3)
-        assert inst.labels.shape == (len(inst),)
+        assert inst.labels.shape == (len(inst), )
     with pytest.raises(RuntimeError, match='Invalid mode'):
         model(data['inputs'], mode='bad')
 
@@ -99,8 +101,8 @@ def test_overfits_one_tiny_batch():
     cfg['neck']['drop_block_cfg'] = None
     model = build(cfg)
     inputs, samples = make_batch()
-    data = model.data_preprocessor(dict(inputs=list(inputs),
-                                        data_samples=samples), training=True)
+    data = model.data_preprocessor(
+        dict(inputs=list(inputs), data_samples=samples), training=True)
     optim = torch.optim.Adam(model.parameters(), lr=2e-3)
     history = []
     for _ in range(40):
@@ -116,6 +118,7 @@ def test_overfits_one_tiny_batch():
 def test_full_size_base_model():
     """The paper-size model (CSPDarknet53 + I3D-R50) builds and runs."""
     from mmengine.config import Config
+
     from ._cfgs import BASE
     model = build(Config.fromfile(BASE).model).eval()
     assert model.neck.in_channels_2d == (256, 512, 1024)
@@ -134,10 +137,14 @@ def test_full_size_base_model():
 def packed_sample(meta_keys, clip_len=4, size=64, key=1):
     """One clip packed as the data pipeline packs it, with ``meta_keys``."""
     results = dict(
-        imgs=[np.full((size, size, 3), 20 * i, np.uint8)
-              for i in range(clip_len)],
-        num_clips=1, clip_len=clip_len, img_shape=(size, size),
-        ori_shape=(size, size), scale_factor=np.array([1., 1.]),
+        imgs=[
+            np.full((size, size, 3), 20 * i, np.uint8) for i in range(clip_len)
+        ],
+        num_clips=1,
+        clip_len=clip_len,
+        img_shape=(size, size),
+        ori_shape=(size, size),
+        scale_factor=np.array([1., 1.]),
         key_frame_index=key,
         gt_bboxes=np.array([[8., 10., 40., 56.]], np.float32),
         gt_labels=np.array([1]))
@@ -157,21 +164,21 @@ ALL_KEYS = ('img_shape', 'ori_shape', 'scale_factor', 'key_frame_index')
     ('predict', 'scale_factor', r"lacks \['scale_factor'\].*rescale"),
 ])
 def test_samples_missing_meta_keys_are_errors(mode, dropped, match):
-    """A PackActionInputs without ``key_frame_index`` used to run the 2D
-    branch on the last frame, one without ``scale_factor`` to leave the
-    predicted boxes in input pixels, both silently."""
+    """A PackActionInputs without ``key_frame_index`` used to run the 2D branch
+    on the last frame, one without ``scale_factor`` to leave the predicted
+    boxes in input pixels, both silently."""
     model = build(small_yowo_cfg())
     keys = tuple(k for k in ALL_KEYS if k != dropped)
     data = model.data_preprocessor(
-        pseudo_collate([packed_sample(keys), packed_sample(keys)]),
+        pseudo_collate([packed_sample(keys),
+                        packed_sample(keys)]),
         training=mode == 'loss')
     model.train(mode == 'loss')
     with torch.no_grad(), pytest.raises(KeyError, match=match):
         model(**data, mode=mode)
     # The same clips packed with every key run.
     data = model.data_preprocessor(
-        pseudo_collate([packed_sample(ALL_KEYS)] * 2),
-        training=mode == 'loss')
+        pseudo_collate([packed_sample(ALL_KEYS)] * 2), training=mode == 'loss')
     with torch.no_grad():
         out = model(**data, mode=mode)
     if mode == 'loss':

@@ -2,10 +2,10 @@ import math
 
 import pytest
 import torch
+from mmaction.registry import MODELS
 from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 
-from mmaction.registry import MODELS
 from mmyowo.models.dense_heads import YOWOHead
 
 NUM_CLASSES = 3
@@ -13,26 +13,32 @@ NUM_CLASSES = 3
 
 def build_head(**test_cfg) -> YOWOHead:
     init_default_scope('mmaction')
-    head = MODELS.build(dict(
-        type='YOWOHead',
-        head_module=dict(type='YOWOHeadModule', num_classes=NUM_CLASSES,
-                         in_channels=(8, 16, 32), se_ratio=4),
-        test_cfg=test_cfg or None))
+    head = MODELS.build(
+        dict(
+            type='YOWOHead',
+            head_module=dict(
+                type='YOWOHeadModule',
+                num_classes=NUM_CLASSES,
+                in_channels=(8, 16, 32),
+                se_ratio=4),
+            test_cfg=test_cfg or None))
     head.init_weights()
     return head
 
 
 def feats(batch=2, size=64):
-    return [torch.randn(batch, c, size // s, size // s)
-            for c, s in zip((8, 16, 32), (8, 16, 32))]
+    return [
+        torch.randn(batch, c, size // s, size // s)
+        for c, s in zip((8, 16, 32), (8, 16, 32))
+    ]
 
 
 def test_head_module_output_shapes_and_bias_init():
     head = build_head()
     outs = head(feats())
-    assert [tuple(o.shape) for o in outs] == [
-        (2, 3 * (5 + NUM_CLASSES), 8, 8), (2, 3 * (5 + NUM_CLASSES), 4, 4),
-        (2, 3 * (5 + NUM_CLASSES), 2, 2)]
+    assert [tuple(o.shape) for o in outs] == [(2, 3 * (5 + NUM_CLASSES), 8, 8),
+                                              (2, 3 * (5 + NUM_CLASSES), 4, 4),
+                                              (2, 3 * (5 + NUM_CLASSES), 2, 2)]
     expected = -math.log((1 - 0.01) / 0.01)
     for pred in head.head_module.preds:
         bias = pred.bias.view(3, 5 + NUM_CLASSES)
@@ -61,10 +67,13 @@ def test_loss_is_finite_and_backpropagates_with_and_without_gt():
     torch.manual_seed(0)
     head = build_head()
     x = [f.requires_grad_() for f in feats()]
-    gts = [InstanceData(bboxes=torch.tensor([[10., 12., 40., 50.]]),
-                        labels=torch.tensor([2])),
-           InstanceData(bboxes=torch.zeros(0, 4),
-                        labels=torch.zeros(0, dtype=torch.long))]
+    gts = [
+        InstanceData(
+            bboxes=torch.tensor([[10., 12., 40., 50.]]),
+            labels=torch.tensor([2])),
+        InstanceData(
+            bboxes=torch.zeros(0, 4), labels=torch.zeros(0, dtype=torch.long))
+    ]
     losses = head.loss_by_feat(head(x), gts)
     assert set(losses) == {'loss_bbox', 'loss_conf', 'loss_cls'}
     total = sum(losses.values())
@@ -96,8 +105,8 @@ def confident_maps(head):
 def test_predict_rescales_thresholds_and_nms():
     head = build_head(score_thr=0.3, nms_iou_thr=0.4, max_per_img=5)
     maps = confident_maps(head)
-    meta = dict(img_shape=(64, 64), ori_shape=(128, 256),
-                scale_factor=(0.25, 0.5))
+    meta = dict(
+        img_shape=(64, 64), ori_shape=(128, 256), scale_factor=(0.25, 0.5))
     result = head.predict_by_feat(maps, [meta])[0]
     assert result.scores.shape[1] == NUM_CLASSES
     assert torch.all(result.labels == 1)
@@ -120,11 +129,13 @@ def test_rescale_without_scale_factor_or_ori_shape_is_an_error(missing):
     """Boxes used to stay silently in input pixels without scale_factor."""
     head = build_head(score_thr=0.3, nms_iou_thr=0.4, max_per_img=5)
     maps = confident_maps(head)
-    meta = dict(img_shape=(64, 64), ori_shape=(128, 256),
-                scale_factor=(0.25, 0.5))
+    meta = dict(
+        img_shape=(64, 64), ori_shape=(128, 256), scale_factor=(0.25, 0.5))
     del meta[missing]
-    with pytest.raises(KeyError, match=f"lacks \\['{missing}'\\].*"
-                       'rescale=True.*PackActionInputs'):
+    with pytest.raises(
+            KeyError,
+            match=f"lacks \\['{missing}'\\].*"
+            'rescale=True.*PackActionInputs'):
         head.predict_by_feat(maps, [meta])
     # Without rescaling the boxes are input pixels, clipped to img_shape:
     # the centre of cell (4, 4) at stride 8 is (36, 36).
@@ -138,6 +149,8 @@ def test_rescale_without_scale_factor_or_ori_shape_is_an_error(missing):
 def test_rejects_wrong_anchor_shape():
     init_default_scope('mmaction')
     with pytest.raises(ValueError, match='base_anchors'):
-        MODELS.build(dict(
-            type='YOWOHead', base_anchors=[[(1, 1)]] * 3,
-            head_module=dict(type='YOWOHeadModule', num_classes=2)))
+        MODELS.build(
+            dict(
+                type='YOWOHead',
+                base_anchors=[[(1, 1)]] * 3,
+                head_module=dict(type='YOWOHeadModule', num_classes=2)))

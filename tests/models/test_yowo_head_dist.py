@@ -1,10 +1,10 @@
 """Loss normalisation of ``YOWOHead`` over DDP ranks.
 
-Two real gloo ranks (spawned processes, CPU) each compute the loss of their
-own part of a batch; the rank losses, averaged as DDP averages gradients,
-must equal the single-process loss of the whole batch, and so must the
-gradients. This holds only if the losses are divided by the positives of
-all ranks, not each rank's own.
+Two real gloo ranks (spawned processes, CPU) each compute the loss of their own
+part of a batch; the rank losses, averaged as DDP averages gradients, must
+equal the single-process loss of the whole batch, and so must the gradients.
+This holds only if the losses are divided by the positives of all ranks, not
+each rank's own.
 """
 import os.path as osp
 from typing import List, Tuple
@@ -12,10 +12,10 @@ from typing import List, Tuple
 import torch
 import torch.distributed as torch_dist
 import torch.multiprocessing as mp
+from mmaction.registry import MODELS
 from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 
-from mmaction.registry import MODELS
 # Also registers mmyowo in the spawned ranks, which do not run conftest.py.
 from mmyowo.models.dense_heads import YOWOHead
 
@@ -28,10 +28,14 @@ COUNTS = ((3, 8, 5.5), (0, 1, 1.0), (0, 0, 1.0))
 
 def build_head():
     init_default_scope('mmaction')
-    head = MODELS.build(dict(
-        type='YOWOHead',
-        head_module=dict(type='YOWOHeadModule', num_classes=NUM_CLASSES,
-                         in_channels=(8, 16, 32), se_ratio=4)))
+    head = MODELS.build(
+        dict(
+            type='YOWOHead',
+            head_module=dict(
+                type='YOWOHeadModule',
+                num_classes=NUM_CLASSES,
+                in_channels=(8, 16, 32),
+                se_ratio=4)))
     head.init_weights()
     return head
 
@@ -43,8 +47,10 @@ def rank_batch(rank: int) -> Tuple[List[torch.Tensor], List[InstanceData]]:
     numbers of positives.
     """
     gen = torch.Generator().manual_seed(rank)
-    maps = [torch.randn(2, 3 * (5 + NUM_CLASSES), s, s, generator=gen)
-            for s in (8, 4, 2)]
+    maps = [
+        torch.randn(2, 3 * (5 + NUM_CLASSES), s, s, generator=gen)
+        for s in (8, 4, 2)
+    ]
     boxes = {
         0: [[[4., 4., 20., 24.]], []],
         1: [[[4., 4., 20., 24.], [30., 10., 60., 40.], [10., 40., 30., 62.]],
@@ -52,9 +58,11 @@ def rank_batch(rank: int) -> Tuple[List[torch.Tensor], List[InstanceData]]:
     }[rank]
     gts = []
     for i, img_boxes in enumerate(boxes):
-        gts.append(InstanceData(
-            bboxes=torch.tensor(img_boxes).reshape(-1, 4),
-            labels=(torch.arange(len(img_boxes)) + i + rank) % NUM_CLASSES))
+        gts.append(
+            InstanceData(
+                bboxes=torch.tensor(img_boxes).reshape(-1, 4),
+                labels=(torch.arange(len(img_boxes)) + i + rank) %
+                NUM_CLASSES))
     return maps, gts
 
 
@@ -67,8 +75,10 @@ def loss_and_grads(head, maps, gts):
 
 def _worker(rank: int, world_size: int, tmp_dir: str) -> None:
     torch_dist.init_process_group(
-        'gloo', init_method='file://' + osp.join(tmp_dir, 'rendezvous'),
-        rank=rank, world_size=world_size)
+        'gloo',
+        init_method='file://' + osp.join(tmp_dir, 'rendezvous'),
+        rank=rank,
+        world_size=world_size)
     try:
         factors = [
             YOWOHead.num_pos_avg_factor(counts[rank], torch.zeros(1))
@@ -77,16 +87,19 @@ def _worker(rank: int, world_size: int, tmp_dir: str) -> None:
         torch.manual_seed(0)
         head = build_head()  # identical weights on both ranks
         losses, grads = loss_and_grads(head, *rank_batch(rank))
-        torch.save(dict(factors=factors, losses=losses, grads=grads),
-                   osp.join(tmp_dir, f'rank{rank}.pth'))
+        torch.save(
+            dict(factors=factors, losses=losses, grads=grads),
+            osp.join(tmp_dir, f'rank{rank}.pth'))
     finally:
         torch_dist.destroy_process_group()
 
 
 def run_two_ranks(tmp_path) -> List[dict]:
     mp.spawn(_worker, args=(2, str(tmp_path)), nprocs=2, join=True)
-    return [torch.load(tmp_path / f'rank{r}.pth', weights_only=True)
-            for r in range(2)]
+    return [
+        torch.load(tmp_path / f'rank{r}.pth', weights_only=True)
+        for r in range(2)
+    ]
 
 
 def test_single_process_normaliser_is_the_batch_count():
@@ -122,5 +135,5 @@ def test_two_ranks_normalise_by_the_positives_of_all_ranks(tmp_path):
             whole[key])
     for level, grad in enumerate(whole_grads):
         torch.testing.assert_close(
-            torch.cat([ranks[0]['grads'][level],
-                       ranks[1]['grads'][level]]) / 2, grad)
+            torch.cat([ranks[0]['grads'][level], ranks[1]['grads'][level]]) /
+            2, grad)

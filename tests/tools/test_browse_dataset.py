@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from mmyowo.datasets.annotations import (group_boxes_by_frame,
-                                         load_annotations)
+from mmyowo.datasets.annotations import group_boxes_by_frame, load_annotations
 from mmyowo.preparation.synthetic import generate_synthetic_dataset
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -26,19 +25,22 @@ CLIP_LEN = 8  # the synthetic config's clip
 @pytest.fixture(scope='module')
 def tiny_set(tmp_path_factory):
     root = str(tmp_path_factory.mktemp('synthetic'))
-    gt_path = generate_synthetic_dataset(root, num_train_videos=2,
-                                         num_test_videos=2, num_frames=16,
-                                         seed=4)
+    gt_path = generate_synthetic_dataset(
+        root, num_train_videos=2, num_test_videos=2, num_frames=16, seed=4)
     return root, gt_path
 
 
 def run(tiny_set, out_dir, phase, *extra):
     root, gt_path = tiny_set
     frames = osp.join(root, 'rawframes')
-    options = [f'{phase}_dataloader.dataset.ann_file={gt_path}',
-               f'{phase}_dataloader.dataset.data_prefix.img={frames}']
-    return browse.main([CONFIG, '--phase', phase, '--output-dir',
-                        str(out_dir), *extra, '--cfg-options', *options])
+    options = [
+        f'{phase}_dataloader.dataset.ann_file={gt_path}',
+        f'{phase}_dataloader.dataset.data_prefix.img={frames}'
+    ]
+    return browse.main([
+        CONFIG, '--phase', phase, '--output-dir',
+        str(out_dir), *extra, '--cfg-options', *options
+    ])
 
 
 def expected_pictures(gt, split_key):
@@ -51,8 +53,8 @@ def expected_pictures(gt, split_key):
 
 
 def outline_has_colour(image, box, colour):
-    """Whether most of the left, right and bottom edges of ``box`` (within
-    one pixel of the rounded position) are drawn in ``colour``."""
+    """Whether most of the left, right and bottom edges of ``box`` (within one
+    pixel of the rounded position) are drawn in ``colour``."""
     x1, y1, x2, y2 = (int(round(v)) for v in box)
     h, w = image.shape[:2]
     hits = []
@@ -60,8 +62,7 @@ def outline_has_colour(image, box, colour):
     def near(ys, xs):
         for dy in (-1, 0, 1):
             for dx in (-1, 0, 1):
-                y, x = min(max(ys + dy, 0), h - 1), min(max(xs + dx, 0),
-                                                        w - 1)
+                y, x = min(max(ys + dy, 0), h - 1), min(max(xs + dx, 0), w - 1)
                 if (image[y, x] == colour).all():
                     return True
         return False
@@ -86,8 +87,8 @@ def test_keyframes_show_the_boxes_at_the_gt_position(tiny_set, tmp_path):
         video, frame = expected[stem]
         image = cv2.imread(path)
         # The key frame at the input size above a caption row.
-        assert image.shape == (INPUT_SIZE + browse.CAPTION_HEIGHT,
-                               INPUT_SIZE, 3)
+        assert image.shape == (INPUT_SIZE + browse.CAPTION_HEIGHT, INPUT_SIZE,
+                               3)
         boxes, labels = group_boxes_by_frame(gt['gttubes'][video])[frame]
         assert len(boxes) > 0
         for box, label in zip(boxes, labels):
@@ -105,9 +106,8 @@ def test_clip_strip_marks_the_key_frame(tiny_set, tmp_path):
                     '--num-samples', '3')
     strips = run(tiny_set, tmp_path / 's', 'val', '--mode', 'clip',
                  '--num-samples', '3', '--per-row', '3')
-    assert [osp.basename(p) for p in keyframes] == [
-        osp.basename(p) for p in strips
-    ]
+    assert [osp.basename(p)
+            for p in keyframes] == [osp.basename(p) for p in strips]
     expected = expected_pictures(gt, 'test_videos')
     tile_h = INPUT_SIZE + browse.CAPTION_HEIGHT + 2 * browse.MARGIN
     tile_w = INPUT_SIZE + 2 * browse.MARGIN
@@ -140,8 +140,8 @@ def test_train_phase_writes_augmented_clips(tiny_set, tmp_path):
     expected = expected_pictures(gt, 'train_videos')
     for path in paths:
         assert osp.splitext(osp.basename(path))[0] in expected
-        assert cv2.imread(path).shape[1] == 8 * (INPUT_SIZE +
-                                                 2 * browse.MARGIN)
+        assert cv2.imread(path).shape[1] == 8 * (
+            INPUT_SIZE + 2 * browse.MARGIN)
 
 
 def test_clip_to_images_layout_and_errors():
@@ -175,6 +175,8 @@ def test_multi_label_boxes_show_every_class():
     # Same outline (bottom edge, below the tag) in the first class's colour.
     assert tuple(multi[55, 30]) == tuple(single[55, 30]) == colour
     # The tag 'talk+wave' is wider than 'talk'.
-    tag_width = [int((img[:30] == colour).all(axis=2).any(axis=0).sum())
-                 for img in (single, multi)]
+    tag_width = [
+        int((img[:30] == colour).all(axis=2).any(axis=0).sum())
+        for img in (single, multi)
+    ]
     assert tag_width[1] > tag_width[0] > 0

@@ -46,10 +46,8 @@ def mat_entries():
     entries = {}
     for entry in loadmat(MINI_MAT)['annot'][0]:
         tubes = [(int(t['class'][0, 0]), int(t['sf'][0, 0]),
-                  t['boxes'].astype(np.float64))
-                 for t in entry['tubes'][0]]
-        entries[str(entry['name'][0])] = (int(entry['num_imgs'][0, 0]),
-                                          tubes)
+                  t['boxes'].astype(np.float64)) for t in entry['tubes'][0]]
+        entries[str(entry['name'][0])] = (int(entry['num_imgs'][0, 0]), tubes)
     return entries
 
 
@@ -65,8 +63,8 @@ def mini_rawframes(tmp_path_factory):
     video_list = write_list(root / 'videos.txt', mini_video_ids())
     results = videos_to_rawframes.main([
         MINI_VIDEOS,
-        str(root / 'rawframes'), '--video-list', video_list, '--ext',
-        '.mp4', '--flat-video-dir', '--num-workers', '2'
+        str(root / 'rawframes'), '--video-list', video_list, '--ext', '.mp4',
+        '--flat-video-dir', '--num-workers', '2'
     ])
     return root, results
 
@@ -79,8 +77,8 @@ def test_videos_to_rawframes_matches_decodable_frames(mini_rawframes):
         num_imgs = entries[video][0]
         assert status == f'ok: {num_imgs} frames'
         # Frames on disk = frames of the video = num_imgs of the mat.
-        assert probe_rawframes(str(root / 'rawframes' / video)) == (
-            num_imgs, 256, 340)
+        assert probe_rawframes(str(root / 'rawframes' / video)) == (num_imgs,
+                                                                    256, 340)
     video = 'CliffDiving/v_CliffDiving_g03_c01'
     capture = cv2.VideoCapture(
         osp.join(MINI_VIDEOS, 'v_CliffDiving_g03_c01.mp4'))
@@ -95,8 +93,11 @@ def test_videos_to_rawframes_matches_decodable_frames(mini_rawframes):
 def test_videos_to_rawframes_skip_overwrite_and_errors(tmp_path):
     video_list = write_list(tmp_path / 'one.txt',
                             ['CliffDiving/v_CliffDiving_g03_c01'])
-    args = [MINI_VIDEOS, str(tmp_path / 'out'), '--video-list', video_list,
-            '--ext', '.mp4', '--flat-video-dir']
+    args = [
+        MINI_VIDEOS,
+        str(tmp_path / 'out'), '--video-list', video_list, '--ext', '.mp4',
+        '--flat-video-dir'
+    ]
     assert videos_to_rawframes.main(args)[0][1] == 'ok: 92 frames'
     frame_dir = tmp_path / 'out' / 'CliffDiving' / 'v_CliffDiving_g03_c01'
     (frame_dir / '00093.jpg').write_bytes(b'stale')
@@ -109,8 +110,8 @@ def test_videos_to_rawframes_skip_overwrite_and_errors(tmp_path):
     bad_root = tmp_path / 'bad'
     (bad_root / 'Walk').mkdir(parents=True)
     (bad_root / 'Walk' / 'v_empty.avi').write_bytes(b'')
-    (bad_root / 'Walk' / 'v_noise.avi').write_bytes(
-        np.random.default_rng(0).bytes(4096))
+    (bad_root / 'Walk' /
+     'v_noise.avi').write_bytes(np.random.default_rng(0).bytes(4096))
     with pytest.raises(RuntimeError) as err:
         videos_to_rawframes.main([str(bad_root), str(tmp_path / 'bad_out')])
     assert 'v_empty.avi' in str(err.value)
@@ -142,14 +143,14 @@ def _check_ucf_gt(gt, train, test, frames_root):
         for cls, sf, xywh in tubes:
             by_label.setdefault(cls - 1, []).append((sf, xywh))
         assert set(by_label) == set(gt['gttubes'][video])
-        pairs = [(tube, sf, xywh) for label, mat_tubes in by_label.items()
-                 for tube, (sf, xywh) in zip(gt['gttubes'][video][label],
-                                             mat_tubes)]
+        pairs = [
+            (tube, sf, xywh) for label, mat_tubes in by_label.items()
+            for tube, (sf, xywh) in zip(gt['gttubes'][video][label], mat_tubes)
+        ]
         for tube, sf, xywh in pairs:
             expected = np.stack([
                 xywh[:, 0] * sx, xywh[:, 1] * sy,
-                (xywh[:, 0] + xywh[:, 2]) * sx,
-                (xywh[:, 1] + xywh[:, 3]) * sy
+                (xywh[:, 0] + xywh[:, 2]) * sx, (xywh[:, 1] + xywh[:, 3]) * sy
             ], 1)
             expected[:, 0::2] = expected[:, 0::2].clip(0, 340)
             expected[:, 1::2] = expected[:, 1::2].clip(0, 256)
@@ -157,8 +158,7 @@ def _check_ucf_gt(gt, train, test, frames_root):
                     & (expected[:, 3] - expected[:, 1] >= 1))
             np.testing.assert_array_equal(tube[:, 0],
                                           np.arange(len(xywh))[keep] + sf)
-            np.testing.assert_allclose(tube[:, 1:], expected[keep],
-                                       rtol=1e-6)
+            np.testing.assert_allclose(tube[:, 1:], expected[keep], rtol=1e-6)
             assert (tube[:, 1:3] >= 0).all()
             assert (tube[:, 3] <= 340).all() and (tube[:, 4] <= 256).all()
 
@@ -184,9 +184,9 @@ def test_convert_ucf24_mini(mini_rawframes, tmp_path, capsys):
     # Measuring the videos themselves gives the same result.
     out_json = str(tmp_path / 'gt.json')
     convert_ucf24.main([
-        MINI_MAT, '--out', out_json, '--train-list', train_list,
-        '--test-list', test_list, '--videos-root', MINI_VIDEOS,
-        '--video-ext', '.mp4', '--flat-video-dir', '--num-workers', '2'
+        MINI_MAT, '--out', out_json, '--train-list', train_list, '--test-list',
+        test_list, '--videos-root', MINI_VIDEOS, '--video-ext', '.mp4',
+        '--flat-video-dir', '--num-workers', '2'
     ])
     from_videos = load_annotations(out_json)
     assert from_videos['nframes'] == gt['nframes']
@@ -232,8 +232,8 @@ def test_convert_ucf24_split_and_disk_checks(mini_rawframes, tmp_path):
     with pytest.raises(ValueError, match='unknown.txt: 1 video'):
         convert_ucf24.main([
             MINI_MAT, '--out',
-            str(tmp_path / 'gt3.pkl'), '--train-list', unknown,
-            '--test-list', test_list
+            str(tmp_path / 'gt3.pkl'), '--train-list', unknown, '--test-list',
+            test_list
         ])
 
 
@@ -249,11 +249,11 @@ def _write_mat(path, entries, name_field='videoName'):
             # Like finalAnnots.mat: uint8 boxes, uint16 where needed.
             boxes = np.asarray(boxes)
             boxes = boxes.astype(np.uint8 if boxes.max() < 256 else np.uint16)
-            tube_arr[0, j] = (np.array([[sf + len(boxes) - 1]], np.uint8),
-                              np.array([[sf]], np.uint8),
+            tube_arr[0, j] = (np.array([[sf + len(boxes) - 1]],
+                                       np.uint8), np.array([[sf]], np.uint8),
                               np.array([[cls]], np.uint8), boxes)
-        annot[0, i] = (np.array([[num_imgs]], np.uint8), np.array([name]),
-                       tube_arr)
+        annot[0, i] = (np.array([[num_imgs]],
+                                np.uint8), np.array([name]), tube_arr)
     savemat(path, {'annot': annot})
     return path
 
@@ -266,8 +266,9 @@ def test_convert_ucf24_clips_and_drops_boxes(tmp_path, capsys):
         [319, 5, 10, 10],  # 1 px wide after clipping: kept
         [320, 5, 10, 10],  # 0 px wide after clipping: dropped
     ]
-    mat = _write_mat(str(tmp_path / 'a.mat'),
-                     [(video, 5, [(3, 2, overflow), (3, 3, boxes)])])
+    mat = _write_mat(
+        str(tmp_path / 'a.mat'), [(video, 5, [(3, 2, overflow),
+                                              (3, 3, boxes)])])
     assert loadmat(mat)['annot'][0, 0]['tubes'][0, 0]['boxes'].dtype == \
         np.uint8
     lst = write_list(tmp_path / 'l.txt', [video])
@@ -277,8 +278,8 @@ def test_convert_ucf24_clips_and_drops_boxes(tmp_path, capsys):
     ])
     first, second = gt['gttubes'][video][2]
     np.testing.assert_array_equal(first, [[2, 250, 10, 310, 110]])
-    np.testing.assert_array_equal(
-        second, [[3, 300, 200, 320, 240], [4, 319, 5, 320, 15]])
+    np.testing.assert_array_equal(second, [[3, 300, 200, 320, 240],
+                                           [4, 319, 5, 320, 15]])
     report = capsys.readouterr().out
     assert 'degenerate boxes dropped: 1' in report
     assert 'boxes clipped into the frame: 2' in report
@@ -292,12 +293,12 @@ def test_convert_ucf24_clips_and_drops_boxes(tmp_path, capsys):
     np.testing.assert_array_equal(gt['gttubes'][video][2][0][0],
                                   [2, 125, 5, 155, 55])
 
-    bad = _write_mat(str(tmp_path / 'b.mat'),
-                     [(video, 5, [(4, 1, [[1, 1, 5, 5]])])])
+    bad = _write_mat(
+        str(tmp_path / 'b.mat'), [(video, 5, [(4, 1, [[1, 1, 5, 5]])])])
     with pytest.raises(ValueError, match='contradicts the class folder'):
         convert_ucf24.parse_final_annots(bad)
-    bad = _write_mat(str(tmp_path / 'c.mat'),
-                     [(video, 5, [(30, 1, [[1, 1, 5, 5]])])])
+    bad = _write_mat(
+        str(tmp_path / 'c.mat'), [(video, 5, [(30, 1, [[1, 1, 5, 5]])])])
     with pytest.raises(ValueError, match=r'c.mat: .*class 30 outside'):
         convert_ucf24.parse_final_annots(bad)
     savemat(str(tmp_path / 'd.mat'), {'other': np.zeros(2)})
@@ -309,43 +310,47 @@ def _write_jhmdb_labels(root, video, rows_per_frame):
     folder = root / video
     folder.mkdir(parents=True)
     for frame, rows in rows_per_frame.items():
-        (folder / f'{frame:05d}.txt').write_text(
-            ''.join(' '.join(str(v) for v in row) + '\n' for row in rows))
+        (folder /
+         f'{frame:05d}.txt').write_text(''.join(' '.join(str(v)
+                                                         for v in row) + '\n'
+                                                for row in rows))
 
 
 def test_convert_jhmdb21(tmp_path, capsys):
     labels = tmp_path / 'labels'
     va = 'brush_hair/April_09_brush_hair_u_nm_np1_ba_goo_0'
     vb = 'wave/wave_hello_f_cm_np1_fr_med_1'
-    _write_jhmdb_labels(labels, va, {
-        1: [(1, 10, 20, 110, 200)],
-        2: [(1, 12.5, 20, 112, 200)],
-        3: [(1, 14, 20, 330, 250)],  # clipped to 320x240
-    })
-    _write_jhmdb_labels(labels, vb, {
-        f: [(21, 5 * f, 5, 50 + f, 60)] for f in range(1, 5)
-    })
+    _write_jhmdb_labels(
+        labels,
+        va,
+        {
+            1: [(1, 10, 20, 110, 200)],
+            2: [(1, 12.5, 20, 112, 200)],
+            3: [(1, 14, 20, 330, 250)],  # clipped to 320x240
+        })
+    _write_jhmdb_labels(labels, vb,
+                        {f: [(21, 5 * f, 5, 50 + f, 60)]
+                         for f in range(1, 5)})
     # Rawframes of vb only: 6 frames of 64x48 (labels are within them).
     frames = tmp_path / 'rgb-images'
     os.makedirs(frames / vb)
     for f in range(1, 7):
-        cv2.imwrite(str(frames / vb / f'{f:05d}.png'),
-                    np.zeros((48, 64, 3), np.uint8))
+        cv2.imwrite(
+            str(frames / vb / f'{f:05d}.png'), np.zeros((48, 64, 3), np.uint8))
     train = write_list(tmp_path / 'trainlist.txt',
                        [f'{va}/{f:05d}.txt' for f in (1, 2, 3)])
     test = write_list(tmp_path / 'testlist.txt', [vb])
     out = str(tmp_path / 'jhmdb.json')
     gt = convert_jhmdb21.main([
-        str(labels), '--out', out, '--train-list', train, '--test-list',
-        test, '--train-list', test, '--test-list', train
+        str(labels), '--out', out, '--train-list', train, '--test-list', test,
+        '--train-list', test, '--test-list', train
     ])
     assert gt['labels'] == list(JHMDB21_CLASSES)
     assert gt['train_videos'] == [[va], [vb]]
     assert gt['test_videos'] == [[vb], [va]]
-    np.testing.assert_array_equal(
-        gt['gttubes'][va][0][0],
-        [[1, 10, 20, 110, 200], [2, 12.5, 20, 112, 200],
-         [3, 14, 20, 320, 240]])
+    np.testing.assert_array_equal(gt['gttubes'][va][0][0], [[
+        1, 10, 20, 110, 200
+    ], [2, 12.5, 20, 112, 200], [3, 14, 20, 320, 240]])
     assert gt['nframes'] == {va: 3, vb: 4}
     assert gt['resolution'][va] == (240, 320)
     assert 'boxes clipped into the frame: 1' in capsys.readouterr().out
@@ -356,8 +361,8 @@ def test_convert_jhmdb21(tmp_path, capsys):
     # With rawframes, their count and size win over the labels.
     frames_args = ['--frames-root', str(frames)]
     gt = convert_jhmdb21.main([
-        str(labels), '--out', out, '--train-list', test, '--test-list',
-        test, *frames_args
+        str(labels), '--out', out, '--train-list', test, '--test-list', test,
+        *frames_args
     ])
     assert gt['nframes'] == {vb: 6} and gt['resolution'] == {vb: (48, 64)}
     # frame 4: x1 = 20, x2 = 54 inside 64 px; frame 1 unchanged.
@@ -375,8 +380,10 @@ def test_convert_jhmdb21_errors(tmp_path):
     video = 'run/v1'
     _write_jhmdb_labels(labels, video, {1: [(22, 1, 1, 5, 5)]})
     lst = write_list(tmp_path / 'l.txt', [video])
-    args = [str(labels), '--out', str(tmp_path / 'gt.pkl'), '--train-list',
-            lst, '--test-list', lst]
+    args = [
+        str(labels), '--out',
+        str(tmp_path / 'gt.pkl'), '--train-list', lst, '--test-list', lst
+    ]
     with pytest.raises(ValueError, match=r'00001.txt:1: class 22 outside'):
         convert_jhmdb21.main(args)
     (labels / video / '00001.txt').write_text('12 1 1 5\n')
@@ -384,5 +391,5 @@ def test_convert_jhmdb21_errors(tmp_path):
         convert_jhmdb21.main(args)
     missing = write_list(tmp_path / 'm.txt', ['run/v2'])
     with pytest.raises(FileNotFoundError, match='run/v2'):
-        convert_jhmdb21.main(args[:3] + ['--train-list', missing,
-                                         '--test-list', lst])
+        convert_jhmdb21.main(args[:3] +
+                             ['--train-list', missing, '--test-list', lst])

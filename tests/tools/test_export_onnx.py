@@ -1,5 +1,5 @@
-"""tools/deployment/export_onnx.py: the exported graph runs in onnxruntime
-and matches PyTorch."""
+"""tools/deployment/export_onnx.py: the exported graph runs in onnxruntime and
+matches PyTorch."""
 import importlib.util
 import os.path as osp
 
@@ -7,15 +7,14 @@ import numpy as np
 import onnx
 import pytest
 import torch
+from mmaction.registry import MODELS
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
-from mmaction.registry import MODELS
 from ..models._cfgs import small_yowo_cfg
 
-
-TOOL = osp.join(osp.dirname(__file__), '..', '..', 'tools', 'deployment',
-                'export_onnx.py')
+TOOL = osp.join(
+    osp.dirname(__file__), '..', '..', 'tools', 'deployment', 'export_onnx.py')
 
 
 def _load_tool():
@@ -35,10 +34,10 @@ def _randomize_bn(model):
         for module in model.modules():
             if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
                 n = module.num_features
-                module.running_mean.copy_(torch.randn(n, generator=generator)
-                                          * 0.1)
-                module.running_var.copy_(torch.rand(n, generator=generator)
-                                         + 0.5)
+                module.running_mean.copy_(
+                    torch.randn(n, generator=generator) * 0.1)
+                module.running_var.copy_(
+                    torch.rand(n, generator=generator) + 0.5)
 
 
 def test_export_matches_pytorch(tmp_path):
@@ -54,17 +53,19 @@ def test_export_matches_pytorch(tmp_path):
     ckpt = str(tmp_path / 'model.pth')
     torch.save({'state_dict': model.state_dict()}, ckpt)
     out = str(tmp_path / 'onnx' / 'yowo.onnx')
-    export_onnx.main([cfg_file, '--checkpoint', ckpt, '--clip-len',
-                      str(clip_len), '--shape', *map(str, shape),
-                      '--output', out, '--dynamic-batch'])
+    export_onnx.main([
+        cfg_file, '--checkpoint', ckpt, '--clip-len',
+        str(clip_len), '--shape', *map(str, shape), '--output', out,
+        '--dynamic-batch'
+    ])
 
     graph = onnx.load(out).graph
     assert [i.name for i in graph.input] == ['clip']
-    assert [o.name for o in graph.output] == ['maps_s8', 'maps_s16',
-                                              'maps_s32']
+    assert [o.name
+            for o in graph.output] == ['maps_s8', 'maps_s16', 'maps_s32']
 
-    clip = torch.randn(2, 3, clip_len, *shape, generator=torch.Generator()
-                       .manual_seed(2))
+    clip = torch.randn(
+        2, 3, clip_len, *shape, generator=torch.Generator().manual_seed(2))
     actual = export_onnx.run_onnxruntime(out, clip.numpy())
     with torch.no_grad():
         # The model's own tensor mode, key frame last by default.
@@ -80,5 +81,7 @@ def test_bad_shape(tmp_path):
     cfg_file = str(tmp_path / 'cfg.py')
     Config(dict(model=small_yowo_cfg(num_classes=3))).dump(cfg_file)
     with pytest.raises(ValueError, match='multiples'):
-        export_onnx.main([cfg_file, '--shape', '60', '64', '--output',
-                          str(tmp_path / 'x.onnx')])
+        export_onnx.main([
+            cfg_file, '--shape', '60', '64', '--output',
+            str(tmp_path / 'x.onnx')
+        ])

@@ -12,8 +12,7 @@ from mmyowo.datasets.annotations import load_annotations
 from mmyowo.preparation.synthetic import (build_ground_truth,
                                           generate_synthetic_dataset)
 from mmyowo.preparation.synthetic_scene import (SYNTHETIC_CLASSES,
-                                                SyntheticConfig,
-                                                sample_actor,
+                                                SyntheticConfig, sample_actor,
                                                 sample_appearance,
                                                 sample_distractor,
                                                 sample_video_objects)
@@ -66,8 +65,7 @@ def test_ground_truth_is_canonical_and_inside_frames(dataset):
         assert (h, w) == (96, 112) and gt['nframes'][video] == 16
         frame = cv2.imread(osp.join(root, 'rawframes', video, '00016.jpg'))
         assert frame.shape == (96, 112, 3)
-        assert not osp.exists(
-            osp.join(root, 'rawframes', video, '00017.jpg'))
+        assert not osp.exists(osp.join(root, 'rawframes', video, '00017.jpg'))
         assert tubes, f'{video} has no action'
         for tube_list in tubes.values():
             for tube in tube_list:
@@ -87,7 +85,8 @@ def test_every_class_in_both_splits(dataset):
     for split in ('train_videos', 'test_videos'):
         present = {
             label
-            for video in gt[split][0] for label in gt['gttubes'][video]
+            for video in gt[split][0]
+            for label in gt['gttubes'][video]
         }
         assert present == set(range(len(SYNTHETIC_CLASSES))), split
 
@@ -170,17 +169,17 @@ def test_actor_motion_and_idle_periods():
 def test_paired_classes_are_time_reversals(pair):
     """A single frame cannot tell the classes of a pair apart.
 
-    The appearance is drawn without the label and, for equal random
-    streams, the two classes visit exactly the same boxes in opposite order
-    over the same frames, so the law of (appearance, box) of an annotated
-    frame is the same for both.
+    The appearance is drawn without the label and, for equal random streams,
+    the two classes visit exactly the same boxes in opposite order over the
+    same frames, so the law of (appearance, box) of an annotated frame is the
+    same for both.
     """
     cfg = SyntheticConfig()
     for seed in range(20):
         look = sample_appearance(np.random.default_rng(seed), cfg)
-        first, second = (sample_actor(look, label,
-                                      np.random.default_rng(seed + 1), cfg)
-                         for label in pair)
+        first, second = (
+            sample_actor(look, label, np.random.default_rng(seed + 1), cfg)
+            for label in pair)
         assert first.appearance is second.appearance
         assert first.action == second.action
         start, end = first.action
@@ -197,8 +196,7 @@ def test_distractors_never_annotated():
     for obj in distractors:
         assert obj.action is None
         assert (obj.boxes == obj.boxes[0]).all()
-    gt = build_ground_truth({'v': objects}, {'train': ['v'], 'test': []},
-                            cfg)
+    gt = build_ground_truth({'v': objects}, {'train': ['v'], 'test': []}, cfg)
     tubes = [t for ts in gt['gttubes']['v'].values() for t in ts]
     assert len(tubes) == 1 and list(gt['gttubes']['v']) == [GROW]
     distractor = sample_distractor(

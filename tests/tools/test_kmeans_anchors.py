@@ -1,10 +1,9 @@
 """Tests of tools/analysis/kmeans_anchors.py (IoU k-means anchors)."""
 import importlib.util
 import os.path as osp
+import re
 import runpy
 import sys
-
-import re
 
 import numpy as np
 import pytest
@@ -23,8 +22,8 @@ kmeans = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(kmeans)
 
 # Nine well separated (w, h) sizes, listed by increasing area.
-PLANTED = np.array([(6, 10), (14, 9), (12, 22), (30, 18), (24, 44),
-                    (60, 34), (50, 90), (120, 70), (100, 180)], float)
+PLANTED = np.array([(6, 10), (14, 9), (12, 22), (30, 18), (24, 44), (60, 34),
+                    (50, 90), (120, 70), (100, 180)], float)
 
 
 def brute_force_iou(w1, h1, w2, h2):
@@ -50,23 +49,23 @@ def test_wh_iou_matches_brute_force():
 
 def planted_boxes(seed=0, per_cluster=300, noise=0.05):
     rng = np.random.default_rng(seed)
-    jitter = rng.uniform(1 - noise, 1 + noise,
-                         size=(len(PLANTED), per_cluster, 2))
+    jitter = rng.uniform(
+        1 - noise, 1 + noise, size=(len(PLANTED), per_cluster, 2))
     return (PLANTED[:, None] * jitter).reshape(-1, 2)
 
 
 @pytest.mark.parametrize('update', ['median', 'mean'])
 def test_kmeans_recovers_planted_clusters(update):
-    anchors = kmeans.kmeans_anchors(planted_boxes(), k=9, seed=0,
-                                    update=update)
+    anchors = kmeans.kmeans_anchors(
+        planted_boxes(), k=9, seed=0, update=update)
     # Sorted by area, each fitted anchor lies within the noise of its
     # planted size.
     assert (np.diff(anchors.prod(1)) > 0).all()
     np.testing.assert_allclose(anchors, PLANTED, rtol=0.03)
     # Deterministic for a seed.
     np.testing.assert_array_equal(
-        anchors, kmeans.kmeans_anchors(planted_boxes(), k=9, seed=0,
-                                       update=update))
+        anchors,
+        kmeans.kmeans_anchors(planted_boxes(), k=9, seed=0, update=update))
 
 
 def test_kmeans_duplicates_weigh_like_repeated_boxes():
@@ -99,8 +98,7 @@ def test_split_into_levels_sorts_by_area():
 
 
 def test_positives_histogram_equals_direct_assigner_calls():
-    anchors = [[(10, 13), (16, 30), (33, 23)], [(30, 61), (62, 45),
-                                                (59, 119)],
+    anchors = [[(10, 13), (16, 30), (33, 23)], [(30, 61), (62, 45), (59, 119)],
                [(116, 90), (156, 198), (373, 326)]]
     strides = (8, 16, 32)
     featmaps = kmeans.featmap_sizes_of((224, 224), strides)
@@ -109,8 +107,8 @@ def test_positives_histogram_equals_direct_assigner_calls():
     frames = []
     for n in (1, 2, 3, 1, 4):
         xy = rng.uniform(0, 150, size=(n, 2))
-        frames.append(np.concatenate(
-            [xy, xy + rng.uniform(8, 70, size=(n, 2))], 1))
+        frames.append(
+            np.concatenate([xy, xy + rng.uniform(8, 70, size=(n, 2))], 1))
     # Two boxes of one size in one cell: they compete for the same priors.
     frames.append(np.array([[40, 40, 60, 80], [41, 41, 61, 81]], float))
     assigner = MultiLevelTopKAssigner((3, 2, 1))
@@ -118,8 +116,9 @@ def test_positives_histogram_equals_direct_assigner_calls():
                                       featmaps)
     expected = []
     for boxes in frames:
-        assigned = assigner.assign(torch.tensor(boxes, dtype=torch.float32),
-                                   anchors, strides, featmaps)
+        assigned = assigner.assign(
+            torch.tensor(boxes, dtype=torch.float32), anchors, strides,
+            featmaps)
         expected += [int((assigned == i + 1).sum()) for i in range(len(boxes))]
     assert counts.tolist() == expected
     # The later of the two identical claims loses every prior.
@@ -131,14 +130,14 @@ def test_positives_of_a_box_follow_the_topk_rule():
     # level's (3 positives); a 100x100 box's best anchor is the coarsest
     # level's, its 2nd and 3rd best lie in the middle level, of which only
     # the 2nd counts (top-2): 2 positives.
-    anchors = [[(20, 20), (18, 22), (22, 18)], [(70, 70), (60, 60),
-                                                (40, 40)],
+    anchors = [[(20, 20), (18, 22), (22, 18)], [(70, 70), (60, 60), (40, 40)],
                [(100, 100), (200, 200), (300, 300)]]
-    frames = [np.array([[0, 0, 20, 20]], float),
-              np.array([[0, 0, 100, 100]], float)]
-    counts = kmeans.positives_per_box(
-        frames, MultiLevelTopKAssigner((3, 2, 1)), anchors, (8, 16, 32),
-        [(28, 28), (14, 14), (7, 7)])
+    frames = [
+        np.array([[0, 0, 20, 20]], float),
+        np.array([[0, 0, 100, 100]], float)
+    ]
+    counts = kmeans.positives_per_box(frames, MultiLevelTopKAssigner(
+        (3, 2, 1)), anchors, (8, 16, 32), [(28, 28), (14, 14), (7, 7)])
     assert counts.tolist() == [3, 2]
 
 
@@ -148,21 +147,34 @@ def tiny_gt():
 
     def tube(size, n=40):
         h, w = size
-        wh = rng.uniform([0.05 * w, 0.05 * h], [0.6 * w, 0.8 * h],
-                         size=(n, 2))
+        wh = rng.uniform([0.05 * w, 0.05 * h], [0.6 * w, 0.8 * h], size=(n, 2))
         xy = rng.uniform(0, 1, size=(n, 2)) * ([w, h] - wh)
         frames = np.arange(1, n + 1)[:, None]
         return np.concatenate([frames, xy, xy + wh], 1).astype(np.float32)
 
     return {
         'labels': ['a', 'b'],
-        'gttubes': {'a/v1': {0: [tube((240, 320))]},
-                    'b/v2': {1: [tube((112, 112)), tube((112, 112))]},
-                    'a/v3': {0: [np.array([[1, 0, 0, 300, 200]],
-                                          np.float32)]}},
-        'nframes': {'a/v1': 40, 'b/v2': 40, 'a/v3': 40},
-        'resolution': {'a/v1': (240, 320), 'b/v2': (112, 112),
-                       'a/v3': (240, 320)},
+        'gttubes': {
+            'a/v1': {
+                0: [tube((240, 320))]
+            },
+            'b/v2': {
+                1: [tube((112, 112)), tube((112, 112))]
+            },
+            'a/v3': {
+                0: [np.array([[1, 0, 0, 300, 200]], np.float32)]
+            }
+        },
+        'nframes': {
+            'a/v1': 40,
+            'b/v2': 40,
+            'a/v3': 40
+        },
+        'resolution': {
+            'a/v1': (240, 320),
+            'b/v2': (112, 112),
+            'a/v3': (240, 320)
+        },
         'train_videos': [['a/v1', 'b/v2']],
         'test_videos': [['a/v3']],
     }
@@ -174,12 +186,15 @@ def test_training_frames_rescale_to_the_input():
     # 40 frames of v1 with one box, 40 of v2 with two; v3 (test) left out.
     assert [len(f) for f in frames] == [1] * 40 + [2] * 40
     np.testing.assert_allclose(
-        frames[0][0], gt['gttubes']['a/v1'][0][0][0, 1:] *
-        [224 / 320, 160 / 240, 224 / 320, 160 / 240], rtol=1e-6)
+        frames[0][0],
+        gt['gttubes']['a/v1'][0][0][0, 1:] *
+        [224 / 320, 160 / 240, 224 / 320, 160 / 240],
+        rtol=1e-6)
     v2 = gt['gttubes']['b/v2'][1]
     np.testing.assert_allclose(
-        frames[40], np.stack([v2[0][0, 1:], v2[1][0, 1:]]) *
-        [2, 160 / 112, 2, 160 / 112], rtol=1e-6)
+        frames[40],
+        np.stack([v2[0][0, 1:], v2[1][0, 1:]]) * [2, 160 / 112, 2, 160 / 112],
+        rtol=1e-6)
     with pytest.raises(ValueError, match='gt.pkl: split 1 does not exist'):
         kmeans.training_frames(gt, (224, 224), split=1, source='gt.pkl')
     gt['train_videos'] = [['c/empty']]
@@ -218,8 +233,9 @@ def test_cli_on_a_tiny_gt_file(tmp_path, capsys, monkeypatch):
     assert f'after {result["iou_after"]:.4f}' in out
 
     # The script runs as a command.
-    monkeypatch.setattr(sys, 'argv', [
-        TOOL, path, '--num-boxes', '10', '--input-size', '128', '128'])
+    monkeypatch.setattr(
+        sys, 'argv',
+        [TOOL, path, '--num-boxes', '10', '--input-size', '128', '128'])
     runpy.run_path(TOOL, run_name='__main__')
     out = capsys.readouterr().out
     assert '128x128 input' in out
@@ -231,8 +247,8 @@ def ucf24_split1_training_sizes():
     (groups g08-g25), read from the full finalAnnots.mat directly."""
     sizes = []
     for entry in loadmat(osp.join(UCF24_MINI, 'finalAnnots.mat'))['annot'][0]:
-        group = int(re.search(r'_g(\d\d)_c\d\d$',
-                              str(entry['name'][0])).group(1))
+        group = int(
+            re.search(r'_g(\d\d)_c\d\d$', str(entry['name'][0])).group(1))
         if group <= 7 or not entry['tubes'].dtype.names:
             continue
         for tube in entry['tubes'][0]:
@@ -247,8 +263,8 @@ def test_ucf24_config_anchors_fit_the_split1_training_boxes():
     configs = osp.join(ROOT, 'configs')
     ucf = Config.fromfile(osp.join(configs, 'yowo_plus_ucf24.py'))
     ucf_8f = Config.fromfile(osp.join(configs, 'yowo_plus_8f_ucf24.py'))
-    coco = Config.fromfile(osp.join(configs, '_base_', 'models',
-                                    'yowo_plus.py'))
+    coco = Config.fromfile(
+        osp.join(configs, '_base_', 'models', 'yowo_plus.py'))
     anchors = ucf.model.bbox_head.base_anchors
     assert ucf_8f.model.bbox_head.base_anchors == anchors
     areas = [w * h for level in anchors for w, h in level]

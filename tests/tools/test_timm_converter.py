@@ -10,13 +10,15 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmyowo.models.backbones import CSPDarknet53
 
-TOOL = osp.join(osp.dirname(__file__), '..', '..', 'tools',
-                'model_converters', 'timm_cspdarknet53_to_mmyowo.py')
+TOOL = osp.join(
+    osp.dirname(__file__), '..', '..', 'tools', 'model_converters',
+    'timm_cspdarknet53_to_mmyowo.py')
 # timm's feature indices: 0 is the stride-1 stem, 1..5 the five stages.
 TIMM_OUT_INDICES = (3, 4, 5)
 # timm's cspdarknet53 uses LeakyReLU(0.01) and BN with eps 1e-5.
-TIMM_COMPATIBLE = dict(act_cfg=dict(type='LeakyReLU', negative_slope=0.01),
-                       norm_cfg=dict(type='BN', eps=1e-5))
+TIMM_COMPATIBLE = dict(
+    act_cfg=dict(type='LeakyReLU', negative_slope=0.01),
+    norm_cfg=dict(type='BN', eps=1e-5))
 
 
 def _load_tool():
@@ -51,9 +53,12 @@ def _randomize(model: torch.nn.Module) -> torch.nn.Module:
 
 def _timm_features(**kwargs) -> torch.nn.Module:
     torch.manual_seed(0)
-    model = timm.create_model('cspdarknet53', pretrained=False,
-                              features_only=True,
-                              out_indices=TIMM_OUT_INDICES, **kwargs)
+    model = timm.create_model(
+        'cspdarknet53',
+        pretrained=False,
+        features_only=True,
+        out_indices=TIMM_OUT_INDICES,
+        **kwargs)
     assert model.feature_info.reduction() == [8, 16, 32]
     return _randomize(model)
 
@@ -63,10 +68,12 @@ def timm_features():
     return _timm_features()
 
 
-@pytest.mark.parametrize('timm_act, act_cfg', [
-    ('leaky_relu', TIMM_COMPATIBLE['act_cfg']),
-    ('mish', dict(type='Mish')),  # our default (YOLOv4) activation
-])
+@pytest.mark.parametrize(
+    'timm_act, act_cfg',
+    [
+        ('leaky_relu', TIMM_COMPATIBLE['act_cfg']),
+        ('mish', dict(type='Mish')),  # our default (YOLOv4) activation
+    ])
 def test_converted_weights_reproduce_timm_features(timm_act, act_cfg):
     timm_features = _timm_features(act_layer=timm_act)
     ours = CSPDarknet53(act_cfg=act_cfg, norm_cfg=TIMM_COMPATIBLE['norm_cfg'])
@@ -115,8 +122,7 @@ def test_unmatched_keys_raise_and_are_listed(timm_features):
         convert_timm_cspdarknet53({'head.fc.weight': torch.zeros(1)})
 
 
-def test_cli_output_loads_through_pretrained_init_cfg(timm_features,
-                                                      tmp_path):
+def test_cli_output_loads_through_pretrained_init_cfg(timm_features, tmp_path):
     tool = _load_tool()
     src, dst = tmp_path / 'timm.pth', tmp_path / 'converted.pth'
     torch.save({'state_dict': timm_features.state_dict()}, src)

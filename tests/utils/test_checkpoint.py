@@ -55,9 +55,9 @@ def _poison_statistics(method: bytes, name: str = 'mean') -> bytes:
     table every buffer of the process uses: mmengine's logger then calls
     whatever the file put there.
     """
-    state = (pickle.EMPTY_DICT + _str('statistics_methods') +
-             pickle.EMPTY_DICT + _str(name) + method + pickle.SETITEM +
-             pickle.SETITEM)
+    state = (
+        pickle.EMPTY_DICT + _str('statistics_methods') + pickle.EMPTY_DICT +
+        _str(name) + method + pickle.SETITEM + pickle.SETITEM)
     return (pickle.PROTO + b'\x02' + pickle.GLOBAL + HB + pickle.EMPTY_TUPLE +
             pickle.NEWOBJ + state + pickle.BUILD + pickle.STOP)
 
@@ -98,20 +98,25 @@ def marker(tmp_path):
 def _malicious_files(tmp_path, marker_path):
     cmd = f'touch {marker_path}'
     payloads = {
-        'os.system': _reduce_call('os', 'system', cmd),
-        'posix.system': _reduce_call('posix', 'system', cmd),
-        'eval': _reduce_call('builtins', 'eval',
-                             f'__import__("os").system("{cmd}")'),
-        'exec': _reduce_call('builtins', 'exec',
-                             f'import os; os.system("{cmd}")'),
-        'getattr-chain': _getattr(
-            _getattr(pickle.GLOBAL + HB, '__init__'), '__globals__') +
+        'os.system':
+        _reduce_call('os', 'system', cmd),
+        'posix.system':
+        _reduce_call('posix', 'system', cmd),
+        'eval':
+        _reduce_call('builtins', 'eval', f'__import__("os").system("{cmd}")'),
+        'exec':
+        _reduce_call('builtins', 'exec', f'import os; os.system("{cmd}")'),
+        'getattr-chain':
+        _getattr(_getattr(pickle.GLOBAL + HB, '__init__'), '__globals__') +
         pickle.STOP,
-        'setstate-plant': _planted_globals(),
-        'setstate-swap': _poison_statistics(
-            _getattr(pickle.GLOBAL + HB, 'max')),
-        'setstate-class': _poison_statistics(pickle.GLOBAL + HB),
-        'subprocess': _reduce_call('subprocess', 'getoutput', cmd),
+        'setstate-plant':
+        _planted_globals(),
+        'setstate-swap':
+        _poison_statistics(_getattr(pickle.GLOBAL + HB, 'max')),
+        'setstate-class':
+        _poison_statistics(pickle.GLOBAL + HB),
+        'subprocess':
+        _reduce_call('subprocess', 'getoutput', cmd),
     }
     files = {}
     for name, payload in payloads.items():
@@ -133,8 +138,7 @@ def statistics_table():
     HistoryBuffer._statistics_methods.update(saved)
 
 
-def test_plant_is_a_real_threat_with_plain_getattr(tmp_path,
-                                                   statistics_table):
+def test_plant_is_a_real_threat_with_plain_getattr(tmp_path, statistics_table):
     """The same file, under the allow-list mmyowo used to install
     (``HistoryBuffer`` + ``getattr``), reads a function's globals and plants
     them in the method table every HistoryBuffer of the process uses."""
@@ -147,7 +151,7 @@ def test_plant_is_a_real_threat_with_plain_getattr(tmp_path,
 
 @pytest.mark.parametrize('entry', ['direct', 'mmengine', 'inference'])
 def test_malicious_checkpoints_are_refused(tmp_path, marker, entry,
-                                          statistics_table):
+                                           statistics_table):
     files = _malicious_files(tmp_path, marker)
     for name, path in files.items():
         with pytest.raises((CheckpointLoadError, pickle.UnpicklingError)) \
@@ -180,8 +184,9 @@ def test_process_wide_allow_list_is_untouched(tmp_path):
     assert 'mmyowo' in sys.modules
     allowed = torch.serialization.get_safe_globals()
     assert getattr not in allowed and HistoryBuffer not in allowed
-    assert not any(isinstance(g, tuple) and g[0] is history_buffer_statistic
-                   for g in allowed)
+    assert not any(
+        isinstance(g, tuple) and g[0] is history_buffer_statistic
+        for g in allowed)
     # A real runner checkpoint therefore needs our loader: plain torch
     # refuses it, as it would without mmyowo.
     ckpt = _train_tiny_runner(tmp_path)
@@ -204,13 +209,22 @@ def test_safe_globals_are_data_only():
 
 def test_loaded_history_buffer_is_plain_and_checked(tmp_path):
     ckpt = _train_tiny_runner(tmp_path)
-    buffer = load_checkpoint_file(ckpt)['message_hub']['log_scalars'][
-        'train/loss']
+    buffer = load_checkpoint_file(
+        ckpt)['message_hub']['log_scalars']['train/loss']
     assert type(buffer) is HistoryBuffer
-    bad = [{'statistics_methods': {'mean': HistoryBuffer.max}},
-           {'statistics_methods': {'mean': HistoryBuffer}},
-           {'_log_history': np.array(['x'], dtype=object)},
-           {'something': 1}, ('not', 'a dict')]
+    bad = [{
+        'statistics_methods': {
+            'mean': HistoryBuffer.max
+        }
+    }, {
+        'statistics_methods': {
+            'mean': HistoryBuffer
+        }
+    }, {
+        '_log_history': np.array(['x'], dtype=object)
+    }, {
+        'something': 1
+    }, ('not', 'a dict')]
     for state in bad:
         with pytest.raises(pickle.UnpicklingError):
             CheckpointHistoryBuffer.__new__(
@@ -347,9 +361,10 @@ def test_compare_state_dicts_counts():
 def test_check_state_dict_fits_names_file_and_problem():
     model = _Tiny(out=3)
     other = _Tiny(out=5).state_dict()
-    with pytest.raises(CheckpointMismatchError,
-                       match=r'ckpt\.pth.*2 mismatched.*fc\.weight.*'
-                       r'\(5, 2\) in the file, \(3, 2\) in the model'):
+    with pytest.raises(
+            CheckpointMismatchError,
+            match=r'ckpt\.pth.*2 mismatched.*fc\.weight.*'
+            r'\(5, 2\) in the file, \(3, 2\) in the model'):
         check_state_dict_fits(model, other, 'ckpt.pth')
     check_state_dict_fits(model, _Tiny(out=3).state_dict(), 'ckpt.pth')
 

@@ -52,8 +52,8 @@ from mmyowo.apis import YOWOVideoDetector, init_detector
 from mmyowo.apis.inference import resolve_frame_batch
 
 DTYPES = dict(fp32=torch.float32, fp16=torch.float16, bf16=torch.bfloat16)
-MODEL_SUMMARY = osp.join(osp.dirname(osp.abspath(__file__)),
-                         'model_summary.py')
+MODEL_SUMMARY = osp.join(
+    osp.dirname(osp.abspath(__file__)), 'model_summary.py')
 
 
 def load_model_summary():
@@ -89,17 +89,26 @@ def streaming_bound(t3d: float, t2d: float, trest: float,
 
 
 @torch.inference_mode()
-def measure(model: torch.nn.Module, clip_len: int, batch: int,
-            dtype: str, shape: Sequence[int], warmup: int, repeats: int,
+def measure(model: torch.nn.Module,
+            clip_len: int,
+            batch: int,
+            dtype: str,
+            shape: Sequence[int],
+            warmup: int,
+            repeats: int,
             frame_batch: Union[int, str, None] = 'auto') -> Dict[str, float]:
     """Time the branches and both modes; return seconds per frame / call.
 
     ``frame_batch`` is passed to :class:`YOWOVideoDetector` (streaming).
     """
     device = next(model.parameters()).device
-    detector = YOWOVideoDetector(model, mode='streaming', clip_len=clip_len,
-                                 frame_interval=1, input_size=shape,
-                                 frame_batch=frame_batch)
+    detector = YOWOVideoDetector(
+        model,
+        mode='streaming',
+        clip_len=clip_len,
+        frame_interval=1,
+        input_size=shape,
+        frame_batch=frame_batch)
     h, w = shape
     clips = torch.randn(batch, 3, clip_len, h, w, device=device)
     key_frames = clips[:, :, -1].contiguous()
@@ -114,8 +123,8 @@ def measure(model: torch.nn.Module, clip_len: int, batch: int,
         feat_3d = model.extract_feat_3d(clips)
 
         def rest():
-            return head.predict_by_feat(head(model.fuse(feats_2d, feat_3d)),
-                                        metas)
+            return head.predict_by_feat(
+                head(model.fuse(feats_2d, feat_3d)), metas)
 
         def timed(fn):
             return time_call(fn, warmup, repeats, device)
@@ -129,16 +138,21 @@ def measure(model: torch.nn.Module, clip_len: int, batch: int,
         trest = timed(rest) / batch
     per_frame = per_frame_call / batch
     streaming = window_call / (batch * clip_len)
-    return dict(t3d=t3d, t2d=t2d, trest=trest, per_frame=per_frame,
-                per_frame_latency=per_frame_call, streaming=streaming,
-                streaming_window=window_call,
-                speedup=per_frame / streaming,
-                bound=streaming_bound(t3d, t2d, trest, clip_len))
+    return dict(
+        t3d=t3d,
+        t2d=t2d,
+        trest=trest,
+        per_frame=per_frame,
+        per_frame_latency=per_frame_call,
+        streaming=streaming,
+        streaming_window=window_call,
+        speedup=per_frame / streaming,
+        bound=streaming_bound(t3d, t2d, trest, clip_len))
 
 
 def format_timings(rows: List[Dict[str, object]]) -> str:
-    """Markdown table of :func:`measure` rows (with ``clip_len``, ``batch``
-    and ``dtype`` added)."""
+    """Markdown table of :func:`measure` rows (with ``clip_len``, ``batch`` and
+    ``dtype`` added)."""
     header = ('| L | batch | dtype | t3D (ms/clip) | t2D (ms/frame) | '
               'tRest (ms/frame) | per-frame (ms/frame) | per-frame FPS | '
               'per-frame latency (ms) | streaming (ms/frame) | '
@@ -162,22 +176,28 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('config')
     parser.add_argument('--checkpoint')
     parser.add_argument('--clip-lens', type=int, nargs='+', default=[8, 16])
-    parser.add_argument('--shape', type=int, nargs=2, default=[224, 224],
-                        metavar=('H', 'W'))
+    parser.add_argument(
+        '--shape', type=int, nargs=2, default=[224, 224], metavar=('H', 'W'))
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--repeats', type=int, default=5)
     parser.add_argument('--warmup', type=int, default=2)
-    parser.add_argument('--threads', type=int,
-                        help='CPU threads for torch (default: torch\'s)')
-    parser.add_argument('--frame-batch', default='auto',
-                        help='streaming: most frames per 2D / neck / head '
-                        'call: an int, "all" or "auto" (all on CUDA, '
-                        'CPU_FRAME_BATCH on CPU)')
+    parser.add_argument(
+        '--threads',
+        type=int,
+        help='CPU threads for torch (default: torch\'s)')
+    parser.add_argument(
+        '--frame-batch',
+        default='auto',
+        help='streaming: most frames per 2D / neck / head '
+        'call: an int, "all" or "auto" (all on CUDA, '
+        'CPU_FRAME_BATCH on CPU)')
     parser.add_argument('--batch-sizes', type=int, nargs='+', default=[1])
-    parser.add_argument('--dtypes', nargs='+', choices=sorted(DTYPES),
-                        default=['fp32'])
-    parser.add_argument('--no-flops', action='store_true',
-                        help='skip the parameter / GFLOPs table')
+    parser.add_argument(
+        '--dtypes', nargs='+', choices=sorted(DTYPES), default=['fp32'])
+    parser.add_argument(
+        '--no-flops',
+        action='store_true',
+        help='skip the parameter / GFLOPs table')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     args = parser.parse_args(argv)
     if args.repeats < 1 or args.warmup < 0:
@@ -198,8 +218,11 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    model = init_detector(args.config, args.checkpoint, device='cpu',
-                          cfg_options=args.cfg_options)
+    model = init_detector(
+        args.config,
+        args.checkpoint,
+        device='cpu',
+        cfg_options=args.cfg_options)
     if args.checkpoint is None:
         # init_weights logs every parameter at INFO level: keep the table
         # readable.
@@ -214,8 +237,10 @@ def main(argv=None) -> None:
     print(f'Model: {args.config}, input {args.shape[0]}x{args.shape[1]}')
     if not args.no_flops:
         summary = load_model_summary()
-        flops = {n: summary.summarize(model, n, args.shape)
-                 for n in args.clip_lens}
+        flops = {
+            n: summary.summarize(model, n, args.shape)
+            for n in args.clip_lens
+        }
         print(summary.format_table(flops))
         print()
     device = torch.device(args.device)
@@ -232,8 +257,8 @@ def main(argv=None) -> None:
             for dtype in args.dtypes:
                 row = measure(model, clip_len, batch, dtype, args.shape,
                               args.warmup, args.repeats, args.frame_batch)
-                rows.append(dict(row, clip_len=clip_len, batch=batch,
-                                 dtype=dtype))
+                rows.append(
+                    dict(row, clip_len=clip_len, batch=batch, dtype=dtype))
     frame_batch = resolve_frame_batch(args.frame_batch, device)
     print(f'Device: {name}; median of {args.repeats} runs after '
           f'{args.warmup} warm-up runs; streaming frame_batch '

@@ -32,10 +32,10 @@ from typing import Dict, List, Sequence, Tuple
 import cv2
 import numpy as np
 import torch
+from mmaction.registry import DATASETS
 from mmengine.registry import init_default_scope
 
 import mmyowo  # noqa: F401  (registers the plugin in mmaction registries)
-from mmaction.registry import DATASETS
 from mmyowo.datasets.annotations import load_annotations
 from mmyowo.preparation.synthetic import generate_synthetic_dataset
 
@@ -47,20 +47,28 @@ def train_pipeline(clip_len: int, frame_interval: int,
                    decode: dict) -> List[dict]:
     """The training pipeline of paper §3.1 and §4.1 with a given decoder."""
     return [
-        dict(type='KFRSampleFrames', clip_len=clip_len,
-             frame_interval=frame_interval),
+        dict(
+            type='KFRSampleFrames',
+            clip_len=clip_len,
+            frame_interval=frame_interval),
         decode,
         dict(type='RandomZoomJitter', zoom_range=(0.5, 1.5), jitter=0.2),
         dict(type='Resize', scale=(224, 224), keep_ratio=False),
         dict(type='Flip', flip_ratio=0.5),
-        dict(type='ColorJitter', brightness=0.3, contrast=0.3,
-             saturation=0.3, hue=0),
+        dict(
+            type='ColorJitter',
+            brightness=0.3,
+            contrast=0.3,
+            saturation=0.3,
+            hue=0),
         dict(type='FormatShape', input_format='NCTHW', collapse=True),
         dict(type='PackActionInputs', meta_keys=META_KEYS),
     ]
 
 
-def encode_videos(gt_path: str, frames_root: str, videos_root: str,
+def encode_videos(gt_path: str,
+                  frames_root: str,
+                  videos_root: str,
                   fps: float = 25.) -> None:
     """Encode every rawframe folder of ``gt_path`` as ``{video_id}.avi``."""
     gt = load_annotations(gt_path)
@@ -93,7 +101,8 @@ STEP_NAMES = OrderedDict([
 ])
 
 
-def time_pipeline(dataset, num_clips: int,
+def time_pipeline(dataset,
+                  num_clips: int,
                   warmup: int = 2) -> Tuple[float, Dict[str, float]]:
     """Run ``num_clips`` samples through the pipeline, timing each step.
 
@@ -103,7 +112,8 @@ def time_pipeline(dataset, num_clips: int,
     """
     transforms = dataset.pipeline.transforms
     names = [
-        STEP_NAMES.get(type(t).__name__, type(t).__name__) for t in transforms
+        STEP_NAMES.get(type(t).__name__,
+                       type(t).__name__) for t in transforms
     ]
     seconds = dict.fromkeys(names, 0.)
     rng = np.random.default_rng(0)
@@ -123,8 +133,8 @@ def time_pipeline(dataset, num_clips: int,
     return num_clips / total, per_clip
 
 
-def print_table(
-        rows: Sequence[Tuple[str, int, float, Dict[str, float]]]) -> None:
+def print_table(rows: Sequence[Tuple[str, int, float, Dict[str,
+                                                           float]]]) -> None:
     """Print one line per (source, clip length): rate and per-step times."""
     steps = list(rows[0][3])
     header = (f'{"source":<10} {"L":>3} {"clips/s":>8} {"ms/clip":>8} | ' +
@@ -145,18 +155,26 @@ def parse_args() -> argparse.Namespace:
         'pipeline, from rawframes and from videos.')
     parser.add_argument('--clip-lens', type=int, nargs='+', default=[8, 16])
     parser.add_argument('--frame-interval', type=int, default=1)
-    parser.add_argument('--num-clips', type=int, default=40,
-                        help='timed clips per row')
-    parser.add_argument('--num-videos', type=int, default=6,
-                        help='synthetic training videos')
+    parser.add_argument(
+        '--num-clips', type=int, default=40, help='timed clips per row')
+    parser.add_argument(
+        '--num-videos', type=int, default=6, help='synthetic training videos')
     parser.add_argument('--num-frames', type=int, default=40)
-    parser.add_argument('--frame-size', type=int, nargs=2, default=(240, 320),
-                        metavar=('H', 'W'),
-                        help='synthetic frame size (UCF101-24: 240 320)')
-    parser.add_argument('--work-dir', help='where to write the synthetic '
-                        'data (default: a temporary folder)')
-    parser.add_argument('--video-ann', help='canonical GT of an extra video '
-                        'dataset to time')
+    parser.add_argument(
+        '--frame-size',
+        type=int,
+        nargs=2,
+        default=(240, 320),
+        metavar=('H', 'W'),
+        help='synthetic frame size (UCF101-24: 240 320)')
+    parser.add_argument(
+        '--work-dir',
+        help='where to write the synthetic '
+        'data (default: a temporary folder)')
+    parser.add_argument(
+        '--video-ann',
+        help='canonical GT of an extra video '
+        'dataset to time')
     parser.add_argument('--video-root', help='video root of --video-ann')
     parser.add_argument('--video-ext', default='.avi')
     parser.add_argument('--flat-video-dir', action='store_true')
@@ -195,24 +213,25 @@ def run(args: argparse.Namespace, work_dir: str) -> None:
     sources = [
         ('rawframes', gt_path, dict(img=frames_root),
          dict(type='RawFrameDecodeKeepBoxes'), {}),
-        ('video', gt_path, dict(video=videos_root),
-         dict(type='VideoDecode'), {}),
+        ('video', gt_path, dict(video=videos_root), dict(type='VideoDecode'),
+         {}),
     ]
     if args.video_ann:
         if not args.video_root:
             raise ValueError('--video-ann needs --video-root')
-        sources.append(('video-ext', args.video_ann,
-                        dict(video=args.video_root), dict(type='VideoDecode'),
-                        dict(video_ext=args.video_ext,
-                             flat_video_dir=args.flat_video_dir,
-                             split=args.split)))
+        sources.append(
+            ('video-ext', args.video_ann, dict(video=args.video_root),
+             dict(type='VideoDecode'),
+             dict(
+                 video_ext=args.video_ext,
+                 flat_video_dir=args.flat_video_dir,
+                 split=args.split)))
     rows = []
     for source, ann_file, prefix, decode, extra in sources:
         for clip_len in args.clip_lens:
             dataset = build_dataset(
                 ann_file, prefix,
-                train_pipeline(clip_len, args.frame_interval, decode),
-                **extra)
+                train_pipeline(clip_len, args.frame_interval, decode), **extra)
             rate, per_clip = time_pipeline(dataset, args.num_clips)
             rows.append((source, clip_len, rate, per_clip))
     h, w = args.frame_size

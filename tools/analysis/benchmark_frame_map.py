@@ -52,8 +52,9 @@ def synthesize(num_videos: int, extra_boxes: int, classes_per_box: int,
             x = rng.uniform(0, WIDTH - 80) + np.cumsum(
                 rng.normal(0, 0.5, length)).clip(-40, 40)
             y = np.full(length, rng.uniform(0, HEIGHT - 120))
-            box = np.column_stack((x, y, x + 60, y + 100)).clip(
-                0, [WIDTH, HEIGHT, WIDTH, HEIGHT])
+            box = np.column_stack(
+                (x, y, x + 60, y + 100)).clip(0,
+                                              [WIDTH, HEIGHT, WIDTH, HEIGHT])
             tubes.append(np.column_stack((frames, box)).astype(np.float32))
         gt['gttubes'][video] = {label: tubes}
         # One jittered box per actor and frame, plus random boxes.
@@ -63,8 +64,7 @@ def synthesize(num_videos: int, extra_boxes: int, classes_per_box: int,
         xy = rng.uniform(0, [WIDTH - 60, HEIGHT - 100], (len(frames), 2))
         noise = np.column_stack((frames, xy, xy + [60, 100]))
         boxes = np.concatenate((actor, noise))
-        labels = rng.integers(0, NUM_CLASSES,
-                              (len(boxes), classes_per_box))
+        labels = rng.integers(0, NUM_CLASSES, (len(boxes), classes_per_box))
         is_actor = np.arange(len(boxes)) < len(actor)
         labels[is_actor & (rng.random(len(boxes)) < 0.8), 0] = label
         scores = rng.random((len(boxes), classes_per_box)) * np.where(
@@ -75,8 +75,8 @@ def synthesize(num_videos: int, extra_boxes: int, classes_per_box: int,
                 np.column_stack((np.full(len(boxes), index), boxes[:, 0],
                                  labels[:, k], scores[:, k], boxes[:, 1:])))
     detections = np.concatenate(rows)
-    detections[:, 4:] = np.sort(detections[:, 4:].reshape(-1, 2, 2),
-                                axis=1).reshape(-1, 4).clip(0)
+    detections[:, 4:] = np.sort(
+        detections[:, 4:].reshape(-1, 2, 2), axis=1).reshape(-1, 4).clip(0)
     return gt, videos, detections
 
 
@@ -91,15 +91,16 @@ def main() -> None:
     parser.add_argument('--num-videos', type=int, default=910)
     parser.add_argument('--extra-boxes', type=int, default=1)
     parser.add_argument('--classes-per-box', type=int, default=3)
-    parser.add_argument('--skip-video', action='store_true',
-                        help='time frame-mAP only')
+    parser.add_argument(
+        '--skip-video', action='store_true', help='time frame-mAP only')
     parser.add_argument('--seed', type=int, default=0)
     args = parser.parse_args()
 
     (gt, videos, dets), t_syn = timed(lambda: synthesize(
         args.num_videos, args.extra_boxes, args.classes_per_box, args.seed))
-    num_gt = sum(len(t) for tubes in gt['gttubes'].values()
-                 for ts in tubes.values() for t in ts)
+    num_gt = sum(
+        len(t) for tubes in gt['gttubes'].values() for ts in tubes.values()
+        for t in ts)
     print(f'{len(videos)} videos, {sum(gt["nframes"].values())} frames, '
           f'{num_gt} GT boxes, {len(dets)} detection rows '
           f'(synthesised in {t_syn:.1f}s)\n')
@@ -121,8 +122,9 @@ def main() -> None:
         table.append(('link_tubes', seconds,
                       f'{sum(len(t) for t in tubes.values())} tubes'))
         results, seconds = timed(lambda: video_ap(tubes, gt, videos))
-        table.append(('video_ap (0.2, 0.5, 0.75)', seconds, ', '.join(
-            f'@{thr}: {100 * r["mAP"]:.2f}' for thr, r in results.items())))
+        table.append(('video_ap (0.2, 0.5, 0.75)', seconds,
+                      ', '.join(f'@{thr}: {100 * r["mAP"]:.2f}'
+                                for thr, r in results.items())))
     width = max(len(name) for name, _, _ in table)
     print(f'{"step".ljust(width)}  {"seconds":>8}  result')
     for name, seconds, note in table:

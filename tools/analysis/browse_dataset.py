@@ -33,11 +33,11 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 import torch
+from mmaction.registry import DATASETS
 from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
 
 import mmyowo  # noqa: F401
-from mmaction.registry import DATASETS
 
 PHASES = ('train', 'val', 'test')
 MODES = ('clip', 'keyframe')
@@ -88,8 +88,7 @@ def clip_to_images(inputs: torch.Tensor, source: str) -> List[np.ndarray]:
 
 def draw_boxes(image: np.ndarray, bboxes: np.ndarray, labels: np.ndarray,
                class_names: Sequence[str]) -> np.ndarray:
-    """Draw xyxy boxes (1 px outline) and class names on a copy of
-    ``image``.
+    """Draw xyxy boxes (1 px outline) and class names on a copy of ``image``.
 
     ``labels`` are class indices, or multi-hot rows of a multi-label
     dataset: such a box shows its names joined by ``+`` in the colour of
@@ -105,8 +104,8 @@ def draw_boxes(image: np.ndarray, bboxes: np.ndarray, labels: np.ndarray,
     outlines = []
     for box, label in zip(bboxes, labels):
         # A multi-label box (a multi-hot row) shows all its class names.
-        ids = (np.flatnonzero(label).tolist()
-               if np.ndim(label) else [int(label)])
+        ids = (
+            np.flatnonzero(label).tolist() if np.ndim(label) else [int(label)])
         label = ids[0] if ids else -1
         colour = class_colour(label)
         x1, y1, x2, y2 = (int(round(float(v))) for v in box)
@@ -119,37 +118,45 @@ def draw_boxes(image: np.ndarray, bboxes: np.ndarray, labels: np.ndarray,
         top = y1 - th - base - 1 if y1 - th - base - 1 >= 0 else y1 + 1
         cv2.rectangle(out, (left, top), (left + tw + 2, top + th + base),
                       colour, -1)
-        cv2.putText(out, name, (left + 1, top + th), FONT, 0.35, (0, 0, 0),
-                    1, cv2.LINE_AA)
+        cv2.putText(out, name, (left + 1, top + th), FONT, 0.35, (0, 0, 0), 1,
+                    cv2.LINE_AA)
     for corner1, corner2, colour in outlines:
         cv2.rectangle(out, corner1, corner2, colour, 1)
     return out
 
 
-def with_caption(image: np.ndarray, text: str,
-                 colour: Tuple[int, int, int] = (255, 255, 255)
-                 ) -> np.ndarray:
+def with_caption(image: np.ndarray,
+                 text: str,
+                 colour: Tuple[int, int, int] = (255, 255, 255)) -> np.ndarray:
     """``image`` above a black caption row holding ``text``."""
     caption = np.zeros((CAPTION_HEIGHT, image.shape[1], 3), np.uint8)
-    cv2.putText(caption, text, (2, CAPTION_HEIGHT - 5), FONT, 0.35, colour,
-                1, cv2.LINE_AA)
+    cv2.putText(caption, text, (2, CAPTION_HEIGHT - 5), FONT, 0.35, colour, 1,
+                cv2.LINE_AA)
     return np.concatenate([image, caption])
 
 
-def make_strip(frames: Sequence[np.ndarray], key_index: int, per_row: int,
+def make_strip(frames: Sequence[np.ndarray],
+               key_index: int,
+               per_row: int,
                key_caption: str = 'KEY') -> np.ndarray:
     """Tile a clip ``per_row`` frames a row; every frame captioned with its
-    0-based clip position, the key frame also with ``key_caption`` and
-    framed in red."""
+    0-based clip position, the key frame also with ``key_caption`` and framed
+    in red."""
     tiles = []
     for index, frame in enumerate(frames):
         is_key = index == key_index
         tile = with_caption(frame,
                             f'{index} {key_caption}' if is_key else f'{index}',
                             KEY_COLOUR if is_key else (255, 255, 255))
-        tiles.append(cv2.copyMakeBorder(
-            tile, MARGIN, MARGIN, MARGIN, MARGIN, cv2.BORDER_CONSTANT,
-            value=KEY_COLOUR if is_key else (0, 0, 0)))
+        tiles.append(
+            cv2.copyMakeBorder(
+                tile,
+                MARGIN,
+                MARGIN,
+                MARGIN,
+                MARGIN,
+                cv2.BORDER_CONSTANT,
+                value=KEY_COLOUR if is_key else (0, 0, 0)))
     blank = np.zeros_like(tiles[0])
     rows = []
     for start in range(0, len(tiles), per_row):
@@ -160,14 +167,15 @@ def make_strip(frames: Sequence[np.ndarray], key_index: int, per_row: int,
     return np.concatenate(rows)
 
 
-def render_sample(packed: Dict, class_names: Sequence[str], mode: str,
+def render_sample(packed: Dict,
+                  class_names: Sequence[str],
+                  mode: str,
                   per_row: int = 8,
                   source: str = 'sample') -> Tuple[np.ndarray, str]:
     """Render one packed sample; returns the image and its file stem."""
     sample = packed['data_samples']
     frames = clip_to_images(packed['inputs'], source)
-    key_index = int(sample.metainfo.get('key_frame_index',
-                                        len(frames) - 1))
+    key_index = int(sample.metainfo.get('key_frame_index', len(frames) - 1))
     if not 0 <= key_index < len(frames):
         raise ValueError(f'{source}: key_frame_index {key_index} outside '
                          f'the clip of {len(frames)} frames')
@@ -198,8 +206,8 @@ def sample_indices(num_items: int, num_samples: int) -> List[int]:
     """``num_samples`` indices spread evenly over ``range(num_items)``."""
     if num_samples >= num_items:
         return list(range(num_items))
-    return sorted(set(np.linspace(0, num_items - 1,
-                                  num_samples).round().astype(int)))
+    return sorted(
+        set(np.linspace(0, num_items - 1, num_samples).round().astype(int)))
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -207,16 +215,22 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         description='Write pipeline outputs of a dataset with their GT.')
     parser.add_argument('config', help='config file')
     parser.add_argument('--phase', choices=PHASES, default='train')
-    parser.add_argument('--output-dir',
-                        help='default: work_dirs/browse_dataset/{config}')
+    parser.add_argument(
+        '--output-dir', help='default: work_dirs/browse_dataset/{config}')
     parser.add_argument('--num-samples', type=int, default=8)
     parser.add_argument('--mode', choices=MODES, default='clip')
-    parser.add_argument('--per-row', type=int, default=8,
-                        help='frames per row of a clip strip')
-    parser.add_argument('--seed', type=int, default=0,
-                        help='seed of the random augmentations')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, key=value')
+    parser.add_argument(
+        '--per-row',
+        type=int,
+        default=8,
+        help='frames per row of a clip strip')
+    parser.add_argument(
+        '--seed', type=int, default=0, help='seed of the random augmentations')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config settings, key=value')
     args = parser.parse_args(argv)
     if args.num_samples < 1 or args.per_row < 1:
         parser.error('--num-samples and --per-row must be >= 1')
@@ -238,15 +252,15 @@ def main(argv: Optional[Sequence[str]] = None) -> List[str]:
         raise ValueError(f'{args.config}: the {args.phase} dataset is empty')
     class_names = dataset.metainfo.get('classes') or ()
     out_dir = osp.join(
-        args.output_dir or osp.join(
-            'work_dirs', 'browse_dataset',
-            osp.splitext(osp.basename(args.config))[0]), args.phase)
+        args.output_dir
+        or osp.join('work_dirs', 'browse_dataset',
+                    osp.splitext(osp.basename(args.config))[0]), args.phase)
     os.makedirs(out_dir, exist_ok=True)
     written = []
     for index in sample_indices(len(dataset), args.num_samples):
-        image, stem = render_sample(
-            dataset[index], class_names, args.mode, args.per_row,
-            f'{args.phase} sample {index}')
+        image, stem = render_sample(dataset[index], class_names, args.mode,
+                                    args.per_row,
+                                    f'{args.phase} sample {index}')
         path = osp.join(out_dir, f'{stem}.png')
         if not cv2.imwrite(path, image):
             raise OSError(f'could not write {path}')

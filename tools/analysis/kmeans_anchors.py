@@ -38,17 +38,15 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
+from mmaction.registry import TASK_UTILS
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 import mmyowo  # noqa: F401
-from mmaction.registry import TASK_UTILS
-from mmyowo.datasets.annotations import (group_boxes_by_frame,
-                                         load_annotations)
+from mmyowo.datasets.annotations import group_boxes_by_frame, load_annotations
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-DEFAULT_CONFIG = osp.join(REPO, 'configs', '_base_', 'models',
-                          'yowo_plus.py')
+DEFAULT_CONFIG = osp.join(REPO, 'configs', '_base_', 'models', 'yowo_plus.py')
 DEFAULT_INPUT_SIZE = (224, 224)
 UPDATES = ('median', 'mean')
 
@@ -65,14 +63,16 @@ def wh_iou(wh: np.ndarray, anchors: np.ndarray) -> np.ndarray:
     """
     wh = np.asarray(wh, dtype=np.float64)
     anchors = np.asarray(anchors, dtype=np.float64)
-    inter = (np.minimum(wh[:, None, 0], anchors[None, :, 0]) *
-             np.minimum(wh[:, None, 1], anchors[None, :, 1]))
-    union = (wh[:, 0] * wh[:, 1])[:, None] + (
-        anchors[:, 0] * anchors[:, 1])[None] - inter
+    inter = (
+        np.minimum(wh[:, None, 0], anchors[None, :, 0]) *
+        np.minimum(wh[:, None, 1], anchors[None, :, 1]))
+    union = (wh[:, 0] * wh[:, 1])[:, None] + (anchors[:, 0] *
+                                              anchors[:, 1])[None] - inter
     return inter / union
 
 
-def training_frames(gt: Dict, input_size: Tuple[int, int],
+def training_frames(gt: Dict,
+                    input_size: Tuple[int, int],
                     split: int = 0,
                     source: str = 'ground truth') -> List[np.ndarray]:
     """The boxes of every annotated frame of the training videos, rescaled.
@@ -120,8 +120,10 @@ def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
 def _update(wh: np.ndarray, weights: np.ndarray, update: str) -> np.ndarray:
     if update == 'mean':
         return (wh * weights[:, None]).sum(0) / weights.sum()
-    return np.array([_weighted_median(wh[:, 0], weights),
-                     _weighted_median(wh[:, 1], weights)])
+    return np.array([
+        _weighted_median(wh[:, 0], weights),
+        _weighted_median(wh[:, 1], weights)
+    ])
 
 
 def _kmeans_once(wh: np.ndarray, weights: np.ndarray, k: int,
@@ -199,11 +201,12 @@ def kmeans_anchors(wh: np.ndarray,
     return best[np.argsort(best.prod(1), kind='stable')]
 
 
-def mean_best_iou(wh: np.ndarray, anchors: np.ndarray,
+def mean_best_iou(wh: np.ndarray,
+                  anchors: np.ndarray,
                   weights: Optional[np.ndarray] = None) -> float:
     """Mean over boxes of the IoU with the best-fitting anchor."""
-    best = wh_iou(wh, np.asarray(anchors, dtype=np.float64)
-                  .reshape(-1, 2)).max(1)
+    best = wh_iou(wh,
+                  np.asarray(anchors, dtype=np.float64).reshape(-1, 2)).max(1)
     return float(np.average(best, weights=weights))
 
 
@@ -231,8 +234,7 @@ def featmap_sizes_of(input_size: Tuple[int, int],
 
 def positives_per_box(frames: Sequence[np.ndarray], assigner,
                       base_anchors: Sequence, strides: Sequence[int],
-                      featmap_sizes: Sequence[Tuple[int, int]]
-                      ) -> np.ndarray:
+                      featmap_sizes: Sequence[Tuple[int, int]]) -> np.ndarray:
     """Number of positive priors of every box, frame by frame.
 
     Args:
@@ -247,14 +249,15 @@ def positives_per_box(frames: Sequence[np.ndarray], assigner,
     counts = []
     for boxes in frames:
         assigned = assigner.assign(
-            torch.as_tensor(boxes, dtype=torch.float32), base_anchors,
-            strides, featmap_sizes)
+            torch.as_tensor(boxes, dtype=torch.float32), base_anchors, strides,
+            featmap_sizes)
         counts.append(
             torch.bincount(assigned, minlength=len(boxes) + 1)[1:].numpy())
     return np.concatenate(counts).astype(np.int64)
 
 
-def sample_frames(frames: Sequence[np.ndarray], num_boxes: int,
+def sample_frames(frames: Sequence[np.ndarray],
+                  num_boxes: int,
                   seed: int = 0) -> List[np.ndarray]:
     """Frames drawn at random without replacement until they hold at least
     ``num_boxes`` boxes (all frames if they hold fewer)."""
@@ -286,23 +289,32 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         'file by IoU k-means.')
     parser.add_argument('gt', help='canonical ground truth (.pkl / .json)')
     parser.add_argument(
-        '--config', default=DEFAULT_CONFIG,
+        '--config',
+        default=DEFAULT_CONFIG,
         help='config whose anchors, strides and assigner are compared '
         '(default: the base model, COCO anchors)')
-    parser.add_argument('--input-size', type=int, nargs=2,
-                        metavar=('W', 'H'),
-                        help='network input (default: the Resize of the '
-                        "config's test pipeline, else 224 224)")
-    parser.add_argument('--split', type=int, default=0,
-                        help='index of the training split')
-    parser.add_argument('--num-anchors', type=int,
-                        help="default: the config's number of anchors")
+    parser.add_argument(
+        '--input-size',
+        type=int,
+        nargs=2,
+        metavar=('W', 'H'),
+        help='network input (default: the Resize of the '
+        "config's test pipeline, else 224 224)")
+    parser.add_argument(
+        '--split', type=int, default=0, help='index of the training split')
+    parser.add_argument(
+        '--num-anchors',
+        type=int,
+        help="default: the config's number of anchors")
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--update', choices=UPDATES, default='median')
     parser.add_argument('--num-init', type=int, default=5)
-    parser.add_argument('--num-boxes', type=int, default=20000,
-                        help='boxes (whole frames) for the assigner '
-                        'histogram')
+    parser.add_argument(
+        '--num-boxes',
+        type=int,
+        default=20000,
+        help='boxes (whole frames) for the assigner '
+        'histogram')
     return parser.parse_args(argv)
 
 
@@ -326,8 +338,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
     head = cfg.model.bbox_head
     old_anchors = [[tuple(a) for a in level] for level in head.base_anchors]
     strides = tuple(head.strides)
-    input_size = tuple(args.input_size or input_size_of(cfg)
-                       or DEFAULT_INPUT_SIZE)
+    input_size = tuple(
+        args.input_size or input_size_of(cfg) or DEFAULT_INPUT_SIZE)
     init_default_scope(cfg.get('default_scope', 'mmaction'))
     assigner = TASK_UTILS.build(cfg.model.train_cfg.assigner)
     k = args.num_anchors or sum(len(level) for level in old_anchors)
@@ -347,9 +359,10 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
     print(f'IoU k-means (k={k}, k-means++ init, {args.update} update, seed '
           f'{args.seed}, best of {args.num_init}), levels of strides '
           f'{strides} finest first:')
-    print('base_anchors=[' + ',\n              '.join(
-        '[' + ', '.join(f'({w}, {h})' for w, h in level) + ']'
-        for level in new_anchors) + ']')
+    print('base_anchors=[' +
+          ',\n              '.join('[' + ', '.join(f'({w}, {h})'
+                                                   for w, h in level) + ']'
+                                   for level in new_anchors) + ']')
     print(f'mean best-anchor IoU: before {iou_before:.4f}, after '
           f'{iou_after:.4f}')
 
@@ -363,9 +376,12 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
           f'{len(before)} boxes of {len(sampled)} random training frames, '
           f'feature maps {featmaps}):')
     print(_histogram_table(before, after))
-    return dict(anchors=new_anchors, iou_before=iou_before,
-                iou_after=iou_after, positives_before=before,
-                positives_after=after)
+    return dict(
+        anchors=new_anchors,
+        iou_before=iou_before,
+        iou_after=iou_after,
+        positives_before=before,
+        positives_after=after)
 
 
 if __name__ == '__main__':

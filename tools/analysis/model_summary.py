@@ -15,12 +15,12 @@ from typing import Dict, List, Sequence
 
 import torch
 import torch.nn as nn
+from mmaction.registry import MODELS
 from mmengine.analysis import FlopAnalyzer
 from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
 
 import mmyowo  # noqa: F401
-from mmaction.registry import MODELS
 
 
 def count_params(module: nn.Module) -> int:
@@ -47,8 +47,8 @@ def _gflops(module: nn.Module, inputs: tuple) -> float:
 
 
 @torch.no_grad()
-def summarize(model: nn.Module, clip_len: int, shape: Sequence[int]
-              ) -> List[Dict[str, object]]:
+def summarize(model: nn.Module, clip_len: int,
+              shape: Sequence[int]) -> List[Dict[str, object]]:
     """Rows ``{branch, params_M, gflops}`` for one clip length."""
     model.eval()
     h, w = shape
@@ -58,32 +58,39 @@ def summarize(model: nn.Module, clip_len: int, shape: Sequence[int]
     feat_3d = model.extract_feat_3d(clip)
     fused = model.fuse(feats_2d, feat_3d)
     branches = [
-        ('2D backbone', _Branch(model.extract_feat_2d, [model.backbone_2d]),
-         (key, )),
-        ('3D branch', _Branch(model.extract_feat_3d,
-                              [m for m in (model.backbone_3d, model.neck_3d)
-                               if m is not None]), (clip, )),
-        ('fusion neck', _Branch(lambda *f: model.fuse(f[:-1], f[-1]),
-                                [model.neck]), (*feats_2d, feat_3d)),
-        ('head', _Branch(lambda *f: model.bbox_head(f), [model.bbox_head]),
-         fused),
+        ('2D backbone', _Branch(model.extract_feat_2d,
+                                [model.backbone_2d]), (key, )),
+        ('3D branch',
+         _Branch(model.extract_feat_3d, [
+             m for m in (model.backbone_3d, model.neck_3d) if m is not None
+         ]), (clip, )),
+        ('fusion neck',
+         _Branch(lambda *f: model.fuse(f[:-1], f[-1]),
+                 [model.neck]), (*feats_2d, feat_3d)),
+        ('head', _Branch(lambda *f: model.bbox_head(f),
+                         [model.bbox_head]), fused),
     ]
     rows = []
     for name, module, inputs in branches:
         if name == '3D branch' and feat_3d is None:
             continue
-        rows.append(dict(branch=name, params_M=count_params(module) / 1e6,
-                         gflops=_gflops(module, inputs)))
-    rows.append(dict(branch='total',
-                     params_M=sum(r['params_M'] for r in rows),
-                     gflops=sum(r['gflops'] for r in rows)))
+        rows.append(
+            dict(
+                branch=name,
+                params_M=count_params(module) / 1e6,
+                gflops=_gflops(module, inputs)))
+    rows.append(
+        dict(
+            branch='total',
+            params_M=sum(r['params_M'] for r in rows),
+            gflops=sum(r['gflops'] for r in rows)))
     return rows
 
 
 def format_table(results: Dict[int, List[Dict[str, object]]]) -> str:
     lens = sorted(results)
-    header = '| branch | params (M) | ' + ' | '.join(
-        f'GFLOPs @{n} frames' for n in lens) + ' |'
+    header = '| branch | params (M) | ' + ' | '.join(f'GFLOPs @{n} frames'
+                                                     for n in lens) + ' |'
     lines = [header, '|' + '---|' * (2 + len(lens))]
     for i, row in enumerate(results[lens[0]]):
         cells = ' | '.join(f"{results[n][i]['gflops']:.2f}" for n in lens)

@@ -37,10 +37,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--conf-score-thr', type=float, default=0.5)
     parser.add_argument('--conf-iou-thr', type=float, default=0.4)
     # Defaults: the YOWO family's frame-mAP, as FrameMAPMetric's.
-    parser.add_argument('--pixel-plus-one',
-                        action=argparse.BooleanOptionalAction, default=True)
-    parser.add_argument('--round-boxes',
-                        action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument(
+        '--pixel-plus-one',
+        action=argparse.BooleanOptionalAction,
+        default=True)
+    parser.add_argument(
+        '--round-boxes', action=argparse.BooleanOptionalAction, default=True)
     return parser.parse_args(argv)
 
 
@@ -55,16 +57,21 @@ def main(argv: Optional[List[str]] = None) -> None:
     detections, videos = results['detections'], results['videos']
     names = gt['labels']
 
-    frame = frame_map(detections, gt, videos, args.iou_thr, args.protocol,
-                      args.pixel_plus_one, round_boxes=args.round_boxes)
+    frame = frame_map(
+        detections,
+        gt,
+        videos,
+        args.iou_thr,
+        args.protocol,
+        args.pixel_plus_one,
+        round_boxes=args.round_boxes)
     title = f'frame AP@{args.iou_thr} ({args.protocol} frames)'
     plot_class_ap(frame['ap'], names, osp.join(args.out_dir, 'class_ap.png'),
                   title)
     plot_pr_curves(frame['precision'], frame['recall'], frame['ap'], names,
                    osp.join(args.out_dir, 'pr_curves.png'))
     matrix = detection_confusion_matrix(detections, gt, videos,
-                                        args.conf_score_thr,
-                                        args.conf_iou_thr,
+                                        args.conf_score_thr, args.conf_iou_thr,
                                         args.pixel_plus_one)
     plot_confusion_matrix(
         matrix, names, osp.join(args.out_dir, 'confusion_matrix.png'),

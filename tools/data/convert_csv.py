@@ -40,12 +40,10 @@ from typing import Dict, Optional, Sequence
 
 from mmyowo.datasets.annotations import DEFAULT_BOX_TOLERANCE
 from mmyowo.preparation.conversion import save_converted, split_videos
-from mmyowo.preparation.csv_annotations import (CSVAnnotationError,
-                                                CSVOptions,
+from mmyowo.preparation.csv_annotations import (CSVAnnotationError, CSVOptions,
                                                 read_csv_annotations)
-from mmyowo.preparation.csv_tubes import (build_ground_truth,
-                                          read_class_list, read_video_list,
-                                          splits_from_rows)
+from mmyowo.preparation.csv_tubes import (build_ground_truth, read_class_list,
+                                          read_video_list, splits_from_rows)
 from mmyowo.preparation.media_probe import probe_media
 
 

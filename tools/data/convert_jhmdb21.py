@@ -129,8 +129,8 @@ def build_gt(labels: Dict[str, VideoLabels],
         for label, tubes in labels[video].items():
             for rows in tubes:
                 rows = np.asarray(rows, dtype=np.float64)
-                tube = sanitize_tube(rows[:, 0], rows[:, 1:], (h, w),
-                                     nframes, min_size, report)
+                tube = sanitize_tube(rows[:, 0], rows[:, 1:], (h, w), nframes,
+                                     min_size, report)
                 if tube is not None:
                     per_label.setdefault(label, []).append(tube)
         gt['gttubes'][video] = per_label
@@ -143,22 +143,36 @@ def build_gt(labels: Dict[str, VideoLabels],
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Convert J-HMDB-21 label files to canonical GT.')
-    parser.add_argument('labels_root',
-                        help='folder with {Class}/{video}/00001.txt')
+    parser.add_argument(
+        'labels_root', help='folder with {Class}/{video}/00001.txt')
     parser.add_argument('--out', required=True, help='output .pkl or .json')
-    parser.add_argument('--train-list', action='append', required=True,
-                        help='train split list; repeat per split')
-    parser.add_argument('--test-list', action='append', required=True,
-                        help='test split list; one per --train-list')
-    parser.add_argument('--frames-root',
-                        help='rawframes {root}/{Class}/{video}/00001.png: '
-                        'frame counts and sizes are read from there')
+    parser.add_argument(
+        '--train-list',
+        action='append',
+        required=True,
+        help='train split list; repeat per split')
+    parser.add_argument(
+        '--test-list',
+        action='append',
+        required=True,
+        help='test split list; one per --train-list')
+    parser.add_argument(
+        '--frames-root',
+        help='rawframes {root}/{Class}/{video}/00001.png: '
+        'frame counts and sizes are read from there')
     parser.add_argument('--filename-tmpl', default='{:05d}.png')
-    parser.add_argument('--frame-size', type=int, nargs=2, metavar=('W', 'H'),
-                        default=list(FRAME_SIZE),
-                        help='frame size without --frames-root')
-    parser.add_argument('--min-size', type=float, default=1.0,
-                        help='drop boxes narrower/lower than this (pixels)')
+    parser.add_argument(
+        '--frame-size',
+        type=int,
+        nargs=2,
+        metavar=('W', 'H'),
+        default=list(FRAME_SIZE),
+        help='frame size without --frames-root')
+    parser.add_argument(
+        '--min-size',
+        type=float,
+        default=1.0,
+        help='drop boxes narrower/lower than this (pixels)')
     parser.add_argument('--num-workers', type=int, default=1)
     args = parser.parse_args(argv)
     if len(args.train_list) != len(args.test_list):
@@ -179,8 +193,10 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
     disk: Dict[str, Tuple[int, int, int]] = {}
     if args.frames_root:
         disk, absent = probe_media(
-            videos, frames_root=args.frames_root,
-            filename_tmpl=args.filename_tmpl, num_workers=args.num_workers)
+            videos,
+            frames_root=args.frames_root,
+            filename_tmpl=args.filename_tmpl,
+            num_workers=args.num_workers)
         if absent:
             raise FileNotFoundError(
                 f'{len(absent)} split video(s) have no rawframes under '

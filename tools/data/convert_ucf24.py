@@ -188,37 +188,59 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('mat', help='finalAnnots.mat')
     parser.add_argument('--out', required=True, help='output .pkl or .json')
     parser.add_argument(
-        '--train-list', action='append', required=True,
+        '--train-list',
+        action='append',
+        required=True,
         help='train split list; repeat (with --test-list) for more splits')
     parser.add_argument(
-        '--test-list', action='append', required=True,
+        '--test-list',
+        action='append',
+        required=True,
         help='test split list; one per --train-list')
     source = parser.add_mutually_exclusive_group()
-    source.add_argument('--frames-root',
-                        help='rawframes {root}/{Class}/{video}/00001.jpg: '
-                        'frame counts and sizes are read from there')
-    source.add_argument('--videos-root',
-                        help='videos {root}/{Class}/{video}{ext}: frame '
-                        'counts and sizes are decoded from there')
+    source.add_argument(
+        '--frames-root',
+        help='rawframes {root}/{Class}/{video}/00001.jpg: '
+        'frame counts and sizes are read from there')
+    source.add_argument(
+        '--videos-root',
+        help='videos {root}/{Class}/{video}{ext}: frame '
+        'counts and sizes are decoded from there')
     parser.add_argument('--filename-tmpl', default='{:05d}.jpg')
     parser.add_argument('--video-ext', default='.avi')
-    parser.add_argument('--flat-video-dir', action='store_true',
-                        help='videos lie in {root}/{video}{ext}')
     parser.add_argument(
-        '--frame-size', type=int, nargs=2, metavar=('W', 'H'),
+        '--flat-video-dir',
+        action='store_true',
+        help='videos lie in {root}/{video}{ext}')
+    parser.add_argument(
+        '--frame-size',
+        type=int,
+        nargs=2,
+        metavar=('W', 'H'),
         help='on-disk frame size when no frames/videos root is given '
         '(default: the annotation size)')
-    parser.add_argument('--annot-size', type=int, nargs=2,
-                        metavar=('W', 'H'), default=list(ANNOT_SIZE),
-                        help='size the mat boxes refer to (default 320 240)')
-    parser.add_argument('--min-size', type=float, default=1.0,
-                        help='drop boxes narrower/lower than this (pixels)')
     parser.add_argument(
-        '--on-disk-only', action='store_true',
+        '--annot-size',
+        type=int,
+        nargs=2,
+        metavar=('W', 'H'),
+        default=list(ANNOT_SIZE),
+        help='size the mat boxes refer to (default 320 240)')
+    parser.add_argument(
+        '--min-size',
+        type=float,
+        default=1.0,
+        help='drop boxes narrower/lower than this (pixels)')
+    parser.add_argument(
+        '--on-disk-only',
+        action='store_true',
         help='drop split videos missing under the frames/videos root '
         '(default: a missing video is an error)')
-    parser.add_argument('--num-workers', type=int, default=1,
-                        help='processes probing the videos on disk')
+    parser.add_argument(
+        '--num-workers',
+        type=int,
+        default=1,
+        help='processes probing the videos on disk')
     args = parser.parse_args(argv)
     if len(args.train_list) != len(args.test_list):
         parser.error('give one --test-list per --train-list')

@@ -41,8 +41,7 @@ from mmyowo.preparation.media_probe import parse_frame_number
 Task = Tuple[str, str, str, str, int, bool]
 
 
-def find_videos(video_root: str,
-                exts: Sequence[str]) -> List[Tuple[str, str]]:
+def find_videos(video_root: str, exts: Sequence[str]) -> List[Tuple[str, str]]:
     """``(video id, path)`` of the video files below a root, sorted.
 
     The id is the path relative to the root without the suffix.
@@ -53,8 +52,8 @@ def find_videos(video_root: str,
             stem, ext = osp.splitext(name)
             if ext.lower() in exts:
                 rel = osp.relpath(osp.join(folder, stem), video_root)
-                found.append((rel.replace(os.sep, '/'),
-                              osp.join(folder, name)))
+                found.append((rel.replace(os.sep, '/'), osp.join(folder,
+                                                                 name)))
     return sorted(found)
 
 
@@ -123,20 +122,27 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         description='Extract video frames to rawframe folders.')
     parser.add_argument('video_root')
     parser.add_argument('out_root')
-    parser.add_argument('--video-list',
-                        help='video ids to extract (default: every video '
-                        'below video_root)')
-    parser.add_argument('--ext', nargs='+', default=['.avi', '.mp4'],
-                        help='video suffixes (default .avi .mp4)')
-    parser.add_argument('--flat-video-dir', action='store_true',
-                        help='with --video-list: videos lie in '
-                        '{root}/{video}{ext}, without class folders')
+    parser.add_argument(
+        '--video-list',
+        help='video ids to extract (default: every video '
+        'below video_root)')
+    parser.add_argument(
+        '--ext',
+        nargs='+',
+        default=['.avi', '.mp4'],
+        help='video suffixes (default .avi .mp4)')
+    parser.add_argument(
+        '--flat-video-dir',
+        action='store_true',
+        help='with --video-list: videos lie in '
+        '{root}/{video}{ext}, without class folders')
     parser.add_argument('--filename-tmpl', default='{:05d}.jpg')
-    parser.add_argument('--quality', type=int, default=95,
-                        help='JPEG quality')
+    parser.add_argument('--quality', type=int, default=95, help='JPEG quality')
     parser.add_argument('--num-workers', type=int, default=1)
-    parser.add_argument('--overwrite', action='store_true',
-                        help='re-extract videos whose folder has frames')
+    parser.add_argument(
+        '--overwrite',
+        action='store_true',
+        help='re-extract videos whose folder has frames')
     return parser.parse_args(argv)
 
 
@@ -159,8 +165,9 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Tuple[str, str]]:
         RuntimeError: Listing every video that failed.
     """
     args = parse_args(argv)
-    exts = [e.lower() if e.startswith('.') else '.' + e.lower()
-            for e in args.ext]
+    exts = [
+        e.lower() if e.startswith('.') else '.' + e.lower() for e in args.ext
+    ]
     if args.video_list:
         videos = [(v, _locate(args.video_root, v, exts, args.flat_video_dir))
                   for v in read_split_list(args.video_list)]

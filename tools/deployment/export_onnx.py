@@ -49,8 +49,8 @@ class YOWOTensorModel(nn.Module):
 
     def forward(self, clip: torch.Tensor) -> tuple:
         model = self.model
-        feats = model.fuse(model.extract_feat_2d(clip[:, :, -1]),
-                           model.extract_feat_3d(clip))
+        feats = model.fuse(
+            model.extract_feat_2d(clip[:, :, -1]), model.extract_feat_3d(clip))
         return tuple(model.bbox_head(feats))
 
 
@@ -59,8 +59,11 @@ def output_names(strides: Sequence[int]) -> List[str]:
     return [f'maps_s{s}' for s in strides]
 
 
-def export_onnx(model: nn.Module, path: str, clip_len: int,
-                shape: Sequence[int], opset: int = 17,
+def export_onnx(model: nn.Module,
+                path: str,
+                clip_len: int,
+                shape: Sequence[int],
+                opset: int = 17,
                 dynamic_batch: bool = False) -> List[str]:
     """Export ``model`` (in eval mode, on CPU) to ``path`` and check it.
 
@@ -78,10 +81,15 @@ def export_onnx(model: nn.Module, path: str, clip_len: int,
     out_dir = osp.dirname(osp.abspath(path))
     os.makedirs(out_dir, exist_ok=True)
     with torch.no_grad():
-        torch.onnx.export(wrapper, (clip, ), path, input_names=[INPUT_NAME],
-                          output_names=names, dynamic_axes=dynamic_axes,
-                          opset_version=opset, do_constant_folding=True,
-                          dynamo=False)
+        torch.onnx.export(
+            wrapper, (clip, ),
+            path,
+            input_names=[INPUT_NAME],
+            output_names=names,
+            dynamic_axes=dynamic_axes,
+            opset_version=opset,
+            do_constant_folding=True,
+            dynamo=False)
     onnx.checker.check_model(onnx.load(path))
     return names
 
@@ -98,8 +106,8 @@ def max_abs_diff(model: nn.Module, path: str, clip: torch.Tensor) -> float:
     with torch.no_grad():
         expected = YOWOTensorModel(model).eval()(clip)
     actual = run_onnxruntime(path, clip.numpy())
-    return max(float(np.abs(a - e.numpy()).max())
-               for a, e in zip(actual, expected))
+    return max(
+        float(np.abs(a - e.numpy()).max()) for a, e in zip(actual, expected))
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -107,14 +115,18 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('config')
     parser.add_argument('--checkpoint')
     parser.add_argument('--clip-len', type=int, default=16)
-    parser.add_argument('--shape', type=int, nargs=2, default=[224, 224],
-                        metavar=('H', 'W'))
+    parser.add_argument(
+        '--shape', type=int, nargs=2, default=[224, 224], metavar=('H', 'W'))
     parser.add_argument('--output', default='yowo_plus.onnx')
     parser.add_argument('--opset', type=int, default=17)
-    parser.add_argument('--dynamic-batch', action='store_true',
-                        help='make the batch axis dynamic')
-    parser.add_argument('--no-verify', action='store_true',
-                        help='skip the onnxruntime comparison')
+    parser.add_argument(
+        '--dynamic-batch',
+        action='store_true',
+        help='make the batch axis dynamic')
+    parser.add_argument(
+        '--no-verify',
+        action='store_true',
+        help='skip the onnxruntime comparison')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     args = parser.parse_args(argv)
     if args.clip_len < 1:
@@ -124,8 +136,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
     args = parse_args(argv)
-    model = init_detector(args.config, args.checkpoint, device='cpu',
-                          cfg_options=args.cfg_options)
+    model = init_detector(
+        args.config,
+        args.checkpoint,
+        device='cpu',
+        cfg_options=args.cfg_options)
     stride = max(model.bbox_head.strides)
     if any(s <= 0 or s % stride for s in args.shape):
         raise ValueError(f'--shape {args.shape} must be multiples of the '

@@ -47,9 +47,8 @@ _TIMM_KEY_RULES: Tuple[Tuple[str, str], ...] = (
 _TIMM_DROPPED_KEYS = re.compile(r'^head\.')
 
 
-def convert_timm_cspdarknet53(
-        state_dict: Mapping[str, torch.Tensor]
-) -> 'OrderedDict[str, torch.Tensor]':
+def convert_timm_cspdarknet53(state_dict: Mapping[str, torch.Tensor]
+                              ) -> 'OrderedDict[str, torch.Tensor]':
     """Rename a timm ``cspdarknet53`` state dict to ``CSPDarknet53``'s.
 
     Accepts the full classification model's keys (the classifier ``head.*``
@@ -107,8 +106,9 @@ def load_timm_state_dict(path: str) -> Dict[str, torch.Tensor]:
                               '(pip install safetensors)') from err
         return load_file(path, device='cpu')
     checkpoint = unwrap_state_dict(load_checkpoint_file(path, 'cpu'), path)
-    non_tensors = [k for k, v in checkpoint.items()
-                   if not isinstance(v, torch.Tensor)]
+    non_tensors = [
+        k for k, v in checkpoint.items() if not isinstance(v, torch.Tensor)
+    ]
     if non_tensors:
         raise ValueError(f'{path} is not a state dict of tensors: entries '
                          f'{non_tensors[:10]} are not tensors')

@@ -4,9 +4,12 @@ _base_ = ['./ucf24.py']
 
 dataset_type = 'JHMDB21Dataset'
 ann_file = 'data/jhmdb/annotations/jhmdb21_gt.pkl'
-data = dict(type=dataset_type, ann_file=ann_file, split=0,
-            data_prefix=dict(img='data/jhmdb/rgb-images'),
-            filename_tmpl='{:05d}.png')
+data = dict(
+    type=dataset_type,
+    ann_file=ann_file,
+    split=0,
+    data_prefix=dict(img='data/jhmdb/rgb-images'),
+    filename_tmpl='{:05d}.png')
 
 train_dataloader = dict(dataset=data)
 val_dataloader = dict(dataset=dict(data, key_frame_stride=1))

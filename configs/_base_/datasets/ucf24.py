@@ -15,16 +15,20 @@ meta_keys = ('video_id', 'frame_id', 'key_frame_index', 'img_shape',
 # 8-frame configs rebuild the pipelines from these parts with their
 # ``clip_len`` (mmengine does not re-evaluate a base file with a child's
 # variables).
-train_clip_sampler = dict(type='KFRSampleFrames', clip_len=clip_len,
-                          frame_interval=frame_interval)
+train_clip_sampler = dict(
+    type='KFRSampleFrames', clip_len=clip_len, frame_interval=frame_interval)
 test_clip_sampler = dict(train_clip_sampler, test_mode=True)
 train_transforms = [
     dict(type='RawFrameDecodeKeepBoxes'),
     dict(type='RandomZoomJitter', zoom_range=(0.5, 1.5), jitter=0.2),
     dict(type='Resize', scale=img_scale, keep_ratio=False),
     dict(type='Flip', flip_ratio=0.5),
-    dict(type='ColorJitter', brightness=0.3, contrast=0.3, saturation=0.3,
-         hue=0),
+    dict(
+        type='ColorJitter',
+        brightness=0.3,
+        contrast=0.3,
+        saturation=0.3,
+        hue=0),
     dict(type='FormatShape', input_format='NCTHW', collapse=True),
     dict(type='PackActionInputs', meta_keys=meta_keys),
 ]
@@ -49,22 +53,34 @@ train_dataloader = dict(
 val_dataloader = dict(
     **loader,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(**data, key_frames='annotated', key_frame_stride=4,
-                 test_mode=True, pipeline=test_pipeline))
+    dataset=dict(
+        **data,
+        key_frames='annotated',
+        key_frame_stride=4,
+        test_mode=True,
+        pipeline=test_pipeline))
 test_dataloader = dict(
     **loader,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(**data, key_frames='all', test_mode=True,
-                 pipeline=test_pipeline))
+    dataset=dict(
+        **data, key_frames='all', test_mode=True, pipeline=test_pipeline))
 
 # Frame-mAP with the YOWO family's protocol (the paper's numbers): annotated
 # frames, +1-pixel boxes, rounded detection corners; validation scores the
 # frames it predicts. Video-mAP: the YOWO family's protocol
 # (mAP/video@...) and our spatio-temporal one (mAP/video_st@...).
-val_evaluator = dict(type='FrameMAPMetric', ann_file=ann_file,
-                     protocol='annotated', pixel_plus_one=True,
-                     round_boxes=True, video_iou_thrs=None)
-test_evaluator = dict(type='FrameMAPMetric', ann_file=ann_file,
-                      protocol='annotated', pixel_plus_one=True,
-                      round_boxes=True, video_iou_thrs=(0.2, 0.5, 0.75),
-                      video_protocols=('yowo', 'st'))
+val_evaluator = dict(
+    type='FrameMAPMetric',
+    ann_file=ann_file,
+    protocol='annotated',
+    pixel_plus_one=True,
+    round_boxes=True,
+    video_iou_thrs=None)
+test_evaluator = dict(
+    type='FrameMAPMetric',
+    ann_file=ann_file,
+    protocol='annotated',
+    pixel_plus_one=True,
+    round_boxes=True,
+    video_iou_thrs=(0.2, 0.5, 0.75),
+    video_protocols=('yowo', 'st'))

@@ -58,12 +58,12 @@ model = dict(
                       [(62, 48), (84, 107), (201, 176)]],
         strides=(8, 16, 32),
         loss_bbox=dict(type='CIoULoss', loss_weight=1.0),
-        loss_conf=dict(type='BinaryFocalLoss', alpha=0.5, gamma=2.0,
-                       loss_weight=1.0),
-        loss_cls=dict(type='BinaryFocalLoss', alpha=0.25, gamma=2.0,
-                      loss_weight=1.0)),
+        loss_conf=dict(
+            type='BinaryFocalLoss', alpha=0.5, gamma=2.0, loss_weight=1.0),
+        loss_cls=dict(
+            type='BinaryFocalLoss', alpha=0.25, gamma=2.0, loss_weight=1.0)),
     train_cfg=dict(
         assigner=dict(type='MultiLevelTopKAssigner', topk_per_level=(3, 2, 1)),
         ignore_iou_thr=0.5),
-    test_cfg=dict(score_thr=0.005, nms_iou_thr=0.4, nms_pre=1000,
-                  max_per_img=100))
+    test_cfg=dict(
+        score_thr=0.005, nms_iou_thr=0.4, nms_pre=1000, max_per_img=100))

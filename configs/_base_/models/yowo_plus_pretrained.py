@@ -28,8 +28,10 @@ model = dict(
     backbone_2d=dict(
         act_cfg=dict(type='LeakyReLU', negative_slope=0.01),
         norm_cfg=dict(type='BN', momentum=0.03, eps=1e-5),
-        init_cfg=dict(type='Pretrained',
-                      checkpoint=cspdarknet53_imagenet_ckpt)),
+        init_cfg=dict(
+            type='Pretrained', checkpoint=cspdarknet53_imagenet_ckpt)),
     backbone_3d=dict(
-        init_cfg=dict(type='Pretrained', checkpoint=i3d_kinetics_ckpt,
-                      prefix='backbone.')))
+        init_cfg=dict(
+            type='Pretrained',
+            checkpoint=i3d_kinetics_ckpt,
+            prefix='backbone.')))

@@ -16,8 +16,8 @@
 #     custom_hooks = [dict(_base_.branch_unfreeze, **branch_unfreeze)]
 # The runner reads only ``param_scheduler`` and ``custom_hooks``; on the
 # command line change those (e.g. ``custom_hooks.0.unfreeze_epochs.*``).
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=20, val_begin=1,
-                 val_interval=5)
+train_cfg = dict(
+    type='EpochBasedTrainLoop', max_epochs=20, val_begin=1, val_interval=5)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 
@@ -25,11 +25,12 @@ optim_wrapper = dict(
     optimizer=dict(type='SGD', lr=1e-4, momentum=0.937, weight_decay=5e-4),
     clip_grad=dict(max_norm=10, norm_type=2))
 # mmengine counts epochs from 0: milestone 4 = the start of the 5th epoch.
-lr_halving = dict(type='MultiStepLR', by_epoch=True,
-                  milestones=[4, 9, 14, 17], gamma=0.5)
+lr_halving = dict(
+    type='MultiStepLR', by_epoch=True, milestones=[4, 9, 14, 17], gamma=0.5)
 param_scheduler = [lr_halving]
-branch_unfreeze = dict(type='BranchUnfreezeHook',
-                       unfreeze_epochs=dict(backbone_3d=5, backbone_2d=15))
+branch_unfreeze = dict(
+    type='BranchUnfreezeHook',
+    unfreeze_epochs=dict(backbone_3d=5, backbone_2d=15))
 custom_hooks = [branch_unfreeze]
 # lr 1e-4 is the paper's single-GPU value; scale it linearly with the
 # total batch size (mmengine's auto_scale_lr, enabled by --auto-scale-lr).

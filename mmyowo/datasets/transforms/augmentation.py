@@ -35,9 +35,8 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
-from mmcv.transforms import BaseTransform
-
 from mmaction.registry import TRANSFORMS
+from mmcv.transforms import BaseTransform
 
 PadValue = Union[str, float, Sequence[float]]
 
@@ -91,11 +90,16 @@ def crop_and_pad(img: np.ndarray, window: np.ndarray,
     channels = img.shape[2] if img.ndim == 3 else 1
     if ix1 < ix2 and iy1 < iy2 and channels <= 4:
         # OpenCV pads in one pass; numpy would fill, then copy over it.
-        fill = np.broadcast_to(np.asarray(pad_val, dtype=np.float64),
-                               (channels, ))
+        fill = np.broadcast_to(
+            np.asarray(pad_val, dtype=np.float64), (channels, ))
         out = cv2.copyMakeBorder(
-            img[iy1:iy2, ix1:ix2], iy1 - y1, y2 - iy2, ix1 - x1, x2 - ix2,
-            cv2.BORDER_CONSTANT, value=tuple(fill.tolist()))
+            img[iy1:iy2, ix1:ix2],
+            iy1 - y1,
+            y2 - iy2,
+            ix1 - x1,
+            x2 - ix2,
+            cv2.BORDER_CONSTANT,
+            value=tuple(fill.tolist()))
         # OpenCV drops a trailing channel axis of length 1.
         return out.reshape((y2 - y1, x2 - x1) + img.shape[2:])
     out = np.empty((y2 - y1, x2 - x1) + img.shape[2:], dtype=img.dtype)
@@ -240,8 +244,9 @@ class RandomZoomJitter(BaseTransform):
         window = self._choose_window(img_shape, bboxes)
 
         h, w = img_shape
-        inside = (window[0] >= 0 and window[1] >= 0 and window[2] <= w
-                  and window[3] <= h)
+        inside = (
+            window[0] >= 0 and window[1] >= 0 and window[2] <= w
+            and window[3] <= h)
         fill = 0. if inside else self._fill_value(results['imgs'])
         results['imgs'] = [
             crop_and_pad(img, window, fill) for img in results['imgs']

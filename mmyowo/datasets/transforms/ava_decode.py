@@ -2,8 +2,8 @@
 from typing import Dict
 
 import numpy as np
-
 from mmaction.registry import TRANSFORMS
+
 from .rawframe_decode import RawFrameDecodeKeepBoxes
 
 # Normalised corners may exceed [0, 1] by this much (rounding in the CSV).

@@ -185,8 +185,8 @@ def check_clip_sizes(shapes: Sequence[Tuple[int, int]],
         if expected is not None and expected in counts:
             usual = expected
         else:
-            usual = max(counts,
-                        key=lambda size: (counts[size], -sizes.index(size)))
+            usual = max(
+                counts, key=lambda size: (counts[size], -sizes.index(size)))
         odd = next(i for i, size in enumerate(sizes) if size != usual)
         raise FrameSizeError(
             sources[odd],

@@ -32,9 +32,8 @@ the video, i.e. as much past context as the video offers.
 from typing import Dict, Tuple
 
 import numpy as np
-from mmcv.transforms import BaseTransform
-
 from mmaction.registry import TRANSFORMS
+from mmcv.transforms import BaseTransform
 
 
 def _check_sizes(key_frame: int, total_frames: int, clip_len: int,
@@ -69,7 +68,9 @@ def kfrs_bounds(key_frame: int, total_frames: int, clip_len: int,
     return max(1, j_min), min(clip_len, j_max)
 
 
-def kfrs_position_range(key_frame: int, total_frames: int, clip_len: int,
+def kfrs_position_range(key_frame: int,
+                        total_frames: int,
+                        clip_len: int,
                         frame_interval: int,
                         test_mode: bool = False) -> Tuple[int, int]:
     """Inclusive range of key-frame positions ``j`` the sampler may choose.
@@ -201,9 +202,8 @@ class KFRSampleFrames(BaseTransform):
             raise ValueError(
                 f'{results.get("video_id", "<unknown video>")}: key frame '
                 f'{key_frame} is outside [1, total_frames={total_frames}]')
-        low, high = kfrs_position_range(key_frame, total_frames,
-                                        self.clip_len, self.frame_interval,
-                                        self.test_mode)
+        low, high = kfrs_position_range(key_frame, total_frames, self.clip_len,
+                                        self.frame_interval, self.test_mode)
         position = low if low == high else int(
             np.random.randint(low, high + 1))
         frames = kfrs_clip_frames(key_frame, position, total_frames,

@@ -21,9 +21,9 @@ from typing import Dict, List, Sequence
 
 import cv2
 import numpy as np
+from mmaction.registry import TRANSFORMS
 from mmcv.transforms import BaseTransform
 
-from mmaction.registry import TRANSFORMS
 from .frame_io import check_clip_sizes
 
 try:

@@ -3,17 +3,17 @@ import os.path as osp
 from typing import Dict, List, Optional
 
 import numpy as np
-from mmengine.fileio import FileClient
-
 from mmaction.datasets.transforms import RawFrameDecode
 from mmaction.registry import TRANSFORMS
+from mmengine.fileio import FileClient
+
 from .frame_io import check_clip_sizes, decode_frame
 
 
 @TRANSFORMS.register_module()
 class RawFrameDecodeKeepBoxes(RawFrameDecode):
-    """mmaction's ``RawFrameDecode`` for boxes that are already in pixels,
-    with checked frames.
+    """mmaction's ``RawFrameDecode`` for boxes that are already in pixels, with
+    checked frames.
 
     Decodes as ``RawFrameDecode`` does: frame files
     ``{frame_dir}/{filename_tmpl.format(frame_ind + offset)}`` (``frame_inds``

@@ -3,11 +3,11 @@ import os
 import os.path as osp
 from typing import List, Optional, Tuple
 
+from mmaction.registry import HOOKS
 from mmengine.dist import barrier, is_main_process
 from mmengine.fileio import LocalBackend, get_file_backend
 from mmengine.hooks import CheckpointHook
 
-from mmaction.registry import HOOKS
 from ..atomic_io import ATOMIC_BACKEND, atomic_write_text
 from ..checkpoint_integrity import (checkpoint_problem,
                                     latest_complete_checkpoint)
@@ -152,8 +152,8 @@ class AtomicCheckpointHook(CheckpointHook):
         return osp.join(out_dir, osp.basename(runner.work_dir.rstrip(os.sep)))
 
     def _read_pointer(self, pointer: str) -> Tuple[str, Optional[str]]:
-        """``(target, why)``: the named file and why it cannot be resumed
-        from (``None`` when it can, or when it is remote)."""
+        """``(target, why)``: the named file and why it cannot be resumed from
+        (``None`` when it can, or when it is remote)."""
         if not osp.isfile(pointer):
             return '', f'{pointer} is missing'
         with open(pointer, 'rb') as f:
@@ -179,15 +179,18 @@ class AtomicCheckpointHook(CheckpointHook):
         target, why = self._read_pointer(pointer)
         if why is None:
             return
-        folders = [d for d in (self._checkpoint_dir(runner),
-                               osp.dirname(target) if target else None)
-                   if d is not None]
+        folders = [
+            d for d in (self._checkpoint_dir(runner),
+                        osp.dirname(target) if target else None)
+            if d is not None
+        ]
         latest, skipped = latest_complete_checkpoint(folders,
                                                      self.filename_tmpl)
         if target:
             # Already named in ``why``.
-            skipped = [item for item in skipped
-                       if item[0] != osp.abspath(target)]
+            skipped = [
+                item for item in skipped if item[0] != osp.abspath(target)
+            ]
         others = ''.join(f'; also skipped {path}: {problem}'
                          for path, problem in skipped)
         if latest is not None:

@@ -1,11 +1,10 @@
 """Staged unfreezing of the YOWO branches (paper §4.1)."""
 from typing import Dict, Optional
 
+from mmaction.registry import HOOKS
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
-
-from mmaction.registry import HOOKS
 
 
 @HOOKS.register_module()
@@ -47,6 +46,8 @@ class BranchUnfreezeHook(Hook):
         frozen = self.frozen_at(runner.epoch)
         if frozen != self._state:
             model.freeze_branches(frozen)
-            print_log(f'epoch {runner.epoch + 1}: frozen branches = '
-                      f'{sorted(frozen) or "none"}', logger='current')
+            print_log(
+                f'epoch {runner.epoch + 1}: frozen branches = '
+                f'{sorted(frozen) or "none"}',
+                logger='current')
             self._state = frozen

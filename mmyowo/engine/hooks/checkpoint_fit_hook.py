@@ -1,11 +1,11 @@
 """Refuse checkpoints whose weights do not fit the model being tested."""
 from typing import Optional
 
+from mmaction.registry import HOOKS
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.runner import BaseLoop, find_latest_checkpoint
 
-from mmaction.registry import HOOKS
 from mmyowo.utils.checkpoint import (CheckpointMismatchError,
                                      compare_state_dicts, describe_mismatch,
                                      unwrap_state_dict)

@@ -30,9 +30,9 @@ from functools import partial
 from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
-
 from mmaction.evaluation.functional import ava_utils
 from mmaction.evaluation.functional.ava_evaluation import metrics
+
 from mmyowo.datasets.ava_files import (read_ava_boxes, read_ava_exclusions,
                                        read_ava_label_map)
 

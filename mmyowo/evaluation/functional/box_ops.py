@@ -43,8 +43,7 @@ def box_iou(boxes1: np.ndarray,
     union = np.asarray(area1 + area2)
     union -= inter
     # Degenerate boxes (zero area on both sides) overlap nothing.
-    return np.divide(
-        inter, union, out=np.zeros_like(inter), where=union > 0)
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
 def boxes_intersect(boxes1: np.ndarray, boxes2: np.ndarray) -> np.ndarray:

@@ -139,8 +139,7 @@ def frame_map(detections: np.ndarray,
         det_frame = frame_keys(dets.video, dets.frame, nframes)
         num_frames = scored.size
     else:
-        num_frames = int(
-            nframes.sum()) if frames is None else predicted.size
+        num_frames = int(nframes.sum()) if frames is None else predicted.size
 
     # Candidates: ground truth of the detection's own class and frame.
     key_space = len(videos) * (int(nframes.max(initial=0)) + 1)
@@ -155,12 +154,11 @@ def frame_map(detections: np.ndarray,
                                           iou_thr)
 
     num_gt = np.bincount(gt_boxes.label, minlength=num_classes)
-    result = per_class_average_precision(dets.label, dets.score,
-                                         true_positive, num_gt)
+    result = per_class_average_precision(dets.label, dets.score, true_positive,
+                                         num_gt)
     result.update(
         num_gt=num_gt,
-        num_tp=np.bincount(
-            dets.label[true_positive], minlength=num_classes),
+        num_tp=np.bincount(dets.label[true_positive], minlength=num_classes),
         num_frames=num_frames,
         num_annotated_frames=annotated.size,
         iou_thr=iou_thr,

@@ -96,9 +96,10 @@ def parse_detections(detections: np.ndarray, videos: Sequence[str],
          f'video index outside [0, {len(videos)}) (the evaluated videos)')
     fail(frame < 1, lambda row: 'frame numbers start at 1')
     if nframes is not None:
-        fail(frame > nframes[video], lambda row:
-             f'frame beyond the {nframes[video[row]]} frames of video '
-             f'{videos[video[row]]!r}')
+        fail(
+            frame > nframes[video], lambda row:
+            f'frame beyond the {nframes[video[row]]} frames of video '
+            f'{videos[video[row]]!r}')
     fail((label < 0) | (label >= num_classes),
          lambda row: f'label outside [0, {num_classes})')
     boxes = dets[:, 4:8]
@@ -180,7 +181,7 @@ def flatten_ground_truth(gt: Dict[str, Any],
 
 def frame_keys(video: np.ndarray, frame: np.ndarray,
                nframes: np.ndarray) -> np.ndarray:
-    """One int64 key per (video, frame), in ``[0, len(nframes) * (max
-    nframes + 1))``."""
+    """One int64 key per (video, frame), in ``[0, len(nframes) * (max nframes +
+    1))``."""
     stride = int(nframes.max(initial=0)) + 1
     return video * stride + frame

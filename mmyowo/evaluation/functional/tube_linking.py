@@ -70,20 +70,19 @@ def detections_to_boxes(
         frame, then corners.
     """
     if dets.score.size == 0:
-        return (np.zeros(0, np.int64), np.zeros(0, np.int64),
-                np.zeros((0, 4)), np.zeros((0, num_classes)))
+        return (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(
+            (0, 4)), np.zeros((0, num_classes)))
     order = np.lexsort((dets.boxes[:, 3], dets.boxes[:, 2], dets.boxes[:, 1],
                         dets.boxes[:, 0], dets.frame, dets.video))
-    keys = np.column_stack((dets.video[order], dets.frame[order],
-                            dets.boxes[order]))
+    keys = np.column_stack(
+        (dets.video[order], dets.frame[order], dets.boxes[order]))
     new_box = np.ones(order.size, dtype=bool)
     new_box[1:] = (keys[1:] != keys[:-1]).any(axis=1)
     box_id = np.cumsum(new_box) - 1
     scores = np.zeros((int(box_id[-1]) + 1, num_classes))
     np.maximum.at(scores, (box_id, dets.label[order]), dets.score[order])
     firsts = order[new_box]
-    return (dets.video[firsts], dets.frame[firsts], dets.boxes[firsts],
-            scores)
+    return (dets.video[firsts], dets.frame[firsts], dets.boxes[firsts], scores)
 
 
 def viterbi_paths(frame_index: np.ndarray,
@@ -156,8 +155,7 @@ def viterbi_paths(frame_index: np.ndarray,
 
     available = np.ones((num_frames, num_classes, k + 2), dtype=bool)
     available[:, :, :k] = valid[:, None, :]
-    pointers = np.zeros((max(num_frames - 1, 0), num_classes, k + 2),
-                        np.int64)
+    pointers = np.zeros((max(num_frames - 1, 0), num_classes, k + 2), np.int64)
     classes = np.arange(num_classes)
     frames = np.arange(num_frames)[:, None]
     paths: List[List[np.ndarray]] = [[] for _ in range(num_classes)]
@@ -179,17 +177,16 @@ def viterbi_paths(frame_index: np.ndarray,
             break
         available[frames, classes[None, :], path] &= ~real
         box_ids = np.where(
-            real,
-            order_by_frame[slots[frames, classes[None, :],
-                                 np.minimum(path, k - 1)]], -1)
+            real, order_by_frame[slots[frames, classes[None, :],
+                                       np.minimum(path, k - 1)]], -1)
         for label in np.flatnonzero(found):
             paths[label].append(box_ids[:, label])
     return paths
 
 
 def gap_interpolation(
-        frames: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray,
-                                     np.ndarray]:
+    frames: np.ndarray
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Linear-interpolation weights filling the gaps between ``frames``.
 
     Args:
@@ -286,15 +283,16 @@ def link_video(frames: np.ndarray,
     if len(frames) == 0:
         return []
     unique_frames, frame_index = np.unique(frames, return_inverse=True)
-    breaks = np.flatnonzero(np.diff(unique_frames) > (
-        np.inf if max_gap is None else max_gap + 1)) + 1
+    breaks = np.flatnonzero(
+        np.diff(unique_frames) > (np.inf if max_gap is None else max_gap +
+                                  1)) + 1
     tubes: List[Tuple[int, float, np.ndarray]] = []
     for seg in np.split(np.arange(len(unique_frames)), breaks):
         in_seg = (frame_index >= seg[0]) & (frame_index <= seg[-1])
-        paths = viterbi_paths(
-            frame_index[in_seg] - seg[0], boxes[in_seg], scores[in_seg],
-            len(seg), top_k, max_tubes, iou_weight, score_weight,
-            product_weight, min_iou, pixel_plus_one)
+        paths = viterbi_paths(frame_index[in_seg] - seg[0], boxes[in_seg],
+                              scores[in_seg], len(seg), top_k, max_tubes,
+                              iou_weight, score_weight, product_weight,
+                              min_iou, pixel_plus_one)
         labels = np.array([lab for lab, ps in enumerate(paths) for _ in ps],
                           dtype=np.int64)
         if labels.size == 0:
@@ -303,8 +301,7 @@ def link_video(frames: np.ndarray,
         real = local_ids >= 0
         box_ids = np.flatnonzero(in_seg)[np.maximum(local_ids, 0)]
         path_scores = np.where(real, scores[box_ids, labels[:, None]], 0.0)
-        seg_frames, left, right, weight = gap_interpolation(
-            unique_frames[seg])
+        seg_frames, left, right, weight = gap_interpolation(unique_frames[seg])
         values = np.concatenate((boxes[box_ids], path_scores[..., None]), -1)
         values = (values[:, left] * (1 - weight[:, None]) +
                   values[:, right] * weight[:, None])  # (T, G, 5)
@@ -313,9 +310,9 @@ def link_video(frames: np.ndarray,
         if trim_thr is not None:
             keep &= temporal_trim(values[..., 4], trim_thr, trim_penalty)
         for path_id, label in enumerate(labels):
-            tubes.extend((int(label), float(run[:, 5].mean()), run)
-                         for run in _runs(seg_frames, values[path_id],
-                                          keep[path_id]))
+            tubes.extend(
+                (int(label), float(run[:, 5].mean()), run)
+                for run in _runs(seg_frames, values[path_id], keep[path_id]))
     return tubes
 
 

@@ -10,8 +10,8 @@ mmaction2's ``videoAP``, greedy by descending tube score,
 the classes with ground truth. The YOWO family's protocol is in
 :mod:`.yowo_video_map`.
 """
-from typing import (Any, Callable, Dict, List, NamedTuple, Optional,
-                    Sequence, Tuple)
+from typing import (Any, Callable, Dict, List, NamedTuple, Optional, Sequence,
+                    Tuple)
 
 import numpy as np
 
@@ -71,9 +71,8 @@ def spatiotemporal_iou(tube1: np.ndarray,
 
 
 def index_ground_truth_tubes(
-        gt: Dict[str, Any], videos: Sequence[str],
-        num_classes: int) -> Tuple[Dict[Tuple[int, str], List[int]],
-                                   List[np.ndarray], np.ndarray]:
+    gt: Dict[str, Any], videos: Sequence[str], num_classes: int
+) -> Tuple[Dict[Tuple[int, str], List[int]], List[np.ndarray], np.ndarray]:
     """Index the ground-truth tubes of ``videos`` by (label, video).
 
     Returns:
@@ -124,20 +123,24 @@ def video_ap(tubes: Dict[int, List[Tube]],
     num_classes = len(gt['labels']) if num_classes is None else num_classes
     check_iou_thrs(iou_thrs)
     overlaps = tube_overlaps(
-        tubes, gt, videos, num_classes, lambda gt_tube, tube:
-        spatiotemporal_iou(gt_tube, tube, pixel_plus_one, temporal_plus_one))
+        tubes, gt, videos,
+        num_classes, lambda gt_tube, tube: spatiotemporal_iou(
+            gt_tube, tube, pixel_plus_one, temporal_plus_one))
     # First maximum, as np.argmax in ACT / mmaction2.
-    best = [int(np.argmax(ious)) if ious.size else -1
-            for ious in overlaps.ious]
+    best = [
+        int(np.argmax(ious)) if ious.size else -1 for ious in overlaps.ious
+    ]
     best_ref = np.array([
         cands[b] if b >= 0 else -1
         for cands, b in zip(overlaps.candidates, best)
-    ], dtype=np.int64)
+    ],
+                        dtype=np.int64)
     best_iou = np.array(
         [ious[b] if b >= 0 else 0.0 for ious, b in zip(overlaps.ious, best)],
         dtype=np.float64)
     return {
-        thr: tube_average_precision(
+        thr:
+        tube_average_precision(
             overlaps,
             greedy_true_positives(overlaps.scores, best_ref, best_iou, thr),
             thr)
@@ -165,8 +168,8 @@ def check_iou_thrs(iou_thrs: Sequence[float]) -> None:
 
 def tube_overlaps(tubes: Dict[int, List[Tube]], gt: Dict[str, Any],
                   videos: Sequence[str], num_classes: int,
-                  tube_iou: Callable[[np.ndarray, np.ndarray], float]
-                  ) -> TubeOverlaps:
+                  tube_iou: Callable[[np.ndarray, np.ndarray],
+                                     float]) -> TubeOverlaps:
     """Overlap of every detected tube with the ground truth it may match.
 
     Args:
@@ -203,8 +206,7 @@ def tube_overlaps(tubes: Dict[int, List[Tube]], gt: Dict[str, Any],
         np.asarray(scores, dtype=np.float64), candidates, ious, num_gt)
 
 
-def tube_average_precision(overlaps: TubeOverlaps,
-                           true_positive: np.ndarray,
+def tube_average_precision(overlaps: TubeOverlaps, true_positive: np.ndarray,
                            iou_thr: float) -> Dict[str, Any]:
     """Per-class AP of the detected tubes given their matching outcome."""
     result = per_class_average_precision(overlaps.labels, overlaps.scores,
@@ -212,8 +214,7 @@ def tube_average_precision(overlaps: TubeOverlaps,
     result.update(
         num_gt=overlaps.num_gt,
         num_tp=np.bincount(
-            overlaps.labels[true_positive],
-            minlength=len(overlaps.num_gt)),
+            overlaps.labels[true_positive], minlength=len(overlaps.num_gt)),
         iou_thr=iou_thr)
     return result
 

@@ -75,8 +75,8 @@ def candidate_slots(frames: np.ndarray,
     rank = np.arange(frames.size) - (np.cumsum(counts) - counts)[frames]
     if top_k is not None:
         keep = rank < top_k
-        frames, boxes, scores, rank = (frames[keep], boxes[keep],
-                                       scores[keep], rank[keep])
+        frames, boxes, scores, rank = (frames[keep], boxes[keep], scores[keep],
+                                       rank[keep])
         counts = np.minimum(counts, top_k)
     k = int(counts.max())
     slot_boxes = np.zeros((num_frames, k, 4))
@@ -124,8 +124,8 @@ def viterbi_whole_paths(boxes: np.ndarray,
         b = min(a + step, num_frames - 1)
         prev, nxt = scores[:, a:b, :, None], scores[:, a + 1:b + 1, None, :]
         edges[:, a:b] = (
-            iou_weight * box_iou(boxes[:, a:b, :, None],
-                                 boxes[:, a + 1:b + 1, None, :]) +
+            iou_weight *
+            box_iou(boxes[:, a:b, :, None], boxes[:, a + 1:b + 1, None, :]) +
             score_weight * (prev + nxt) + product_weight * prev * nxt)
     available = valid.copy()
     active = np.ones(num_groups, dtype=bool)
@@ -263,8 +263,9 @@ def link_tubes_yowo(detections: np.ndarray,
             batch_paths = viterbi_whole_paths(padded[0], padded[1], padded[2],
                                               max_tubes)
             for i, paths in zip(batch, batch_paths):
-                tubes = [_path_tube(slots[i][0], slots[i][1], p)
-                         for p in paths]
+                tubes = [
+                    _path_tube(slots[i][0], slots[i][1], p) for p in paths
+                ]
                 scores = [float(tube[:, 5].mean()) for tube in tubes]
                 label = int(dets.label[groups[i][0]])
                 result[label].extend(
@@ -278,8 +279,8 @@ def _batches(sizes: List[int], num_frames: int) -> List[List[int]]:
     batches: List[List[int]] = []
     for i in sorted(range(len(sizes)), key=lambda i: sizes[i]):
         # Sorted by size, so the new class is the largest of the group.
-        if batches and (len(batches[-1]) + 1) * max(num_frames - 1, 1) * (
-                sizes[i]**2) <= EDGE_BUDGET:
+        if batches and (len(batches[-1]) + 1) * max(
+                num_frames - 1, 1) * (sizes[i]**2) <= EDGE_BUDGET:
             batches[-1].append(i)
         else:
             batches.append([i])

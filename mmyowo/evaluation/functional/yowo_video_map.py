@@ -81,8 +81,8 @@ def yowo_video_ap(tubes: Dict[int, List[Tube]],
         tubes, gt, videos, num_classes,
         lambda gt_tube, tube: yowo_tube_iou(gt_tube, tube, pixel_plus_one))
     return {
-        thr: tube_average_precision(overlaps,
-                                    _match_unmatched(overlaps, thr), thr)
+        thr: tube_average_precision(overlaps, _match_unmatched(overlaps, thr),
+                                    thr)
         for thr in iou_thrs
     }
 
@@ -113,8 +113,8 @@ def yowo_video_map(detections: np.ndarray,
                    iou_thrs: Sequence[float] = VIDEO_IOU_THRS,
                    pixel_plus_one: bool = True,
                    num_classes: Optional[int] = None,
-                   link_cfg: Optional[Dict[str, Any]] = None
-                   ) -> Dict[float, Dict]:
+                   link_cfg: Optional[Dict[str,
+                                           Any]] = None) -> Dict[float, Dict]:
     """Video-mAP with the YOWO family's protocol (module docstring).
 
     Needs detections on every frame of the test videos (a frame without

@@ -4,12 +4,12 @@ import tempfile
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
-from mmengine.logging import MMLogger
-from mmengine.structures import BaseDataElement
-
 from mmaction.evaluation import AVAMetric, results2csv
 from mmaction.registry import METRICS
 from mmaction.structures import bbox2result
+from mmengine.logging import MMLogger
+from mmengine.structures import BaseDataElement
+
 from ..functional.ava_map import ava_eval_mmaction, ava_frame_map
 
 PROTOCOLS = ('official', 'mmaction')

@@ -2,11 +2,11 @@
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
+from mmaction.registry import METRICS
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger
 from mmengine.structures import BaseDataElement
 
-from mmaction.registry import METRICS
 from mmyowo.datasets.annotations import load_annotations
 from ..functional import (PROTOCOLS, frame_map, save_detection_results,
                           video_map, yowo_video_map)
@@ -86,8 +86,7 @@ class FrameMAPMetric(BaseMetric):
                  split: int = 0,
                  iou_thr: float = 0.5,
                  protocol: str = 'annotated',
-                 video_iou_thrs: Optional[Sequence[float]] = (0.2, 0.5,
-                                                              0.75),
+                 video_iou_thrs: Optional[Sequence[float]] = (0.2, 0.5, 0.75),
                  pixel_plus_one: bool = True,
                  score_thr: float = 1e-4,
                  link_cfg: Optional[Dict[str, Any]] = None,
@@ -174,8 +173,8 @@ class FrameMAPMetric(BaseMetric):
                     bboxes=boxes[keep].astype(np.float32),
                     scores=scores[keep].astype(np.float32)))
 
-    def compute_metrics(self, results: List[Dict[str, Any]]) -> Dict[str,
-                                                                     float]:
+    def compute_metrics(self, results: List[Dict[str,
+                                                 Any]]) -> Dict[str, float]:
         """Compute frame-mAP (and video-mAP) from the gathered results.
 
         Raises:
@@ -225,9 +224,9 @@ class FrameMAPMetric(BaseMetric):
                 for thr, result in video.items():
                     metrics[f'{key}@{thr}'] = result['mAP']
                     columns.append((f'video AP@{thr} ({name})', result['ap']))
-        boxes = ('+1-pixel' if self.pixel_plus_one else 'continuous') + (
-            ' boxes, detection corners rounded'
-            if self.round_boxes else ' boxes')
+        boxes = ('+1-pixel' if self.pixel_plus_one else
+                 'continuous') + (' boxes, detection corners rounded'
+                                  if self.round_boxes else ' boxes')
         MMLogger.get_current_instance().info(
             f'frame-mAP: {self.protocol!r} protocol, {boxes}; '
             f'{frame["num_frames"]} frames evaluated ({len(frames)} '
@@ -251,8 +250,8 @@ class FrameMAPMetric(BaseMetric):
         nframes = np.array([gt['nframes'][v] for v in videos], np.int64)
         seen = np.zeros((len(videos), int(nframes.max(initial=0)) + 1), bool)
         seen[frames[:, 0], frames[:, 1]] = True
-        missing = ~seen[:, 1:] & (np.arange(1, seen.shape[1]) <=
-                                  nframes[:, None])
+        missing = ~seen[:, 1:] & (
+            np.arange(1, seen.shape[1]) <= nframes[:, None])
         if missing.any():
             video, frame = np.argwhere(missing)[0]
             raise ValueError(
@@ -263,8 +262,8 @@ class FrameMAPMetric(BaseMetric):
                 "key_frames='all' and key_frame_stride=1, or set "
                 'video_iou_thrs=None')
 
-    def _detections(self, results: List[Dict[str, Any]],
-                    videos: Sequence[str], gt: Dict[str, Any],
+    def _detections(self, results: List[Dict[str, Any]], videos: Sequence[str],
+                    gt: Dict[str, Any],
                     num_classes: int) -> Tuple[np.ndarray, np.ndarray]:
         """Expand the kept boxes into ``(N, 8)`` detection rows.
 
@@ -297,8 +296,8 @@ class FrameMAPMetric(BaseMetric):
                     f'{key[0]} frame {key[1]}: {result["scores"].shape[1]} '
                     f'class scores per box, but {self.ann_file} has '
                     f'{num_classes} classes')
-            per_sample.append((index[key[0]], key[1], result['bboxes'],
-                               result['scores']))
+            per_sample.append(
+                (index[key[0]], key[1], result['bboxes'], result['scores']))
         if duplicates:
             MMLogger.get_current_instance().warning(
                 f'{type(self).__name__}: {duplicates} predictions repeat an '
@@ -311,8 +310,8 @@ class FrameMAPMetric(BaseMetric):
         video = np.repeat(frames[:, 0], counts)
         frame = np.repeat(frames[:, 1], counts)
         boxes = np.concatenate([s[2] for s in per_sample]).reshape(-1, 4)
-        scores = np.concatenate([s[3] for s in per_sample]).reshape(
-            -1, num_classes)
+        scores = np.concatenate([s[3] for s in per_sample
+                                 ]).reshape(-1, num_classes)
         box_id, label = np.nonzero(scores >= self.score_thr)
         return np.column_stack(
             (video[box_id], frame[box_id], label, scores[box_id, label],
@@ -335,9 +334,8 @@ def _format_table(class_names: Sequence[str],
         f'  {title:>{w}}' for (title, _), w in zip(columns, widths))
 
     def row(name: str, values: List[float]) -> str:
-        cells = ''.join(
-            f'  {"-" if np.isnan(v) else f"{100 * v:.2f}":>{w}}'
-            for v, w in zip(values, widths))
+        cells = ''.join(f'  {"-" if np.isnan(v) else f"{100 * v:.2f}":>{w}}'
+                        for v, w in zip(values, widths))
         return name.ljust(width) + cells
 
     lines = [header, '-' * len(header)]

@@ -15,10 +15,10 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
+from mmaction.registry import MODELS
 from mmcv.cnn import ConvModule
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from mmaction.registry import MODELS
 from ..utils import InitCfgModule
 
 ConfigType = Dict
@@ -26,8 +26,8 @@ OptMultiConfig = Optional[Union[dict, List[dict]]]
 
 
 def scale_depth(num_blocks: int, deepen_factor: float) -> int:
-    """Scale a stage's block count, rounding to the nearest integer and
-    keeping at least one block."""
+    """Scale a stage's block count, rounding to the nearest integer and keeping
+    at least one block."""
     return max(round(num_blocks * deepen_factor), 1)
 
 
@@ -125,8 +125,8 @@ class CSPStage(InitCfgModule):
             DarkBlock(block_channels, mid_channels, **cfgs)
             for _ in range(num_blocks)
         ])
-        self.conv_transition_b = ConvModule(
-            block_channels, self.split_channels, 1, **cfgs)
+        self.conv_transition_b = ConvModule(block_channels,
+                                            self.split_channels, 1, **cfgs)
         self.conv_transition = ConvModule(expand_channels, out_channels, 1,
                                           **cfgs)
 
@@ -206,29 +206,30 @@ class CSPDarknet53(InitCfgModule):
     )
     stem_channels: int = 32
 
-    def __init__(self,
-                 deepen_factor: float = 1.0,
-                 widen_factor: float = 1.0,
-                 in_channels: int = 3,
-                 out_indices: Sequence[int] = (2, 3, 4),
-                 frozen_stages: int = -1,
-                 conv_cfg: Optional[ConfigType] = None,
-                 norm_cfg: ConfigType = dict(
-                     type='BN', momentum=0.03, eps=0.001),
-                 act_cfg: ConfigType = dict(type='Mish'),
-                 norm_eval: bool = False,
-                 init_cfg: OptMultiConfig = dict(
-                     type='Kaiming',
-                     layer='Conv2d',
-                     a=5**0.5,
-                     distribution='uniform',
-                     mode='fan_in',
-                     nonlinearity='leaky_relu')) -> None:
+    def __init__(
+        self,
+        deepen_factor: float = 1.0,
+        widen_factor: float = 1.0,
+        in_channels: int = 3,
+        out_indices: Sequence[int] = (2, 3, 4),
+        frozen_stages: int = -1,
+        conv_cfg: Optional[ConfigType] = None,
+        norm_cfg: ConfigType = dict(type='BN', momentum=0.03, eps=0.001),
+        act_cfg: ConfigType = dict(type='Mish'),
+        norm_eval: bool = False,
+        init_cfg: OptMultiConfig = dict(
+            type='Kaiming',
+            layer='Conv2d',
+            a=5**0.5,
+            distribution='uniform',
+            mode='fan_in',
+            nonlinearity='leaky_relu')
+    ) -> None:
         super().__init__(init_cfg=init_cfg)
         num_stages = len(self.arch_settings)
         out_indices = tuple(out_indices)
-        if not out_indices or any(i not in range(num_stages)
-                                  for i in out_indices):
+        if not out_indices or any(
+                i not in range(num_stages) for i in out_indices):
             raise ValueError(f'out_indices must be a non-empty subset of '
                              f'0..{num_stages - 1}, got {out_indices}')
         if frozen_stages not in range(-1, num_stages + 1):
@@ -247,16 +248,16 @@ class CSPDarknet53(InitCfgModule):
         cfgs: Dict[str, Any] = dict(
             conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg)
 
-        self.stem = ConvModule(in_channels, stem_channels, 3, padding=1,
-                               **cfgs)
+        self.stem = ConvModule(
+            in_channels, stem_channels, 3, padding=1, **cfgs)
         self.stages = nn.ModuleList()
         channels = [stem_channels]
         for out_ch, num_blocks, expand, block, bottle in self.arch_settings:
             out_ch = scale_channels(out_ch, widen_factor)
             self.stages.append(
                 CSPStage(channels[-1], out_ch,
-                         scale_depth(num_blocks, deepen_factor), expand,
-                         block, bottle, **cfgs))
+                         scale_depth(num_blocks, deepen_factor), expand, block,
+                         bottle, **cfgs))
             channels.append(out_ch)
         self.out_channels: List[int] = [channels[i + 1] for i in out_indices]
         self.out_strides: List[int] = [2**(i + 1) for i in out_indices]
@@ -272,8 +273,8 @@ class CSPDarknet53(InitCfgModule):
                 param.requires_grad = False
 
     def train(self, mode: bool = True) -> 'CSPDarknet53':
-        """Set train/eval mode, keeping frozen parts (and, with
-        ``norm_eval``, every BN layer) in eval mode."""
+        """Set train/eval mode, keeping frozen parts (and, with ``norm_eval``,
+        every BN layer) in eval mode."""
         super().train(mode)
         self._freeze_stages()
         if mode and self.norm_eval:
@@ -283,8 +284,8 @@ class CSPDarknet53(InitCfgModule):
         return self
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        """Return the feature maps of ``out_indices`` for images ``x``
-        ([B, C, H, W]), finest first."""
+        """Return the feature maps of ``out_indices`` for images ``x`` ([B, C,
+        H, W]), finest first."""
         x = self.stem(x)
         outs = []
         for i, stage in enumerate(self.stages):

@@ -8,18 +8,17 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
+from mmaction.registry import MODELS, TASK_UTILS
 from mmengine.dist import all_reduce
 from mmengine.model import BaseModule
 from mmengine.structures import InstanceData
 from torch import Tensor
 from torchvision.ops import box_iou, nms
 
-from mmaction.registry import MODELS, TASK_UTILS
 from ..task_modules import make_grid_priors, yolo_decode
 
 #: YOLOv3's COCO anchors (416 input) scaled to a 224 input, finest level first.
-DEFAULT_ANCHORS = (((5, 7), (9, 16), (18, 12)),
-                   ((16, 33), (33, 24), (32, 64)),
+DEFAULT_ANCHORS = (((5, 7), (9, 16), (18, 12)), ((16, 33), (33, 24), (32, 64)),
                    ((62, 48), (84, 107), (201, 176)))
 
 
@@ -80,10 +79,14 @@ class YOWOHead(BaseModule):
                  strides: Sequence[int] = (8, 16, 32),
                  loss_bbox: dict = dict(type='CIoULoss', loss_weight=1.0),
                  loss_conf: dict = dict(
-                     type='BinaryFocalLoss', alpha=0.5, gamma=2.0,
+                     type='BinaryFocalLoss',
+                     alpha=0.5,
+                     gamma=2.0,
                      loss_weight=1.0),
                  loss_cls: dict = dict(
-                     type='BinaryFocalLoss', alpha=0.25, gamma=2.0,
+                     type='BinaryFocalLoss',
+                     alpha=0.25,
+                     gamma=2.0,
                      loss_weight=1.0),
                  train_cfg: Optional[dict] = None,
                  test_cfg: Optional[dict] = None,
@@ -95,20 +98,23 @@ class YOWOHead(BaseModule):
         anchors = torch.as_tensor(base_anchors, dtype=torch.float32)
         if anchors.shape != (len(self.strides),
                              self.head_module.num_base_priors, 2):
-            raise ValueError(
-                f'base_anchors must have shape (num_levels, '
-                f'{self.head_module.num_base_priors}, 2), got '
-                f'{tuple(anchors.shape)}')
+            raise ValueError(f'base_anchors must have shape (num_levels, '
+                             f'{self.head_module.num_base_priors}, 2), got '
+                             f'{tuple(anchors.shape)}')
         self.register_buffer('base_anchors', anchors, persistent=False)
         self.loss_bbox = MODELS.build(loss_bbox)
         self.loss_conf = MODELS.build(loss_conf)
         self.loss_cls = MODELS.build(loss_cls)
         self.train_cfg = dict(train_cfg or {})
         self.test_cfg = dict(
-            dict(score_thr=0.005, nms_iou_thr=0.4, nms_pre=1000,
-                 max_per_img=100), **(test_cfg or {}))
-        self.assigner = TASK_UTILS.build(self.train_cfg.get(
-            'assigner', dict(type='MultiLevelTopKAssigner')))
+            dict(
+                score_thr=0.005,
+                nms_iou_thr=0.4,
+                nms_pre=1000,
+                max_per_img=100), **(test_cfg or {}))
+        self.assigner = TASK_UTILS.build(
+            self.train_cfg.get('assigner',
+                               dict(type='MultiLevelTopKAssigner')))
         self.ignore_iou_thr = self.train_cfg.get('ignore_iou_thr', 0.5)
 
     def forward(self, feats: Sequence[Tensor]) -> List[Tensor]:
@@ -119,15 +125,16 @@ class YOWOHead(BaseModule):
     # shared decoding
     # ------------------------------------------------------------------ #
     def flatten_preds(self, pred_maps: Sequence[Tensor]) -> Tensor:
-        """Concatenate the per-level prediction maps ``[B, A * (5 + C), H,
-        W]`` (per anchor: box offsets, confidence, class logits) into
-        ``[B, num_priors, 5 + C]`` ordered ``(level, y, x, anchor)``."""
+        """Concatenate the per-level prediction maps ``[B, A * (5 + C), H, W]``
+        (per anchor: box offsets, confidence, class logits) into ``[B,
+        num_priors, 5 + C]`` ordered ``(level, y, x, anchor)``."""
         flat = []
         for x in pred_maps:
             b, _, h, w = x.shape
             x = x.view(b, -1, self.head_module.num_attrib, h, w)
-            flat.append(x.permute(0, 3, 4, 1, 2).reshape(
-                b, -1, self.head_module.num_attrib))
+            flat.append(
+                x.permute(0, 3, 4, 1, 2).reshape(b, -1,
+                                                 self.head_module.num_attrib))
         return torch.cat(flat, dim=1)
 
     def grid_priors(self, featmap_sizes: Sequence[Tuple[int, int]],
@@ -153,8 +160,8 @@ class YOWOHead(BaseModule):
     # ------------------------------------------------------------------ #
     # training
     # ------------------------------------------------------------------ #
-    def loss(self, feats: Sequence[Tensor], batch_data_samples: list
-             ) -> Dict[str, Tensor]:
+    def loss(self, feats: Sequence[Tensor],
+             batch_data_samples: list) -> Dict[str, Tensor]:
         """Compute the losses of a batch from the neck's features."""
         gt_instances = [s.gt_instances for s in batch_data_samples]
         return self.loss_by_feat(self(feats), gt_instances)
@@ -170,9 +177,9 @@ class YOWOHead(BaseModule):
             ``gt_bboxes`` (num_gts, 4).
         """
         gt_bboxes = gt.bboxes.to(pred_boxes)
-        assigned = self.assigner.assign(
-            gt_bboxes, list(self.base_anchors), list(self.strides),
-            list(featmap_sizes))
+        assigned = self.assigner.assign(gt_bboxes, list(self.base_anchors),
+                                        list(self.strides),
+                                        list(featmap_sizes))
         conf_weight = torch.ones_like(assigned, dtype=pred_boxes.dtype)
         if self.ignore_iou_thr is not None and len(gt_bboxes):
             max_iou = box_iou(pred_boxes.detach(), gt_bboxes).amax(dim=1)
@@ -263,23 +270,28 @@ class YOWOHead(BaseModule):
         loss_bbox = self.loss_bbox(
             torch.cat(pos_boxes), torch.cat(pos_targets), avg_factor=num_pos)
         loss_conf = self.loss_conf(
-            preds[..., 4].reshape(-1), torch.cat(conf_targets),
-            weight=torch.cat(conf_weights), avg_factor=num_pos)
+            preds[..., 4].reshape(-1),
+            torch.cat(conf_targets),
+            weight=torch.cat(conf_weights),
+            avg_factor=num_pos)
         loss_cls = self.loss_cls(
             torch.cat(pos_cls), torch.cat(cls_targets), avg_factor=num_pos)
-        return dict(loss_bbox=loss_bbox, loss_conf=loss_conf,
-                    loss_cls=loss_cls)
+        return dict(
+            loss_bbox=loss_bbox, loss_conf=loss_conf, loss_cls=loss_cls)
 
     # ------------------------------------------------------------------ #
     # inference
     # ------------------------------------------------------------------ #
-    def predict(self, feats: Sequence[Tensor], batch_data_samples: list,
+    def predict(self,
+                feats: Sequence[Tensor],
+                batch_data_samples: list,
                 rescale: bool = True) -> List[InstanceData]:
         """Detect on the key frames of a batch."""
         metainfos = [s.metainfo for s in batch_data_samples]
         return self.predict_by_feat(self(feats), metainfos, rescale=rescale)
 
-    def predict_by_feat(self, pred_maps: Sequence[Tensor],
+    def predict_by_feat(self,
+                        pred_maps: Sequence[Tensor],
                         batch_img_metas: Sequence[dict],
                         rescale: bool = True) -> List[InstanceData]:
         """Decode, threshold, NMS and (optionally) map back to the original
@@ -302,8 +314,10 @@ class YOWOHead(BaseModule):
         """
         if rescale:
             for i, meta in enumerate(batch_img_metas):
-                missing = [key for key in ('scale_factor', 'ori_shape')
-                           if key not in meta]
+                missing = [
+                    key for key in ('scale_factor', 'ori_shape')
+                    if key not in meta
+                ]
                 if missing:
                     raise KeyError(
                         f'image meta {i} lacks {missing}, needed to map '
@@ -342,5 +356,6 @@ class YOWOHead(BaseModule):
         boxes = torch.stack([
             boxes[:, 0].clamp(0, w), boxes[:, 1].clamp(0, h),
             boxes[:, 2].clamp(0, w), boxes[:, 3].clamp(0, h)
-        ], dim=1)
+        ],
+                            dim=1)
         return InstanceData(bboxes=boxes, scores=scores, labels=labels)

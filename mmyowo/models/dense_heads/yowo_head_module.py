@@ -7,11 +7,11 @@ import math
 from typing import List, Optional, Sequence, Union
 
 import torch.nn as nn
+from mmaction.registry import MODELS
 from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
 from torch import Tensor
 
-from mmaction.registry import MODELS
 from ..layers import SELayer
 
 
@@ -61,8 +61,14 @@ class YOWOHeadModule(BaseModule):
         self.attentions = nn.ModuleList()
         self.preds = nn.ModuleList()
         for c_in, c_feat in zip(in_channels, feat_channels):
-            self.convs.append(ConvModule(c_in, c_feat, 3, padding=1,
-                                         norm_cfg=norm_cfg, act_cfg=act_cfg))
+            self.convs.append(
+                ConvModule(
+                    c_in,
+                    c_feat,
+                    3,
+                    padding=1,
+                    norm_cfg=norm_cfg,
+                    act_cfg=act_cfg))
             self.attentions.append(
                 SELayer(c_feat, se_ratio) if se_ratio else nn.Identity())
             self.preds.append(

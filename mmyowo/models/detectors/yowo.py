@@ -3,10 +3,10 @@ from contextlib import nullcontext
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import torch
+from mmaction.registry import MODELS
 from mmengine.model import BaseModel, BaseModule
 from torch import Tensor
 
-from mmaction.registry import MODELS
 from ..utils import load_pretrained, pop_pretrained_cfg
 
 #: torch's messages for a pooling / conv window longer than its input (the
@@ -77,13 +77,12 @@ class YOWO(BaseModel):
         if data_preprocessor is None:
             data_preprocessor = dict(
                 type='ActionDataPreprocessor', format_shape='NCTHW')
-        super().__init__(data_preprocessor=data_preprocessor,
-                         init_cfg=init_cfg)
+        super().__init__(
+            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.pretrained_cfgs: Dict[str, dict] = {}
         backbone_2d = self._take_pretrained_cfg('backbone_2d', backbone_2d)
         if backbone_3d:
-            backbone_3d = self._take_pretrained_cfg('backbone_3d',
-                                                    backbone_3d)
+            backbone_3d = self._take_pretrained_cfg('backbone_3d', backbone_3d)
         self.backbone_2d = MODELS.build(backbone_2d)
         self.backbone_3d = MODELS.build(backbone_3d) if backbone_3d else None
         self.neck_3d = MODELS.build(neck_3d) if neck_3d else None
@@ -197,13 +196,17 @@ class YOWO(BaseModel):
         """
         batch, length = inputs.shape[0], inputs.shape[2]
         if data_samples is None:
-            return torch.full((batch,), length - 1, dtype=torch.long,
+            return torch.full((batch, ),
+                              length - 1,
+                              dtype=torch.long,
                               device=inputs.device)
         if len(data_samples) != batch:
             raise ValueError(f'{len(data_samples)} data samples for a batch '
                              f'of {batch} clips')
-        missing = [i for i, s in enumerate(data_samples)
-                   if 'key_frame_index' not in s.metainfo]
+        missing = [
+            i for i, s in enumerate(data_samples)
+            if 'key_frame_index' not in s.metainfo
+        ]
         if missing:
             raise KeyError(
                 f'data samples {missing} have no "key_frame_index" metainfo '
@@ -248,7 +251,8 @@ class YOWO(BaseModel):
         """Fusion neck on already extracted branch features."""
         return tuple(self.neck(feats_2d, feat_3d))
 
-    def extract_feat(self, inputs: Tensor,
+    def extract_feat(self,
+                     inputs: Tensor,
                      data_samples: Optional[Sequence] = None
                      ) -> Tuple[Tensor, ...]:
         """Both branches and the fusion neck."""
@@ -265,15 +269,17 @@ class YOWO(BaseModel):
                 f'must be multiples of the largest stride {stride}; set the '
                 'Resize scale of the pipeline accordingly')
         idx = self.key_frame_indices(inputs, data_samples)
-        key_frames = inputs[torch.arange(inputs.shape[0],
-                                         device=inputs.device), :, idx]
-        return self.fuse(self.extract_feat_2d(key_frames),
-                         self.extract_feat_3d(inputs))
+        key_frames = inputs[
+            torch.arange(inputs.shape[0], device=inputs.device), :, idx]
+        return self.fuse(
+            self.extract_feat_2d(key_frames), self.extract_feat_3d(inputs))
 
     # ------------------------------------------------------------------ #
     # modes
     # ------------------------------------------------------------------ #
-    def forward(self, inputs: Tensor, data_samples: Optional[list] = None,
+    def forward(self,
+                inputs: Tensor,
+                data_samples: Optional[list] = None,
                 mode: str = 'tensor'):
         """``'loss'`` -> dict of losses, ``'predict'`` -> data samples with
         ``pred_instances``, ``'tensor'`` -> raw head maps.
@@ -299,20 +305,24 @@ class YOWO(BaseModel):
 
     def loss(self, inputs: Tensor, data_samples: list) -> Dict[str, Tensor]:
         """Losses of the head (eq. 5-10) on the fused features."""
-        return self.bbox_head.loss(self.extract_feat(inputs, data_samples),
-                                   data_samples)
+        return self.bbox_head.loss(
+            self.extract_feat(inputs, data_samples), data_samples)
 
-    def predict(self, inputs: Tensor, data_samples: list,
+    def predict(self,
+                inputs: Tensor,
+                data_samples: list,
                 rescale: bool = True) -> list:
         """Set ``pred_instances`` (original pixels with ``rescale``)."""
         results = self.bbox_head.predict(
-            self.extract_feat(inputs, data_samples), data_samples,
+            self.extract_feat(inputs, data_samples),
+            data_samples,
             rescale=rescale)
         for sample, result in zip(data_samples, results):
             sample.pred_instances = result
         return data_samples
 
-    def _forward(self, inputs: Tensor,
+    def _forward(self,
+                 inputs: Tensor,
                  data_samples: Optional[list] = None) -> List[Tensor]:
         """The raw head maps (``mode='tensor'``)."""
         return self.bbox_head(self.extract_feat(inputs, data_samples))

@@ -5,7 +5,6 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-
 from mmaction.registry import MODELS
 
 
@@ -23,15 +22,16 @@ def _coverage(size: int, block_size: int) -> np.ndarray:
 
 def expected_drop_fraction(gamma: float, height: int, width: int,
                            block_size: int) -> float:
-    """Expected fraction of a ``height`` x ``width`` map that DropBlock
-    zeroes when every valid block position is a seed with rate ``gamma``.
+    """Expected fraction of a ``height`` x ``width`` map that DropBlock zeroes
+    when every valid block position is a seed with rate ``gamma``.
 
     Position ``p`` survives when none of the ``n(p)`` seeds whose block
     covers it fires: ``P(kept) = (1 - gamma) ** n(p)``, with ``n(p)`` the
     product of the per-axis coverages (:func:`_coverage`).
     """
-    counts = (_coverage(height, block_size)[:, None] *
-              _coverage(width, block_size)[None, :])
+    counts = (
+        _coverage(height, block_size)[:, None] *
+        _coverage(width, block_size)[None, :])
     return float(1.0 - np.mean((1.0 - gamma)**counts))
 
 
@@ -52,8 +52,7 @@ def seed_rate(drop_prob: float, height: int, width: int,
     low, high = 0.0, 1.0
     for _ in range(60):
         mid = (low + high) / 2
-        if expected_drop_fraction(mid, height, width,
-                                  block_size) < drop_prob:
+        if expected_drop_fraction(mid, height, width, block_size) < drop_prob:
             low = mid
         else:
             high = mid
@@ -103,8 +102,7 @@ class DropBlock(nn.Module):
         seeds = torch.rand((*x.shape[:-2], h - bs + 1, w - bs + 1),
                            device=x.device) < gamma
         block_mask = F.max_pool2d(
-            F.pad(seeds.to(x.dtype), (bs - 1, ) * 4), kernel_size=bs,
-            stride=1)
+            F.pad(seeds.to(x.dtype), (bs - 1, ) * 4), kernel_size=bs, stride=1)
         keep = 1.0 - block_mask
         return x * keep * (keep.numel() / keep.sum().clamp(min=1.0))
 

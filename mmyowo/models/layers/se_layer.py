@@ -3,9 +3,9 @@ from typing import Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
+from mmaction.registry import MODELS
 from mmcv.cnn import ConvModule
 
-from mmaction.registry import MODELS
 from ..utils import InitCfgModule
 
 

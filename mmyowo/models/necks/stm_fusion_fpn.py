@@ -3,10 +3,10 @@ from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
+from mmaction.registry import MODELS
 from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
 
-from mmaction.registry import MODELS
 from ..layers import DropBlock
 
 
@@ -131,9 +131,10 @@ class STMFusionFPN(BaseModule):
                     f'with I3DNeck(out_channels=...)')
             c3d = in_channels_3d // (scale * scale)
             self.stms.append(ScaleTransfer(scale))
-            self.fuse_convs.append(nn.Sequential(
-                ConvModule(c2d + c3d, c2d, 1, **conv),
-                ConvModule(c2d, c2d, 3, padding=1, **conv)))
+            self.fuse_convs.append(
+                nn.Sequential(
+                    ConvModule(c2d + c3d, c2d, 1, **conv),
+                    ConvModule(c2d, c2d, 3, padding=1, **conv)))
 
         n = len(strides)
         self.blocks = nn.ModuleList()
@@ -152,9 +153,10 @@ class STMFusionFPN(BaseModule):
             layers.append(ConvModule(c_out * 2, c_out, 1, **conv))
             self.blocks.append(nn.Sequential(*layers))
             if i > 0:
-                self.upsamples.append(nn.Sequential(
-                    ConvModule(c_out, c_out // 2, 1, **conv),
-                    nn.Upsample(scale_factor=2, mode='nearest')))
+                self.upsamples.append(
+                    nn.Sequential(
+                        ConvModule(c_out, c_out // 2, 1, **conv),
+                        nn.Upsample(scale_factor=2, mode='nearest')))
 
     def fuse(self, feats_2d: Sequence[torch.Tensor],
              feat_3d: Optional[torch.Tensor]) -> List[torch.Tensor]:
@@ -184,7 +186,8 @@ class STMFusionFPN(BaseModule):
             fused.append(convs(x2d))
         return fused
 
-    def forward(self, feats_2d: Sequence[torch.Tensor],
+    def forward(self,
+                feats_2d: Sequence[torch.Tensor],
                 feat_3d: Optional[torch.Tensor] = None
                 ) -> Tuple[torch.Tensor, ...]:
         """Fuse and aggregate.

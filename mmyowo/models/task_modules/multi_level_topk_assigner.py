@@ -2,9 +2,8 @@
 from typing import List, Sequence, Tuple, Union
 
 import torch
-from torch import Tensor
-
 from mmaction.registry import TASK_UTILS
+from torch import Tensor
 
 
 def shape_iou(wh1: Tensor, wh2: Tensor) -> Tensor:
@@ -17,8 +16,9 @@ def shape_iou(wh1: Tensor, wh2: Tensor) -> Tensor:
     Returns:
         Tensor: ``(N, K)`` IoUs.
     """
-    inter = (torch.min(wh1[:, None, 0], wh2[None, :, 0]) *
-             torch.min(wh1[:, None, 1], wh2[None, :, 1]))
+    inter = (
+        torch.min(wh1[:, None, 0], wh2[None, :, 0]) *
+        torch.min(wh1[:, None, 1], wh2[None, :, 1]))
     area1 = wh1[:, 0] * wh1[:, 1]
     area2 = wh2[:, 0] * wh2[:, 1]
     return inter / (area1[:, None] + area2[None, :] - inter)
@@ -72,8 +72,8 @@ class MultiLevelTopKAssigner:
                              f'got {topk_per_level}')
         self.topk_per_level = tuple(int(k) for k in topk_per_level)
 
-    def assign(self, gt_bboxes: Tensor,
-               base_anchors: List[Union[Tensor, Sequence]],
+    def assign(self, gt_bboxes: Tensor, base_anchors: List[Union[Tensor,
+                                                                 Sequence]],
                strides: Sequence[int],
                featmap_sizes: Sequence[Tuple[int, int]]) -> Tensor:
         """Assign the ground truths of one image to the priors.
@@ -96,8 +96,8 @@ class MultiLevelTopKAssigner:
                 non-positive anchors.
         """
         num_levels = len(base_anchors)
-        if not (len(strides) == len(featmap_sizes) == num_levels ==
-                len(self.topk_per_level)):
+        if not (len(strides) == len(featmap_sizes) == num_levels == len(
+                self.topk_per_level)):
             raise ValueError(
                 'MultiLevelTopKAssigner needs one entry per level in '
                 f'base_anchors ({num_levels}), strides ({len(strides)}), '
@@ -134,8 +134,7 @@ class MultiLevelTopKAssigner:
         count_k = per_anchor(counts).long()
         offset_k = per_anchor(offsets).long()
         topk_k = per_anchor(self.topk_per_level).long()
-        local_k = torch.cat(
-            [torch.arange(n, device=device) for n in counts])
+        local_k = torch.cat([torch.arange(n, device=device) for n in counts])
 
         num_priors = sum(level_sizes)
         assigned = torch.zeros(num_priors, dtype=torch.long, device=device)

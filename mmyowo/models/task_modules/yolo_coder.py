@@ -41,8 +41,7 @@ def make_grid_priors(featmap_size: Tuple[int, int],
     h, w = featmap_size
     if h <= 0 or w <= 0:
         raise ValueError(f'featmap_size must be positive, got {featmap_size}')
-    anchors = torch.as_tensor(base_anchors, dtype=torch.float32,
-                              device=device)
+    anchors = torch.as_tensor(base_anchors, dtype=torch.float32, device=device)
     if anchors.dim() != 2 or anchors.shape[1] != 2:
         raise ValueError('base_anchors must have shape (A, 2), got '
                          f'{tuple(anchors.shape)}')
@@ -51,8 +50,9 @@ def make_grid_priors(featmap_size: Tuple[int, int],
         torch.arange(h, dtype=anchors.dtype, device=device),
         torch.arange(w, dtype=anchors.dtype, device=device),
         indexing='ij')
-    grid_xy = torch.stack([xs, ys], dim=-1)[:, :, None, :].expand(
-        h, w, num_anchors, 2).reshape(-1, 2)
+    grid_xy = torch.stack([xs, ys],
+                          dim=-1)[:, :, None, :].expand(h, w, num_anchors,
+                                                        2).reshape(-1, 2)
     anchors_wh = anchors[None, None].expand(h, w, num_anchors,
                                             2).reshape(-1, 2)
     return grid_xy, anchors_wh

@@ -1,6 +1,5 @@
 """Model utilities: checked pretrained loading and init-config helpers."""
-from .init_cfg import (InitCfgModule, non_pretrained_init_cfgs,
-                       reapply_init_cfg)
+from .init_cfg import InitCfgModule, non_pretrained_init_cfgs, reapply_init_cfg
 from .pretrained import (PretrainedReport, is_pretrained_cfg, load_pretrained,
                          match_state_dict, pop_pretrained_cfg,
                          read_checkpoint_state_dict, select_prefix)

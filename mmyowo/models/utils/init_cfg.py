@@ -8,8 +8,8 @@ from .pretrained import is_pretrained_cfg
 
 
 def non_pretrained_init_cfgs(module: BaseModule) -> List[dict]:
-    """The entries of ``module.init_cfg`` other than ``Pretrained``; ``[]``
-    if there is a ``Pretrained`` entry (see :func:`reapply_init_cfg`)."""
+    """The entries of ``module.init_cfg`` other than ``Pretrained``; ``[]`` if
+    there is a ``Pretrained`` entry (see :func:`reapply_init_cfg`)."""
     init_cfg = module.init_cfg
     if not init_cfg:
         return []
@@ -45,8 +45,8 @@ def reapply_init_cfg(module: BaseModule) -> None:
 
 
 class InitCfgModule(BaseModule):
-    """``BaseModule`` whose ``init_cfg`` also covers the ConvModules (or
-    other modules with their own ``init_weights``) it holds directly.
+    """``BaseModule`` whose ``init_cfg`` also covers the ConvModules (or other
+    modules with their own ``init_weights``) it holds directly.
 
     Its ``init_weights`` runs mmengine's and then, on the first call,
     :func:`reapply_init_cfg`.

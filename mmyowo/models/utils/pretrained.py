@@ -63,8 +63,8 @@ class PretrainedReport:
         module without parameters whose every buffer loads)."""
         if self.num_params:
             return self.num_params_loaded / self.num_params
-        return float(len(self.loaded) == self.num_tensors
-                     and self.num_tensors > 0)
+        return float(
+            len(self.loaded) == self.num_tensors and self.num_tensors > 0)
 
     def counts(self) -> str:
         """``'missing M, unexpected U, shape-mismatched S'``."""
@@ -89,10 +89,11 @@ def key_prefixes(keys: Sequence[str], depth: int = 1) -> List[str]:
     return [p for p, _ in counter.most_common(NUM_NAMES_SHOWN)]
 
 
-def read_checkpoint_state_dict(
-        checkpoint: str,
-        map_location: Union[str, torch.device, None] = 'cpu',
-        logger: LoggerType = 'current') -> Dict[str, object]:
+def read_checkpoint_state_dict(checkpoint: str,
+                               map_location: Union[str, torch.device,
+                                                   None] = 'cpu',
+                               logger: LoggerType = 'current'
+                               ) -> Dict[str, object]:
     """Read ``checkpoint`` and return its state dict.
 
     The file is read by mmengine's ``CheckpointLoader`` (local paths, URLs,
@@ -131,14 +132,19 @@ def read_checkpoint_state_dict(
 def select_prefix(state_dict: Mapping[str, object],
                   prefix: Optional[str]) -> Dict[str, object]:
     """The entries under ``prefix`` with the prefix removed (all entries for
-    ``prefix=None``). A missing trailing dot is added, as mmengine does, so
-    ``'backbone'`` selects ``backbone.*`` but not ``backbone_2d.*``."""
+    ``prefix=None``).
+
+    A missing trailing dot is added, as mmengine does, so
+    ``'backbone'`` selects ``backbone.*`` but not ``backbone_2d.*``.
+    """
     if not prefix:
         return dict(state_dict)
     if not prefix.endswith('.'):
         prefix += '.'
-    return {k[len(prefix):]: v for k, v in state_dict.items()
-            if k.startswith(prefix)}
+    return {
+        k[len(prefix):]: v
+        for k, v in state_dict.items() if k.startswith(prefix)
+    }
 
 
 def match_state_dict(module: nn.Module,
@@ -240,29 +246,35 @@ def load_pretrained(module: nn.Module,
     # ``loaded`` holds tensors only (compare_state_dicts checks the type).
     loaded = [(k, selected[k]) for k in report.loaded]
     non_finite = [
-        k for k, value in loaded
-        if isinstance(value, torch.Tensor) and value.is_floating_point()
-        and not torch.isfinite(value).all()
+        k for k, value in loaded if isinstance(value, torch.Tensor)
+        and value.is_floating_point() and not torch.isfinite(value).all()
     ]
     if non_finite:
         raise ValueError(f'pretrained checkpoint {checkpoint} has NaN or '
                          f'infinite values in {_first(non_finite)}')
 
-    module.load_state_dict({k: selected[k] for k in report.loaded},
+    module.load_state_dict({k: selected[k]
+                            for k in report.loaded},
                            strict=False)
     outside = len(full) - len(selected)
     print_log(
         f'loaded {len(report.loaded)}/{report.num_tensors} tensors '
         f'({report.num_params_loaded}/{report.num_params} parameters) of '
-        f'{name} from {checkpoint} ({report.counts()}; prefix={prefix!r}'
-        + (f', {outside} keys outside it ignored' if outside else '') + ')',
-        logger=logger, level=logging.INFO)
-    details = [f'{kind}: {_first(keys)}' for kind, keys in (
-        ('missing', report.missing), ('unexpected', report.unexpected),
-        ('shape-mismatched', report.mismatched)) if keys]
+        f'{name} from {checkpoint} ({report.counts()}; prefix={prefix!r}' +
+        (f', {outside} keys outside it ignored' if outside else '') + ')',
+        logger=logger,
+        level=logging.INFO)
+    details = [
+        f'{kind}: {_first(keys)}'
+        for kind, keys in (('missing', report.missing), ('unexpected',
+                                                         report.unexpected),
+                           ('shape-mismatched', report.mismatched)) if keys
+    ]
     if details:
-        print_log(f'{name}: not loaded from {checkpoint}: ' +
-                  '; '.join(details), logger=logger, level=logging.WARNING)
+        print_log(
+            f'{name}: not loaded from {checkpoint}: ' + '; '.join(details),
+            logger=logger,
+            level=logging.WARNING)
     if hasattr(module, '_params_init_info'):
         # Inside a top-level ``init_weights``: keep mmengine's per-parameter
         # initialisation record truthful, as its own PretrainedInit does.
@@ -341,5 +353,5 @@ def is_pretrained_cfg(init_cfg: Mapping) -> bool:
     """Whether an init config loads a checkpoint (``type='Pretrained'``, or
     mmengine's ``PretrainedInit`` class itself)."""
     init_type = init_cfg.get('type')
-    return init_type == 'Pretrained' or getattr(
-        init_type, '__name__', None) == 'PretrainedInit'
+    return init_type == 'Pretrained' or getattr(init_type, '__name__',
+                                                None) == 'PretrainedInit'
