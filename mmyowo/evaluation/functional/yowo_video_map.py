@@ -111,10 +111,10 @@ def yowo_video_map(detections: np.ndarray,
                    gt: Dict[str, Any],
                    videos: Sequence[str],
                    iou_thrs: Sequence[float] = VIDEO_IOU_THRS,
+                   *,
+                   link_cfg: Optional[Dict[str, Any]] = None,
                    pixel_plus_one: bool = True,
-                   num_classes: Optional[int] = None,
-                   link_cfg: Optional[Dict[str,
-                                           Any]] = None) -> Dict[float, Dict]:
+                   num_classes: Optional[int] = None) -> Dict[float, Dict]:
     """Video-mAP with the YOWO family's protocol (module docstring).
 
     Needs detections on every frame of the test videos (a frame without
@@ -122,7 +122,7 @@ def yowo_video_map(detections: np.ndarray,
 
     Args:
         detections, gt, videos, iou_thrs, num_classes: As
-            :func:`.video_map`.
+            :func:`.video_map` (the options are keyword-only).
         pixel_plus_one: Box-area convention of the tube IoUs (NMS and
             matching; the linking uses continuous corners, as YOWO).
         link_cfg: Options of :func:`link_tubes_yowo` (``max_tubes``,

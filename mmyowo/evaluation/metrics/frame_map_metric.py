@@ -217,7 +217,7 @@ class FrameMAPMetric(BaseMetric):
                     gt,
                     videos,
                     self.video_iou_thrs,
-                    self.pixel_plus_one,
+                    pixel_plus_one=self.pixel_plus_one,
                     link_cfg=self.yowo_link_cfg
                     if name == 'yowo' else self.link_cfg)
                 key = 'video' if i == 0 else f'video_{name}'
