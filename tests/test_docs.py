@@ -25,7 +25,7 @@ REGISTRIES = dict(
     TASK_UTILS=TASK_UTILS)
 # Subpackages whose ``__all__`` docs/api.md documents.
 API_PACKAGES = ('apis', 'datasets', 'engine', 'engine.hooks',
-                'evaluation.functional', 'evaluation.metrics',
+                'evaluation.functional', 'evaluation.metrics', 'fileio',
                 'models.backbones', 'models.necks', 'models.dense_heads',
                 'models.detectors', 'models.task_modules', 'models.losses',
                 'models.layers', 'models.utils', 'preparation', 'utils')
@@ -99,8 +99,8 @@ def api_objects():
 
 
 @pytest.mark.parametrize('section', [
-    'apis', 'datasets', 'engine', 'evaluation', 'models', 'preparation',
-    'utils', 'visualization'
+    'apis', 'datasets', 'engine', 'evaluation', 'fileio', 'models',
+    'preparation', 'utils', 'visualization'
 ])
 def test_api_reference_has_a_section_per_subpackage(section):
     assert re.search(rf'^## {section}$', read('docs/api.md'), re.M)

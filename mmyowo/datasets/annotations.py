@@ -30,15 +30,15 @@ under ``tools/data`` clip boxes into the frame and drop degenerate ones
   from training and count its ground truth as absent in evaluation. A video
   without any action must say so with an explicitly empty entry ``{}``.
 
-``.pkl`` files are read through :class:`RestrictedUnpickler`, which admits
-only numpy arrays / dtypes and builtin containers, so a pickle that tries to
-run code (``os.system`` ...) is refused instead of executed. ``.json`` files
-hold the same dict with arrays as nested lists (and label keys as strings,
-JSON keys being strings).
+``.pkl`` files are read by :func:`mmyowo.fileio.load_data_pickle`, which
+runs the pickle without importing or calling anything the file names: it
+builds builtin containers and numpy arrays of numeric or text dtypes from
+their raw bytes, so a pickle that names ``os.system`` (or any other class or
+function) is refused instead of executed, and crafted dtypes, sizes or
+codecs cannot corrupt memory or exhaust it. ``.json`` files hold the same
+dict with arrays as nested lists (and label keys as strings, JSON keys being
+strings).
 """
-import builtins
-import codecs
-import io
 import json
 import os
 import os.path as osp
@@ -47,56 +47,9 @@ from typing import Any, Dict, List, Tuple
 
 import numpy as np
 
+from mmyowo.fileio import load_data_pickle
 from .annotation_checks import (DEFAULT_BOX_TOLERANCE, normalize_annotations,
                                 validate_annotations)
-
-_BUILTIN_TYPES = frozenset({
-    'bool', 'bytearray', 'bytes', 'complex', 'dict', 'float', 'frozenset',
-    'int', 'list', 'set', 'slice', 'str', 'tuple'
-})
-# numpy >= 2 moved ``numpy.core`` to ``numpy._core`` (the old path survives as
-# a deprecated alias); pickles written by either version name one of them.
-_NUMPY_CORE_MODULES = ('numpy.core.multiarray', 'numpy._core.multiarray',
-                       'numpy.core.numeric', 'numpy._core.numeric')
-_NUMPY_CORE_NAMES = frozenset({'_reconstruct', 'scalar', '_frombuffer'})
-
-
-class RestrictedUnpickler(pickle.Unpickler):
-    """Unpickler admitting only numpy arrays / dtypes and builtin types.
-
-    Any other global (a function such as ``os.system``, an arbitrary class)
-    raises :class:`pickle.UnpicklingError` before it can be called.
-
-    Args:
-        file: Binary file object to read from.
-        source: Name of the file, used in error messages.
-    """
-
-    def __init__(self, file: io.BufferedIOBase, source: str) -> None:
-        # latin1 lets numpy arrays pickled by Python 2 (the original ACT
-        # ground-truth files) load; it does not affect Python 3 pickles.
-        super().__init__(file, encoding='latin1')
-        self.source = source
-
-    def find_class(self, module: str, name: str) -> Any:
-        """Resolve ``module.name`` if it is on the allow-list, else refuse."""
-        if module == 'builtins' and name in _BUILTIN_TYPES:
-            return getattr(builtins, name)
-        if module == '_codecs' and name == 'encode':
-            # Protocol <= 2 pickles store bytes (e.g. array buffers) as
-            # ``_codecs.encode(text, 'latin1')``; encoding runs no code.
-            return codecs.encode
-        if module == 'numpy' and name in ('ndarray', 'dtype'):
-            return getattr(np, name)
-        if module in _NUMPY_CORE_MODULES and name in _NUMPY_CORE_NAMES:
-            core = getattr(np, '_core', None) or np.core
-            return getattr(getattr(core, module.rsplit('.', 1)[1]), name)
-        if module == 'numpy.dtypes' and name.endswith('DType'):
-            return getattr(np.dtypes, name)
-        raise pickle.UnpicklingError(
-            f'{self.source}: refusing to unpickle global {module}.{name}: '
-            'annotation pickles may hold only numpy arrays and builtin types '
-            '(this file may be malicious or not an annotation file)')
 
 
 def _to_builtin(obj: Any) -> Any:
@@ -135,15 +88,9 @@ def load_annotations(path: str,
     suffix = osp.splitext(path)[1].lower()
     if suffix == '.pkl':
         with open(path, 'rb') as f:
-            try:
-                raw = RestrictedUnpickler(f, path).load()
-            except pickle.UnpicklingError as err:
-                if str(err).startswith(path):
-                    raise ValueError(str(err)) from err
-                raise ValueError(f'{path}: not a valid pickle: {err}') from err
-            except (EOFError, AttributeError, ImportError, IndexError,
-                    TypeError) as err:
-                raise ValueError(f'{path}: not a valid pickle: {err}') from err
+            data = f.read()
+        # PickleRefusedError is a ValueError naming the file.
+        raw, _ = load_data_pickle(data, path)
     elif suffix == '.json':
         with open(path, 'r', encoding='utf-8') as f:
             try:

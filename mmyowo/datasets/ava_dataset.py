@@ -72,7 +72,10 @@ class YOWOAVADataset(AVADataset):
 
     Raises:
         ValueError: ``use_frames=False`` or ``multilabel=False`` (YOWO
-            needs rawframes and multi-hot rows), a malformed annotation
+            needs rawframes and multi-hot rows), a ``proposal_file``
+            (YOWO proposes its own boxes; ``AVADataset`` would read it with
+            ``pickle.load``, which runs whatever code the file holds), a
+            malformed annotation
             file (:class:`~.ava_files.AVAFileError`), or no sample left.
     """
 
@@ -87,6 +90,12 @@ class YOWOAVADataset(AVADataset):
                  timestamp_end: int = AVA_TIMESTAMP_END,
                  fps: int = AVA_FPS,
                  **kwargs) -> None:
+        if kwargs.get('proposal_file') is not None:
+            raise ValueError(
+                f'{type(self).__name__} takes no proposal_file (got '
+                f'{kwargs["proposal_file"]}): YOWO is one-stage and proposes '
+                'its own boxes, and mmaction reads proposal pickles with '
+                'pickle.load, which runs any code the file holds')
         if not kwargs.get('use_frames', True):
             raise ValueError(f'{type(self).__name__} reads rawframes only '
                              '(use_frames=True)')

@@ -1,55 +1,53 @@
-"""Safe, loud checkpoint loading for mmengine checkpoints.
+"""Safe, loud checkpoint loading for every way a checkpoint is named.
 
 Checkpoints are untrusted input: a pickle can name any importable callable
-and make the unpickler call it. torch >= 2.6 loads with ``weights_only=True``,
-whose unpickler only admits tensors, containers and an allow-list of globals.
-mmengine's runner checkpoints also hold the message hub (``HistoryBuffer``
-objects with numpy arrays, whose statistics methods are pickled as
-``getattr(HistoryBuffer, 'mean')``), which that allow-list refuses.
+and make the unpickler call it, and even allow-listed classes run their own
+restore code on file data. Here no checkpoint goes through ``torch.load``:
+:func:`load_checkpoint_file` reads it with
+:func:`mmyowo.fileio.read_torch_checkpoint`, which builds nothing but
+tensors, numpy arrays of numeric dtypes and plain containers (see
+:mod:`mmyowo.fileio.safe_pickle`). Objects of other types (an
+``argparse.Namespace`` in an old model-zoo ``meta``, or a payload such as
+``os.system``) are never built: they become inert
+:class:`~mmyowo.fileio.Placeholder` objects, counted in a warning that
+names the file. mmengine's ``HistoryBuffer`` (runner checkpoints) becomes a
+plain dict that :class:`~mmyowo.engine.AtomicCheckpointHook` turns back
+into a buffer on ``--resume``.
 
-What is admitted, and why it cannot run code:
+:func:`register_checkpoint_loaders` (run on ``import mmyowo``) routes every
+scheme of mmengine's ``CheckpointLoader`` through it: local paths,
+``http(s)://`` (downloaded into mmyowo's own cache, see
+:func:`checkpoint_cache_dir`; a refused download is deleted),
+``torchvision://`` / ``modelzoo://``, ``open-mmlab://`` / ``openmmlab://``,
+``mmcls://`` (their URLs resolved as mmengine does) and ``s3://`` /
+``petrel://`` (the file's bytes). ``pavi://`` and schemes other libraries
+registered are refused with a message saying what to do. So ``--resume``,
+``load_from``, ``mim test --checkpoint``, pretrained ``init_cfg``,
+``init_detector``, the demo and the converters all load safely.
+Nothing process-wide changes: no allow-list, no class attribute, no
+library object is touched.
 
-* ``HistoryBuffer``, through :class:`CheckpointHistoryBuffer`, which checks
-  the state before ``HistoryBuffer.__setstate__`` copies the file's
-  statistics methods into a class-level table shared by the whole process;
-  numpy's array reconstructor, ``ndarray``, ``dtype``, the concrete dtype
-  classes and numpy's ``scalar``: they build data, never call what the
-  file names.
-* ``builtins.getattr`` is **not** admitted. The name is mapped to
-  :func:`history_buffer_statistic`, which returns only the statistics methods
-  of ``HistoryBuffer`` (``min``, ``max``, ``current``, ``mean``) and refuses
-  everything else. A real ``getattr`` lets a crafted file read any
-  attribute reachable from an admitted class (function globals, modules)
-  and plant what it finds in ``HistoryBuffer``'s method table, which
-  mmengine's logger then calls.
-
-The allow-list is scoped with ``torch.serialization.safe_globals`` to the
-duration of :func:`load_checkpoint_file`: importing mmyowo leaves every other
-``torch.load`` of the process untouched.
-
-:func:`register_checkpoint_loaders` makes mmengine's ``CheckpointLoader`` use
-this loader for local files and for ``http(s)://`` URLs (mmengine downloads
-those through ``torch.hub.load_state_dict_from_url``, which unpickles with
-``weights_only=False``), so ``--resume``, ``load_from``, ``mim test
---checkpoint``, pretrained ``init_cfg`` and the inference API all load safely.
-A truncated, empty or refused file raises :class:`CheckpointLoadError`
-naming the file.
+A truncated, empty, refused or over-limit file raises
+:class:`CheckpointLoadError` naming the file and the reason.
 """
+import hashlib
+import logging
 import os
 import os.path as osp
-import pickle
-import struct
-from typing import (Any, Callable, Dict, List, Mapping, Optional, Sequence,
-                    Tuple, Union)
+import re
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 from urllib.parse import urlparse
 
-import numpy as np
 import torch
 from mmengine.dist import barrier, get_dist_info
-from mmengine.logging.history_buffer import HistoryBuffer
+from mmengine.fileio import get_file_backend
+from mmengine.logging import print_log
+from mmengine.runner import checkpoint as mmengine_checkpoint
 from mmengine.runner.checkpoint import CheckpointLoader
 
-SafeGlobal = Union[Callable, Tuple[Callable, str]]
+from mmyowo.fileio import (PickleRefusedError, PickleReport, Placeholder,
+                           read_torch_checkpoint)
+from mmyowo.fileio.torch_checkpoint import MapLocation
 
 
 class CheckpointLoadError(ValueError):
@@ -60,122 +58,53 @@ class CheckpointMismatchError(CheckpointLoadError):
     """A checkpoint whose weights do not fit the model."""
 
 
-DEFAULT_STATISTICS = ('min', 'max', 'current', 'mean')
-HISTORY_BUFFER_KEYS = frozenset(
-    ('max_length', '_log_history', '_count_history', 'statistics_methods'))
+#: Environment variable naming mmyowo's download cache (default
+#: ``~/.cache/mmyowo``); checkpoints go to its ``checkpoints`` folder.
+CACHE_ENV = 'MMYOWO_HOME'
+# torch.hub's file-name convention: ``name-<sha256 prefix>.ext``.
+_HASH_IN_NAME = re.compile(r'-([a-f0-9]{8,})\.')
 
 
-def _is_statistic(name: Any, method: Any = None) -> bool:
-    """Whether ``name`` is a statistics method of ``HistoryBuffer`` (and
-    ``method``, if given, is that very method)."""
-    if not isinstance(name, str):
-        return False
-    own = HistoryBuffer.__dict__.get(name)
-    known = name in DEFAULT_STATISTICS or \
-        name in HistoryBuffer._statistics_methods
-    return known and callable(own) and (method is None or method is own)
+def _warn_skipped(report: PickleReport, filename: str) -> None:
+    """Log what the reader did not build (placeholders, dropped state)."""
+    summary = report.summary()
+    if summary:
+        print_log(
+            f'{filename}: {summary}. These objects were not built (only '
+            'tensors, numeric arrays and plain data are read from '
+            'checkpoints); weights are unaffected.',
+            logger='current',
+            level=logging.WARNING)
 
 
-def history_buffer_statistic(owner: Any, name: Any) -> Callable:
-    """Stand-in for ``getattr`` in checkpoints: ``HistoryBuffer`` statistics.
-
-    Args:
-        owner: Must be the ``HistoryBuffer`` class.
-        name: One of its statistics methods (``mean``, ...).
-
-    Returns:
-        The method, as ``getattr(HistoryBuffer, name)`` would.
-
-    Raises:
-        pickle.UnpicklingError: For any other object or attribute.
-    """
-    # In a checkpoint, the name HistoryBuffer resolves to the checking
-    # subclass (see checkpoint_safe_globals).
-    if owner not in (HistoryBuffer, CheckpointHistoryBuffer) or \
-            not _is_statistic(name):
-        raise pickle.UnpicklingError(
-            f'getattr({owner!r}, {name!r}) is not allowed in a checkpoint: '
-            'only the statistics methods of mmengine\'s HistoryBuffer are')
-    return HistoryBuffer.__dict__[name]
-
-
-class CheckpointHistoryBuffer(HistoryBuffer):
-    """Unpickles a ``HistoryBuffer`` after checking its state.
-
-    ``HistoryBuffer.__setstate__`` copies the file's ``statistics_methods``
-    into the class-level table that every buffer of the process uses (e.g.
-    the logger's ``statistics('mean')``), so a file could plant callables
-    there. Here the state may only hold the buffer's own fields, numeric
-    arrays and the statistics methods under their own names; the object then
-    becomes a plain ``HistoryBuffer``.
-    """
-
-    def __setstate__(self, state: Any) -> None:
-        """Validate ``state``, then restore a plain ``HistoryBuffer``."""
-        if not isinstance(state, dict):
-            raise pickle.UnpicklingError(
-                'a HistoryBuffer in the checkpoint has a state of type '
-                f'{type(state).__name__}')
-        if not set(state) <= HISTORY_BUFFER_KEYS:
-            raise pickle.UnpicklingError(
-                'a HistoryBuffer in the checkpoint has unexpected fields '
-                f'{sorted(map(str, set(state) - HISTORY_BUFFER_KEYS))}')
-        methods = state.get('statistics_methods', {})
-        if not isinstance(methods, dict) or not all(
-                _is_statistic(name, method)
-                for name, method in methods.items()):
-            raise pickle.UnpicklingError(
-                'a HistoryBuffer in the checkpoint maps statistics to '
-                'something other than its own methods')
-        for key in ('_log_history', '_count_history'):
-            if key in state and not (isinstance(state[key], np.ndarray)
-                                     and state[key].dtype.kind in 'biuf'):
-                raise pickle.UnpicklingError(
-                    f'a HistoryBuffer in the checkpoint has a non-numeric '
-                    f'{key}')
-        self.__class__ = HistoryBuffer
-        HistoryBuffer.__setstate__(self, state)
-
-
-def _numpy_globals() -> List[SafeGlobal]:
-    """numpy's array and dtype reconstructors, under numpy 1 and 2 names."""
-    core = getattr(np, '_core', None) or np.core
-    safe: List[SafeGlobal] = [np.ndarray, np.dtype]
-    # Files written under numpy 1 name numpy.core, under numpy 2
-    # numpy._core; admit both spellings for the same functions.
-    for module in ('numpy.core.multiarray', 'numpy._core.multiarray'):
-        safe.append((core.multiarray._reconstruct, f'{module}._reconstruct'))
-        safe.append((core.multiarray.scalar, f'{module}.scalar'))
-    dtypes = getattr(np, 'dtypes', None)
-    if dtypes is not None:  # concrete dtype classes (numpy >= 1.25)
-        safe.extend(
-            getattr(dtypes, name) for name in dir(dtypes)
-            if name.endswith('DType'))
-    return safe
-
-
-def checkpoint_safe_globals() -> List[SafeGlobal]:
-    """What mmengine checkpoints hold besides tensors (module docstring)."""
-    return [(CheckpointHistoryBuffer,
-             'mmengine.logging.history_buffer.HistoryBuffer'),
-            (history_buffer_statistic, 'builtins.getattr'), *_numpy_globals()]
+def _checked(checkpoint: Any, report: PickleReport, filename: str) -> Any:
+    """Refuse a checkpoint that is itself an object not built."""
+    if isinstance(checkpoint, Placeholder):
+        raise CheckpointLoadError(
+            f'{filename}: the file holds a {checkpoint.qualname} object, '
+            'not a checkpoint; it was not built (the file may be '
+            'malicious)')
+    _warn_skipped(report, filename)
+    return checkpoint
 
 
 def load_checkpoint_file(filename: str,
-                         map_location: Optional[Any] = None) -> Any:
-    """``torch.load`` a local checkpoint safely, naming the file on failure.
+                         map_location: MapLocation = None) -> Any:
+    """Read a local checkpoint as data, naming the file on failure.
 
     Args:
         filename: Local path (``~`` expanded).
         map_location: As for ``torch.load``.
 
     Returns:
-        The unpickled checkpoint.
+        The checkpoint: tensors, numpy arrays and plain containers (objects
+        of other types are :class:`~mmyowo.fileio.Placeholder` objects,
+        logged with counts).
 
     Raises:
         FileNotFoundError: If the file does not exist.
         CheckpointLoadError: If the file is empty, truncated, not a torch
-            checkpoint, or holds objects that safe loading refuses.
+            checkpoint, over a size limit or not data.
     """
     filename = osp.expanduser(filename)
     if not osp.isfile(filename):
@@ -183,52 +112,85 @@ def load_checkpoint_file(filename: str,
     if osp.getsize(filename) == 0:
         raise CheckpointLoadError(f'{filename}: the checkpoint file is empty')
     try:
-        with torch.serialization.safe_globals(checkpoint_safe_globals()):
-            return torch.load(
-                filename, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as err:
-        raise CheckpointLoadError(
-            f'{filename}: refused by safe loading (weights_only=True): the '
-            'file holds objects other than tensors, containers and the '
-            f'mmengine message hub. {_first_line(err)}') from err
-    except (RuntimeError, EOFError, ValueError, OSError, IndexError, KeyError,
-            struct.error) as err:
-        # torch raises RuntimeError for a damaged zip archive
-        # ("PytorchStreamReader failed ..."), EOFError / ValueError for
-        # truncated legacy pickles and OSError when it cannot map the file.
-        # Bytes that are no pickle at all (a text file) make its
-        # weights-only unpickler fail on a stray opcode: IndexError (an
-        # empty stack), KeyError (an unknown memo) or struct.error (an
-        # argument cut short).
-        raise CheckpointLoadError(
-            f'{filename}: cannot be read as a torch checkpoint (truncated, '
-            f'half-written or not a checkpoint): {_first_line(err)}') from err
+        checkpoint, report = read_torch_checkpoint(
+            filename, map_location=map_location)
+    except PickleRefusedError as err:
+        # The message names the file and says what is wrong.
+        raise CheckpointLoadError(str(err)) from None
+    return _checked(checkpoint, report, filename)
 
 
-def _first_line(err: BaseException) -> str:
-    """The first line of an error's message (or its type)."""
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
+def load_checkpoint_bytes(data: bytes,
+                          source: str,
+                          map_location: MapLocation = None) -> Any:
+    """:func:`load_checkpoint_file` for a checkpoint's bytes (remote
+    storage)."""
+    if not data:
+        raise CheckpointLoadError(f'{source}: the checkpoint file is empty')
+    try:
+        checkpoint, report = read_torch_checkpoint(
+            data, source, map_location=map_location)
+    except PickleRefusedError as err:
+        raise CheckpointLoadError(str(err)) from None
+    return _checked(checkpoint, report, source)
+
+
+def checkpoint_cache_dir() -> str:
+    """Where downloaded checkpoints are kept: ``$MMYOWO_HOME/checkpoints``
+    (default ``~/.cache/mmyowo/checkpoints``), never torch hub's cache,
+    which ``torch.hub`` loads with ``weights_only=False``."""
+    home = os.environ.get(CACHE_ENV) or osp.join('~', '.cache', 'mmyowo')
+    return osp.join(osp.expanduser(home), 'checkpoints')
+
+
+def _sha256(path: str) -> str:
+    """Hex SHA-256 of a file."""
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def load_checkpoint_url(url: str,
-                        map_location: Optional[Any] = None,
+                        map_location: MapLocation = None,
                         model_dir: Optional[str] = None) -> Any:
-    """Download ``url`` once into torch hub's cache, then load it safely.
+    """Download ``url`` once into mmyowo's cache, then load it as data.
 
-    In distributed runs local rank 0 downloads while the others wait.
+    A download whose name carries a SHA-256 prefix (torch hub's
+    ``name-<hash>.pth`` convention) is checked against it. A file that is
+    refused (damaged, wrong hash, not a checkpoint) is deleted, so a later
+    load downloads it again instead of reusing it. In distributed runs local
+    rank 0 downloads while the others wait.
+
+    Raises:
+        CheckpointLoadError: Naming the URL and the cached file.
     """
     if model_dir is None:
-        model_dir = osp.join(torch.hub.get_dir(), 'checkpoints')
-    filename = osp.join(model_dir, osp.basename(urlparse(url).path))
+        model_dir = checkpoint_cache_dir()
+    name = osp.basename(urlparse(url).path)
+    if not name or name in ('.', '..'):
+        raise CheckpointLoadError(f'{url}: the URL names no file')
+    filename = osp.join(model_dir, name)
     rank, world_size = get_dist_info()
     local_rank = int(os.environ.get('LOCAL_RANK', rank))
     if local_rank == 0 and not osp.isfile(filename):
         os.makedirs(model_dir, exist_ok=True)
+        # Writes a temporary file and renames it when complete.
         torch.hub.download_url_to_file(url, filename, progress=False)
     if world_size > 1:
         barrier()
-    return load_checkpoint_file(filename, map_location)
+    try:
+        expected = _HASH_IN_NAME.search(name)
+        if expected and not _sha256(filename).startswith(expected.group(1)):
+            raise CheckpointLoadError(
+                f'{url} (cached as {filename}): its SHA-256 does not start '
+                f'with {expected.group(1)} as its name says')
+        return load_checkpoint_file(filename, map_location)
+    except CheckpointLoadError:
+        if local_rank == 0 and osp.isfile(filename):
+            os.remove(filename)
+        raise
 
 
 def load_from_safe_local(filename: str, map_location: Any = None) -> Any:
@@ -241,12 +203,94 @@ def load_from_safe_http(url: str, map_location: Any = None) -> Any:
     return load_checkpoint_url(url, map_location)
 
 
+def _model_url(table: Mapping[str, str], name: str, scheme: str) -> str:
+    """A model name's URL from one of mmengine's tables."""
+    if name not in table:
+        raise CheckpointLoadError(
+            f'{scheme}{name}: unknown model name (mmengine knows '
+            f'{len(table)} names under {scheme})')
+    return table[name]
+
+
+def load_from_safe_torchvision(filename: str, map_location: Any = None) -> Any:
+    """``torchvision://NAME`` / ``modelzoo://NAME``: torchvision's URL, loaded
+    as data."""
+    scheme = 'modelzoo://' if filename.startswith('modelzoo://') else \
+        'torchvision://'
+    urls = mmengine_checkpoint.get_torchvision_models()
+    return load_checkpoint_url(
+        _model_url(urls, filename[len(scheme):], scheme), map_location)
+
+
+def load_from_safe_openmmlab(filename: str, map_location: Any = None) -> Any:
+    """``open-mmlab://NAME`` / ``openmmlab://NAME``: OpenMMLab's URL (or a file
+    under mmengine's home), loaded as data."""
+    scheme = 'open-mmlab://' if filename.startswith('open-mmlab://') else \
+        'openmmlab://'
+    name = filename[len(scheme):]
+    deprecated = mmengine_checkpoint.get_deprecated_model_names()
+    name = deprecated.get(name, name)
+    url = _model_url(mmengine_checkpoint.get_external_models(), name, scheme)
+    if url.startswith(('http://', 'https://')):
+        return load_checkpoint_url(url, map_location)
+    return load_checkpoint_file(
+        osp.join(mmengine_checkpoint._get_mmengine_home(), url), map_location)
+
+
+def load_from_safe_mmcls(filename: str, map_location: Any = None) -> Any:
+    """``mmcls://NAME``: the backbone of an mmcls model, as data."""
+    url = _model_url(mmengine_checkpoint.get_mmcls_models(),
+                     filename[len('mmcls://'):], 'mmcls://')
+    checkpoint = load_checkpoint_url(url, map_location)
+    return mmengine_checkpoint._process_mmcls_checkpoint(checkpoint)
+
+
+def load_from_safe_storage(filename: str, map_location: Any = None) -> Any:
+    """``s3://`` / ``petrel://``: the bytes from mmengine's file backend,
+    read as data."""
+    backend = get_file_backend(filename, backend_args={'backend': 'petrel'})
+    return load_checkpoint_bytes(
+        backend.get(filename), filename, map_location=map_location)
+
+
+def _refusing_loader(scheme: str) -> Any:
+    """A loader that refuses ``scheme`` with what to do instead."""
+
+    def load_from_refused_scheme(filename: str,
+                                 map_location: Any = None) -> Any:
+        raise CheckpointLoadError(
+            f'{filename}: mmyowo does not load {scheme} checkpoints (their '
+            'loader would unpickle the file with weights_only=False); '
+            'download the file and pass its local path')
+
+    return load_from_refused_scheme
+
+
+#: mmengine's schemes and the loader that replaces each.
+SAFE_LOADERS = {
+    '': load_from_safe_local,
+    'http://': load_from_safe_http,
+    'https://': load_from_safe_http,
+    'torchvision://': load_from_safe_torchvision,
+    'modelzoo://': load_from_safe_torchvision,
+    'open-mmlab://': load_from_safe_openmmlab,
+    'openmmlab://': load_from_safe_openmmlab,
+    'mmcls://': load_from_safe_mmcls,
+    r'(\S+\:)?s3://': load_from_safe_storage,
+    r'(\S+\:)?petrel://': load_from_safe_storage,
+}
+
+
 def register_checkpoint_loaders() -> None:
-    """Route mmengine's local and http(s) checkpoint loading through here."""
-    CheckpointLoader.register_scheme('', load_from_safe_local, force=True)
-    CheckpointLoader.register_scheme(('http://', 'https://'),
-                                     load_from_safe_http,
-                                     force=True)
+    """Route every scheme of mmengine's ``CheckpointLoader`` through the data
+    reader; refuse those it cannot (``pavi://``, other libraries' schemes
+    registered before this call)."""
+    for scheme in list(CheckpointLoader._schemes):
+        if scheme not in SAFE_LOADERS:
+            CheckpointLoader.register_scheme(
+                scheme, _refusing_loader(scheme), force=True)
+    for scheme, loader in SAFE_LOADERS.items():
+        CheckpointLoader.register_scheme(scheme, loader, force=True)
 
 
 #: Keys under which training scripts store the weights of a checkpoint

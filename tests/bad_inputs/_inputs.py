@@ -6,7 +6,6 @@ would); truncated videos the helpers of ``tests/apis/test_video_reader.py``.
 """
 import io
 import os
-import pickle
 import shutil
 import subprocess
 import zipfile
@@ -18,8 +17,7 @@ import torch
 
 from mmyowo.utils import load_checkpoint_file
 from ..apis.test_video_reader import opencv_counts, truncate
-from ..utils.test_checkpoint import (HB, _getattr, _planted_globals,
-                                     _reduce_call)
+from ..fileio import _payloads as P
 
 #: Contents of video files that no decoder can read.
 UNREADABLE_VIDEOS = {
@@ -104,26 +102,29 @@ def jpeg_bytes(h: int, w: int, seed: int = 0) -> bytes:
 # checkpoints
 # --------------------------------------------------------------------- #
 def payloads(marker) -> Dict[str, bytes]:
-    """Pickles that run ``touch marker`` or plant callables if unpickled.
+    """Pickles that run ``touch marker``, plant callables or corrupt memory if
+    unpickled (tests/fileio/_payloads.py).
 
     ``os.system`` / ``eval`` through ``__reduce__``; a ``getattr`` chain to
     a function's globals; ``HistoryBuffer`` statistics planting (its
     ``__setstate__`` copies the file's methods into a table every buffer
-    of the process uses).
+    of the process uses), also behind an ``OrderedDict`` whose ``items``
+    attribute hides the entries; a numpy array whose dtype state makes
+    numpy read attacker bytes as an object pointer.
     """
-    cmd = f'touch {marker}'
-    proto = pickle.PROTO + b'\x02'
+    code = P.code_payloads(f'touch {marker}')
     return {
-        'os.system':
-        _reduce_call('os', 'system', cmd),
-        'eval':
-        _reduce_call('builtins', 'eval', f'__import__("os").system("{cmd}")'),
-        'getattr chain':
-        proto +
-        _getattr(_getattr(pickle.GLOBAL + HB, '__init__'), '__globals__') +
-        pickle.STOP,
-        'statistics planting':
-        _planted_globals(),
+        name: P.wrap(body)
+        for name, body in {
+            'os.system': code['os.system'],
+            'eval': code['eval'],
+            'getattr chain': code['getattr chain'],
+            'statistics planting': P.planted_globals(),
+            'hidden statistics': P.history_buffer(
+                P.ordered_dict_hiding_items()),
+            'object dtype': P.object_dtype_array(),
+            'dtype class state': P.float_dtype_class_with_object_field(),
+        }.items()
     }
 
 

@@ -101,6 +101,6 @@ def test_resume_from_a_damaged_checkpoint_names_it(trained, tmp_path):
     with pytest.raises(CheckpointLoadError) as info:
         runner.train()
     assert str(info.value).startswith(
-        f'{bad}: cannot be read as a torch checkpoint (truncated, '
-        'half-written or not a checkpoint)')
+        f'{bad}: a damaged zip archive (no central directory: truncated or '
+        'half-written)')
     assert runner.iter == 0

@@ -150,8 +150,8 @@ def test_malicious_annotation_pickle_runs_nothing(cfg, tmp_path, marker):
     path.write_bytes(payloads(marker)['os.system'])
     with pytest.raises(
             ValueError,
-            match=rf'^{path}: refusing to unpickle '
-            r'global os\.system'):
+            match=rf'^{path}: refusing to read the pickle: it names '
+            r'os\.system'):
         first_batch(cfg, ann_file=str(path))
 
 

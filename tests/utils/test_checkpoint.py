@@ -1,91 +1,38 @@
-"""Checkpoints are untrusted: loading one must never run code.
+"""Checkpoints are untrusted: loading one builds data and nothing else.
 
-The malicious files below are written byte by byte with pickle opcodes, as an
-attacker would, and loaded through every entry point users take: mmengine's
-``CheckpointLoader`` (``--resume``, ``load_from``, ``mim test --checkpoint``,
-pretrained ``init_cfg``) and the inference API.
+The malicious files are written byte by byte (tests/fileio/_payloads.py) and
+loaded through the entry points of this module: the loader,
+mmengine's ``CheckpointLoader`` with every scheme it knows, the strict
+whole-model load, ``--resume``. ``mim test``, ``init_detector``, the demo,
+pretrained ``init_cfg``, the converter and the annotation loader take the
+same files in tests/fileio/test_untrusted_entry_points.py and
+tests/bad_inputs/.
 """
 import io
+import logging
 import os
 import pickle
 import sys
-import zipfile
+import threading
 
 import numpy as np
 import pytest
 import torch
 import torch.nn as nn
-from mmengine.logging import history_buffer
-from mmengine.logging.history_buffer import HistoryBuffer
+from mmengine.logging import HistoryBuffer, history_buffer
 from mmengine.model import BaseModel
 from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import CheckpointLoader, _load_checkpoint
 from torch.utils.data import Dataset
 
+from mmyowo.engine.hooks import AtomicCheckpointHook
+from mmyowo.fileio import Placeholder
 from mmyowo.utils import (CheckpointLoadError, CheckpointMismatchError,
-                          check_state_dict_fits, load_checkpoint_file,
-                          load_model_checkpoint)
-from mmyowo.utils.checkpoint import (CheckpointHistoryBuffer,
-                                     checkpoint_safe_globals,
-                                     compare_state_dicts,
-                                     history_buffer_statistic)
-
-HB = b'mmengine.logging.history_buffer\nHistoryBuffer\n'
-
-
-# --------------------------------------------------------------------- #
-# hand-written pickles
-# --------------------------------------------------------------------- #
-def _str(text: str) -> bytes:
-    data = text.encode()
-    return pickle.BINUNICODE + len(data).to_bytes(4, 'little') + data
-
-
-def _getattr(obj: bytes, name: str) -> bytes:
-    """Opcodes pushing ``getattr(<obj>, name)``."""
-    return (pickle.GLOBAL + b'__builtin__\ngetattr\n' + obj + _str(name) +
-            pickle.TUPLE2 + pickle.REDUCE)
-
-
-def _poison_statistics(method: bytes, name: str = 'mean') -> bytes:
-    """A HistoryBuffer whose state maps statistic ``name`` to ``method``.
-
-    ``HistoryBuffer.__setstate__`` copies that map into the class-level
-    table every buffer of the process uses: mmengine's logger then calls
-    whatever the file put there.
-    """
-    state = (
-        pickle.EMPTY_DICT + _str('statistics_methods') + pickle.EMPTY_DICT +
-        _str(name) + method + pickle.SETITEM + pickle.SETITEM)
-    return (pickle.PROTO + b'\x02' + pickle.GLOBAL + HB + pickle.EMPTY_TUPLE +
-            pickle.NEWOBJ + state + pickle.BUILD + pickle.STOP)
-
-
-def _planted_globals() -> bytes:
-    """``mean`` -> ``getattr(HistoryBuffer.update, '__globals__')``."""
-    return _poison_statistics(
-        _getattr(_getattr(pickle.GLOBAL + HB, 'update'), '__globals__'))
-
-
-def _reduce_call(module: str, name: str, arg: str) -> bytes:
-    """``module.name(arg)`` via REDUCE, as ``__reduce__`` payloads do."""
-    return (pickle.PROTO + b'\x02' + pickle.GLOBAL +
-            f'{module}\n{name}\n'.encode() + _str(arg) + pickle.TUPLE1 +
-            pickle.REDUCE + pickle.STOP)
-
-
-def _as_torch_zip(payload: bytes, path) -> None:
-    """A torch zip checkpoint whose ``data.pkl`` is ``payload``."""
-    buffer = io.BytesIO()
-    torch.save({'state_dict': {}}, buffer)
-    buffer.seek(0)
-    with zipfile.ZipFile(buffer) as src, zipfile.ZipFile(path, 'w') as dst:
-        for info in src.infolist():
-            data = src.read(info.filename)
-            if info.filename.endswith('/data.pkl'):
-                data = payload
-            dst.writestr(info, data)
+                          check_state_dict_fits, checkpoint_cache_dir,
+                          load_checkpoint_file, load_model_checkpoint)
+from mmyowo.utils.checkpoint import compare_state_dicts
+from ..fileio import _payloads as P
 
 
 @pytest.fixture
@@ -95,145 +42,239 @@ def marker(tmp_path):
     assert not path.exists(), 'a checkpoint ran code'
 
 
-def _malicious_files(tmp_path, marker_path):
-    cmd = f'touch {marker_path}'
-    payloads = {
-        'os.system':
-        _reduce_call('os', 'system', cmd),
-        'posix.system':
-        _reduce_call('posix', 'system', cmd),
-        'eval':
-        _reduce_call('builtins', 'eval', f'__import__("os").system("{cmd}")'),
-        'exec':
-        _reduce_call('builtins', 'exec', f'import os; os.system("{cmd}")'),
-        'getattr-chain':
-        _getattr(_getattr(pickle.GLOBAL + HB, '__init__'), '__globals__') +
-        pickle.STOP,
-        'setstate-plant':
-        _planted_globals(),
-        'setstate-swap':
-        _poison_statistics(_getattr(pickle.GLOBAL + HB, 'max')),
-        'setstate-class':
-        _poison_statistics(pickle.GLOBAL + HB),
-        'subprocess':
-        _reduce_call('subprocess', 'getoutput', cmd),
-    }
+@pytest.fixture
+def statistics_table():
+    """HistoryBuffer's process-wide table must not change; restored after the
+    test in any case so that one failure does not spread."""
+    HistoryBuffer()  # fills the table with mmengine's defaults
+    saved = dict(HistoryBuffer._statistics_methods)
+    yield HistoryBuffer._statistics_methods
+    changed = HistoryBuffer._statistics_methods != saved
+    HistoryBuffer._statistics_methods.clear()
+    HistoryBuffer._statistics_methods.update(saved)
+    assert not changed, 'a checkpoint changed HistoryBuffer\'s table'
+
+
+def payloads(marker):
+    """Whole-file payloads: name -> ``data.pkl`` body."""
+    return P.code_payloads(f'touch {marker}')
+
+
+def _files(tmp_path, marker):
+    """Each payload as a torch zip checkpoint and as a raw pickle."""
     files = {}
-    for name, payload in payloads.items():
-        if not payload.startswith(pickle.PROTO):
-            payload = pickle.PROTO + b'\x02' + payload
+    for name, body in payloads(marker).items():
         files[f'{name}-zip'] = tmp_path / f'{name}.pth'
-        _as_torch_zip(payload, files[f'{name}-zip'])
+        P.torch_zip(P.wrap(body), files[f'{name}-zip'])
         files[f'{name}-raw'] = tmp_path / f'{name}.pkl'
-        files[f'{name}-raw'].write_bytes(payload)
+        files[f'{name}-raw'].write_bytes(P.wrap(body))
     return files
 
 
-@pytest.fixture
-def statistics_table():
-    """Restore HistoryBuffer's process-wide method table afterwards."""
-    saved = dict(HistoryBuffer._statistics_methods)
-    yield HistoryBuffer._statistics_methods
-    HistoryBuffer._statistics_methods.clear()
-    HistoryBuffer._statistics_methods.update(saved)
-
-
-def test_plant_is_a_real_threat_with_plain_getattr(tmp_path, statistics_table):
-    """The same file, under the allow-list mmyowo used to install
-    (``HistoryBuffer`` + ``getattr``), reads a function's globals and plants
-    them in the method table every HistoryBuffer of the process uses."""
+def test_plant_is_a_real_threat_with_torch_allow_lists(tmp_path):
+    """Why nothing is admitted: under the allow-list mmyowo used to install
+    (``HistoryBuffer`` + ``getattr``), ``torch.load(weights_only=True)``
+    plants a function's globals in the table every buffer uses."""
     path = tmp_path / 'plant.pth'
-    _as_torch_zip(_planted_globals(), path)
-    with torch.serialization.safe_globals([HistoryBuffer, getattr]):
-        torch.load(path, weights_only=True)
-    assert statistics_table['mean'] is vars(history_buffer)
+    P.torch_zip(P.wrap(P.planted_globals()), path)
+    saved = dict(HistoryBuffer._statistics_methods)
+    try:
+        with torch.serialization.safe_globals([HistoryBuffer, getattr]):
+            torch.load(path, weights_only=True)
+        assert HistoryBuffer._statistics_methods['mean'] is vars(
+            history_buffer)
+    finally:
+        HistoryBuffer._statistics_methods.clear()
+        HistoryBuffer._statistics_methods.update(saved)
 
 
-@pytest.mark.parametrize('entry', ['direct', 'mmengine', 'inference'])
+@pytest.mark.parametrize('entry', ['loader', 'mmengine', 'model'])
 def test_malicious_checkpoints_are_refused(tmp_path, marker, entry,
                                            statistics_table):
-    files = _malicious_files(tmp_path, marker)
-    for name, path in files.items():
-        with pytest.raises((CheckpointLoadError, pickle.UnpicklingError)) \
-                as info:
-            if entry == 'direct':
+    for name, path in _files(tmp_path, marker).items():
+        with pytest.raises(CheckpointLoadError) as info:
+            if entry == 'loader':
                 load_checkpoint_file(str(path))
             elif entry == 'mmengine':
                 _load_checkpoint(str(path), map_location='cpu')
             else:
                 load_model_checkpoint(nn.Linear(1, 1), str(path))
-        assert str(path) in str(info.value), name
-        assert HistoryBuffer._statistics_methods.get('mean') in (
-            None, HistoryBuffer.mean), name
+        assert str(info.value).startswith(f'{path}: '), name
 
 
-def test_getattr_stand_in_admits_only_history_buffer_statistics():
-    for name in ('mean', 'min', 'max', 'current'):
-        assert history_buffer_statistic(HistoryBuffer, name) is \
-            getattr(HistoryBuffer, name)
-    for owner, name in [(HistoryBuffer, '__init__'),
-                        (HistoryBuffer, '__class__'),
-                        (HistoryBuffer, 'update'), (HistoryBuffer, 3),
-                        (np.ndarray, 'mean'), (os, 'system')]:
-        with pytest.raises(pickle.UnpicklingError):
-            history_buffer_statistic(owner, name)
+def test_embedded_payloads_become_placeholders_and_are_logged(
+        tmp_path, marker, statistics_table, monkeypatch):
+    """A checkpoint whose weights are fine but whose ``meta`` holds a payload
+    loads its weights; the payload is never built, and the log says so with
+    counts."""
+    body = (
+        pickle.EMPTY_DICT + P.text('state_dict') + pickle.EMPTY_DICT +
+        pickle.SETITEM + P.text('meta') +
+        P.call('os', 'system', P.text(f'touch {marker}')) + pickle.SETITEM +
+        P.text('hub') + P.planted_globals() + pickle.SETITEM)
+    path = tmp_path / 'mixed.pth'
+    P.torch_zip(P.wrap(body), path)
+    logged = []
+    monkeypatch.setattr(
+        'mmyowo.utils.checkpoint.print_log',
+        lambda msg, logger=None, level=None: logged.append((msg, level)))
+    checkpoint = CheckpointLoader.load_checkpoint(str(path))
+    assert checkpoint['state_dict'] == {}
+    assert isinstance(checkpoint['meta'], Placeholder)
+    (message, level), = logged
+    assert level == logging.WARNING
+    assert message.startswith(f'{path}: 1 objects not built: os.system (1)')
+    assert 'getattr' not in message  # the planted statistics: dropped
+    with pytest.raises(TypeError, match=f'{path}: holds a os.system'):
+        checkpoint['meta']['epoch']
 
 
-def test_process_wide_allow_list_is_untouched(tmp_path):
-    """Importing mmyowo must not weaken other ``torch.load`` calls."""
+def test_ordered_dict_hiding_entries_plants_nothing(tmp_path,
+                                                    statistics_table):
+    """``init_detector`` used to succeed and make every ``mean`` a max."""
+    path = tmp_path / 'hidden.pth'
+    P.torch_zip(P.wrap(P.history_buffer(P.ordered_dict_hiding_items())), path)
+    load_checkpoint_file(str(path))
+    assert HistoryBuffer([1., 5.], [1, 1]).statistics('mean') == 3.
+
+
+# ------------------------------------------------------- process state --
+def _numpy_checkpoint(tmp_path) -> str:
+    path = tmp_path / 'np.pth'
+    torch.save({'a': np.arange(3.), 'w': torch.ones(2)}, path)
+    return str(path)
+
+
+def test_torch_allow_list_is_never_touched(tmp_path):
+    """Not on import, not during a load (seen from another thread), not after;
+    the user's own entries stay."""
     assert 'mmyowo' in sys.modules
-    allowed = torch.serialization.get_safe_globals()
-    assert getattr not in allowed and HistoryBuffer not in allowed
-    assert not any(
-        isinstance(g, tuple) and g[0] is history_buffer_statistic
-        for g in allowed)
-    # A real runner checkpoint therefore needs our loader: plain torch
-    # refuses it, as it would without mmyowo.
-    ckpt = _train_tiny_runner(tmp_path)
-    with pytest.raises(pickle.UnpicklingError):
-        torch.load(ckpt, weights_only=True)
-    assert 'message_hub' in load_checkpoint_file(ckpt)
-    assert set(torch.serialization.get_safe_globals()) == set(allowed)
+    path = _numpy_checkpoint(tmp_path)
+    users = [np.ndarray]
+    torch.serialization.add_safe_globals(users)
+    try:
+        before = list(torch.serialization.get_safe_globals())
+        seen, refused, stop = [], [], threading.Event()
+
+        def watch():
+            while not stop.is_set():
+                seen.append(list(torch.serialization.get_safe_globals()))
+                try:
+                    torch.load(path, weights_only=True)
+                except pickle.UnpicklingError:
+                    refused.append(True)
+
+        thread = threading.Thread(target=watch)
+        thread.start()
+        try:
+            for _ in range(20):
+                assert load_checkpoint_file(path)['a'].tolist() == [0, 1, 2]
+        finally:
+            stop.set()
+            thread.join()
+        assert seen and all(s == before for s in seen)
+        assert len(refused) == len(seen)  # plain torch stays strict
+        assert torch.serialization.get_safe_globals() == before
+    finally:
+        torch.serialization.clear_safe_globals()
 
 
-def test_safe_globals_are_data_only():
-    for item in checkpoint_safe_globals():
-        obj = item[0] if isinstance(item, tuple) else item
-        assert obj is history_buffer_statistic or isinstance(obj, type) or \
-            getattr(obj, '__module__', '').startswith('numpy'), obj
-    assert getattr not in [
-        item[0] if isinstance(item, tuple) else item
-        for item in checkpoint_safe_globals()
+# ------------------------------------------------------------- schemes --
+@pytest.fixture
+def downloads(tmp_path, monkeypatch):
+    """Serve ``downloads.file`` for every URL; record the URLs."""
+
+    class Server:
+        file = None
+        urls = []
+
+    def fake_download(url, dst, hash_prefix=None, progress=True):
+        Server.urls.append(url)
+        with open(Server.file, 'rb') as src, open(dst, 'wb') as out:
+            out.write(src.read())
+
+    monkeypatch.setattr(torch.hub, 'download_url_to_file', fake_download)
+    monkeypatch.setenv('MMYOWO_HOME', str(tmp_path / 'mmyowo-home'))
+    monkeypatch.setattr(torch.hub, 'get_dir', lambda: str(tmp_path / 'hub'))
+    return Server
+
+
+SCHEMES = [
+    'https://example.com/zoo/i3d.pth', 'http://example.com/a.pth',
+    'torchvision://resnet50', 'modelzoo://resnet50',
+    'open-mmlab://resnet50_v1c', 'openmmlab://resnet50_v1c', 'mmcls://vgg11'
+]
+
+
+@pytest.mark.parametrize('name', SCHEMES)
+def test_every_url_scheme_reads_as_data(tmp_path, downloads, marker, name,
+                                        statistics_table):
+    """Before, all but http(s) went through ``torch.hub`` with
+    ``weights_only=False``: the payload ran."""
+    downloads.file = tmp_path / 'evil.pth'
+    P.torch_zip(P.wrap(payloads(marker)['os.system']), downloads.file)
+    with pytest.raises(CheckpointLoadError, match='os.system|SHA-256'):
+        CheckpointLoader.load_checkpoint(name, map_location='cpu')
+    assert len(downloads.urls) == 1
+    cache = checkpoint_cache_dir()
+    assert cache.startswith(str(tmp_path / 'mmyowo-home'))
+    # The refused download is deleted, not left for a later load.
+    assert not os.listdir(cache)
+    assert not (tmp_path / 'hub').exists()
+
+
+def test_a_file_planted_in_torch_hubs_cache_is_never_read(
+        tmp_path, downloads, marker):
+    """A file served once at torchvision's URL (or copied into torch hub's
+    cache) used to run at the next ``torchvision://resnet50``."""
+    planted = tmp_path / 'hub' / 'checkpoints' / 'resnet50-0676ba61.pth'
+    planted.parent.mkdir(parents=True)
+    P.torch_zip(P.wrap(payloads(marker)['os.system']), planted)
+    downloads.file = planted
+    with pytest.raises(CheckpointLoadError):
+        CheckpointLoader.load_checkpoint('torchvision://resnet50')
+    assert downloads.urls == [
+        'https://download.pytorch.org/models/resnet50-0676ba61.pth'
     ]
 
 
-def test_loaded_history_buffer_is_plain_and_checked(tmp_path):
-    ckpt = _train_tiny_runner(tmp_path)
-    buffer = load_checkpoint_file(
-        ckpt)['message_hub']['log_scalars']['train/loss']
-    assert type(buffer) is HistoryBuffer
-    bad = [{
-        'statistics_methods': {
-            'mean': HistoryBuffer.max
-        }
-    }, {
-        'statistics_methods': {
-            'mean': HistoryBuffer
-        }
-    }, {
-        '_log_history': np.array(['x'], dtype=object)
-    }, {
-        'something': 1
-    }, ('not', 'a dict')]
-    for state in bad:
-        with pytest.raises(pickle.UnpicklingError):
-            CheckpointHistoryBuffer.__new__(
-                CheckpointHistoryBuffer).__setstate__(state)
+def test_url_checkpoint_with_a_matching_hash_loads(tmp_path, downloads):
+    import hashlib
+    good = tmp_path / 'good.pth'
+    torch.save({'state_dict': {'w': torch.ones(2)}}, good)
+    digest = hashlib.sha256(good.read_bytes()).hexdigest()[:8]
+    downloads.file = good
+    url = f'https://example.com/model-{digest}.pth'
+    loaded = CheckpointLoader.load_checkpoint(url)
+    assert torch.equal(loaded['state_dict']['w'], torch.ones(2))
+    # Cached: the second load does not download.
+    CheckpointLoader.load_checkpoint(url)
+    assert downloads.urls == [url]
 
 
-# --------------------------------------------------------------------- #
-# real checkpoints still load; damaged ones name the file
-# --------------------------------------------------------------------- #
+def test_storage_schemes_read_bytes_as_data(tmp_path, monkeypatch, marker):
+
+    class Backend:
+
+        def get(self, filename):
+            return P.torch_zip(P.wrap(payloads(marker)['os.system']))
+
+    monkeypatch.setattr('mmyowo.utils.checkpoint.get_file_backend',
+                        lambda *args, **kwargs: Backend())
+    for name in ('s3://bucket/a.pth', 'petrel://bucket/a.pth',
+                 'cluster:s3://bucket/a.pth'):
+        with pytest.raises(
+                CheckpointLoadError,
+                match=f'^{name}: the file holds a os.system'):
+            CheckpointLoader.load_checkpoint(name)
+
+
+def test_pavi_and_unknown_schemes_are_refused_with_advice():
+    with pytest.raises(CheckpointLoadError, match='download the file'):
+        CheckpointLoader.load_checkpoint('pavi://model/1')
+
+
+# --------------------------------------------- real checkpoints, resume --
 class _Tiny(BaseModel):
 
     def __init__(self, out: int = 1):
@@ -255,60 +296,75 @@ class _Data(Dataset):
         return dict(inputs=torch.full((2, ), float(i)))
 
 
-def _train_tiny_runner(tmp_path) -> str:
+def _runner(work_dir, max_epochs, hook, **kwargs) -> Runner:
+    # Runners of one process and second share a message hub unless named.
+    _runner.count = getattr(_runner, 'count', 0) + 1
+    return Runner(
+        experiment_name=f'resume-test-{_runner.count}',
+        model=_Tiny(),
+        work_dir=str(work_dir),
+        default_scope='mmengine',
+        train_dataloader=dict(
+            dataset=_Data(),
+            batch_size=2,
+            collate_fn=dict(type='default_collate'),
+            sampler=dict(type='DefaultSampler', shuffle=False)),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1)),
+        param_scheduler=dict(type='MultiStepLR', milestones=[1, 2]),
+        train_cfg=dict(by_epoch=True, max_epochs=max_epochs),
+        default_hooks=dict(checkpoint=hook),
+        **kwargs)
+
+
+@pytest.mark.parametrize('writer', ['mmyowo', 'previous'])
+def test_runner_checkpoints_resume(tmp_path, writer, statistics_table):
+    """A checkpoint of ``AtomicCheckpointHook`` (plain message hub) and one of
+    the previous version / another project (``HistoryBuffer`` pickles,
+    mmengine's ``CheckpointHook``) both resume with the right histories."""
+    work = tmp_path / 'work'
     with DefaultScope.overwrite_default_scope('mmengine'):
-        runner = Runner(
-            model=_Tiny(),
-            work_dir=str(tmp_path / 'work'),
-            default_scope='mmengine',
-            train_dataloader=dict(
-                dataset=_Data(),
-                batch_size=2,
-                collate_fn=dict(type='default_collate'),
-                sampler=dict(type='DefaultSampler', shuffle=False)),
-            optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1)),
-            train_cfg=dict(by_epoch=True, max_epochs=1))
-        runner.train()
-    return str(tmp_path / 'work' / 'epoch_1.pth')
-
-
-def test_runner_checkpoint_round_trip(tmp_path):
-    ckpt = _train_tiny_runner(tmp_path)
-    loaded = _load_checkpoint(ckpt, map_location='cpu')
-    assert isinstance(loaded['message_hub']['log_scalars']['train/loss'],
-                      HistoryBuffer)
-    buffer = loaded['message_hub']['log_scalars']['train/loss']
-    assert buffer.statistics('mean') == pytest.approx(
-        float(buffer.data[0].mean()))
-    model = _Tiny()
-    from mmengine.runner import load_checkpoint
-    load_checkpoint(model, ckpt)
-    assert torch.equal(model.fc.weight, loaded['state_dict']['fc.weight'])
+        hook = AtomicCheckpointHook(interval=1) if writer == 'mmyowo' else \
+            dict(type='CheckpointHook', interval=1)
+        first = _runner(work, 1, hook)
+        first.train()
+        losses = first.message_hub.get_scalar('train/loss').data[0]
+        ckpt = str(work / 'epoch_1.pth')
+        raw = load_checkpoint_file(ckpt)
+        plain = raw['message_hub']['log_scalars']['train/loss']
+        assert isinstance(plain, dict)  # never a HistoryBuffer from a file
+        second = _runner(
+            work,
+            2,
+            AtomicCheckpointHook(interval=1),
+            resume=True,
+            load_from=ckpt)
+        second.train()
+    resumed = second.message_hub.get_scalar('train/loss')
+    assert type(resumed) is HistoryBuffer
+    np.testing.assert_allclose(resumed.data[0][:len(losses)], losses)
+    assert len(resumed.data[0]) == 2 * len(losses)
+    assert second.train_loop.epoch == 2
 
 
 def test_numpy1_spelling_of_array_reconstructor_loads(tmp_path):
     """Files written under numpy 1 name ``numpy.core.multiarray``."""
     buffer = io.BytesIO()
     torch.save({'state_dict': {}, 'meta': {'a': np.arange(3)}}, buffer)
-    data = buffer.getvalue()
-    with zipfile.ZipFile(io.BytesIO(data)) as src:
-        names = src.namelist()
-        pkl_name = [n for n in names if n.endswith('/data.pkl')][0]
-        payload = src.read(pkl_name)
-    assert b'numpy._core.multiarray' in payload or \
-        b'numpy.core.multiarray' in payload
-    payload = payload.replace(b'numpy._core.multiarray',
-                              b'numpy.core.multiarray')
     path = tmp_path / 'np1.pth'
-    _as_torch_zip(payload, path)
+    path.write_bytes(
+        P.replace_records(
+            buffer.getvalue(), lambda name, body: body.replace(
+                b'numpy._core.multiarray', b'numpy.core.multiarray')))
+    assert b'numpy.core.multiarray' in path.read_bytes()
     loaded = load_checkpoint_file(str(path))
     np.testing.assert_array_equal(loaded['meta']['a'], np.arange(3))
 
 
 @pytest.mark.parametrize('damage', ['empty', 'truncated', 'text', 'half'])
 def test_damaged_checkpoint_names_the_file(tmp_path, damage):
-    ckpt = _train_tiny_runner(tmp_path)
-    data = open(ckpt, 'rb').read()
+    path = tmp_path / 'ok.pth'
+    torch.save({'state_dict': _Tiny().state_dict()}, path)
+    data = path.read_bytes()
     bad = tmp_path / f'{damage}.pth'
     bad.write_bytes({
         'empty': b'',
@@ -316,7 +372,7 @@ def test_damaged_checkpoint_names_the_file(tmp_path, damage):
         'text': b'not a checkpoint\n',
         'half': data[:len(data) - 100],
     }[damage])
-    with pytest.raises(CheckpointLoadError, match=str(bad)):
+    with pytest.raises(CheckpointLoadError, match=f'^{bad}: '):
         CheckpointLoader.load_checkpoint(str(bad), map_location='cpu')
 
 
@@ -325,28 +381,7 @@ def test_missing_checkpoint_names_the_file(tmp_path):
         load_checkpoint_file(str(tmp_path / 'nope.pth'))
 
 
-def test_url_checkpoints_go_through_the_safe_loader(tmp_path, monkeypatch,
-                                                    marker):
-    """mmengine downloads URLs with ``weights_only=False``; ours do not."""
-    evil = tmp_path / 'src.pth'
-    _as_torch_zip(_reduce_call('os', 'system', f'touch {marker}'), evil)
-    downloads = []
-
-    def fake_download(url, dst, progress=True):
-        downloads.append(url)
-        with open(evil, 'rb') as src, open(dst, 'wb') as out:
-            out.write(src.read())
-
-    monkeypatch.setattr(torch.hub, 'download_url_to_file', fake_download)
-    monkeypatch.setattr(torch.hub, 'get_dir', lambda: str(tmp_path / 'hub'))
-    with pytest.raises(CheckpointLoadError, match='refused'):
-        _load_checkpoint('https://example.com/zoo/i3d.pth', map_location='cpu')
-    assert downloads == ['https://example.com/zoo/i3d.pth']
-
-
-# --------------------------------------------------------------------- #
-# weights that do not fit
-# --------------------------------------------------------------------- #
+# ----------------------------------------------- weights that do not fit --
 def test_compare_state_dicts_counts():
     model = {'a': torch.zeros(2), 'b': torch.zeros(3), 'c': torch.zeros(1)}
     given = {'a': torch.ones(2), 'b': torch.ones(4), 'd': torch.ones(1)}
@@ -369,8 +404,8 @@ def test_check_state_dict_fits_names_file_and_problem():
     check_state_dict_fits(model, _Tiny(out=3).state_dict(), 'ckpt.pth')
 
 
-def test_pickle_opcode_helpers_match_pickle():
+def test_payload_helpers_are_the_pickles_they_claim():
     """The hand-written opcodes decode as intended (guards the tests)."""
-    assert pickle.loads(pickle.PROTO + b'\x02' + _str('ab') + pickle.STOP) \
-        == 'ab'
-    assert pickle.loads(_reduce_call('builtins', 'len', 'abc')) == 3
+    assert pickle.loads(P.wrap(P.text('ab'))) == 'ab'
+    assert pickle.loads(P.wrap(P.call('builtins', 'len', P.text('abc')))) \
+        == 3

@@ -8,6 +8,8 @@ from mmengine.dist import barrier, is_main_process
 from mmengine.fileio import LocalBackend, get_file_backend
 from mmengine.hooks import CheckpointHook
 
+from mmyowo.fileio import message_hub_from_plain, message_hub_to_plain
+from mmyowo.utils.checkpoint import CheckpointLoadError
 from ..atomic_io import ATOMIC_BACKEND, atomic_write_text
 from ..checkpoint_integrity import (checkpoint_problem,
                                     latest_complete_checkpoint)
@@ -45,6 +47,14 @@ class AtomicCheckpointHook(CheckpointHook):
        removed and training starts from scratch, with a warning. Leftover
        temporaries (``.*.tmp-*``) are never candidates; the next successful
        save removes them. An explicit ``--resume PATH`` is left alone.
+
+    5. The message hub's ``HistoryBuffer`` objects are stored as plain
+       dicts of numbers (:func:`~mmyowo.fileio.message_hub_to_plain`), so
+       a checkpoint holds nothing but tensors and plain data; after a
+       checkpoint is loaded (``--resume``) they are rebuilt with
+       ``HistoryBuffer``'s constructor from checked numbers. Checkpoints of
+       the previous version (real ``HistoryBuffer`` pickles, which the
+       checkpoint reader turns into the same plain dicts) resume too.
 
     Why a hook: this hook is the only writer of periodic and best
     checkpoints and of ``last_checkpoint``, configs already choose it in
@@ -92,6 +102,37 @@ class AtomicCheckpointHook(CheckpointHook):
                 and isinstance(get_file_backend(out_dir), LocalBackend)):
             self.backend_args = dict(backend=ATOMIC_BACKEND)
         super().before_train(runner)
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        """Store the message hub as plain data.
+
+        Args:
+            runner (Runner): The runner.
+            checkpoint (dict): The checkpoint about to be saved.
+        """
+        if 'message_hub' in checkpoint:
+            checkpoint['message_hub'] = message_hub_to_plain(
+                checkpoint['message_hub'])
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        """Rebuild the message hub's histories from their plain form.
+
+        Args:
+            runner (Runner): The runner.
+            checkpoint (dict): The loaded checkpoint (changed in place, as
+                the runner reads it afterwards).
+
+        Raises:
+            CheckpointLoadError: A history that is neither plain data nor
+                a ``HistoryBuffer`` (naming the key).
+        """
+        if 'message_hub' not in checkpoint:
+            return
+        try:
+            checkpoint['message_hub'] = message_hub_from_plain(
+                checkpoint['message_hub'], 'the loaded checkpoint')
+        except ValueError as err:
+            raise CheckpointLoadError(str(err)) from None
 
     def _save_checkpoint_with_step(self, runner, step, meta) -> None:
         """Save ``step``, then point ``last_checkpoint`` at it, then prune.

@@ -12,7 +12,6 @@ checkpoint that covers less than ``min_fraction`` of the module's parameter
 tensors.
 """
 import logging
-import pickle
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
@@ -23,7 +22,8 @@ from mmengine.logging import MMLogger, print_log
 from mmengine.model.weight_init import update_init_info
 from mmengine.runner.checkpoint import CheckpointLoader
 
-from mmyowo.utils.checkpoint import compare_state_dicts, unwrap_state_dict
+from mmyowo.utils.checkpoint import (CheckpointLoadError, compare_state_dicts,
+                                     unwrap_state_dict)
 
 #: Keys accepted in a ``dict(type='Pretrained', ...)`` branch config.
 PRETRAINED_KEYS = ('type', 'checkpoint', 'prefix', 'map_location',
@@ -97,10 +97,13 @@ def read_checkpoint_state_dict(checkpoint: str,
     """Read ``checkpoint`` and return its state dict.
 
     The file is read by mmengine's ``CheckpointLoader`` (local paths, URLs,
-    ``open-mmlab://`` ... prefixes), i.e. with ``torch.load``'s safe
-    ``weights_only`` loading of torch >= 2.6. A ``state_dict`` or ``model``
-    entry is unwrapped (mmengine / model zoo / timm layouts); the DDP prefix
-    ``module.`` is stripped from the keys that carry it.
+    ``torchvision://``, ``open-mmlab://`` ... prefixes), which mmyowo routes
+    through :func:`mmyowo.utils.checkpoint.load_checkpoint_file`: the file is
+    read as data (tensors, numeric arrays, plain containers), never
+    unpickled with ``torch.load``, and URLs are downloaded into mmyowo's own
+    cache. A ``state_dict`` or ``model`` entry is unwrapped (mmengine /
+    model zoo / timm layouts); the DDP prefix ``module.`` is stripped from
+    the keys that carry it.
 
     Args:
         checkpoint (str): Path or URL.
@@ -121,11 +124,11 @@ def read_checkpoint_state_dict(checkpoint: str,
     except FileNotFoundError as err:
         raise FileNotFoundError(
             f'pretrained checkpoint not found: {checkpoint}') from err
-    except (pickle.UnpicklingError, EOFError, RuntimeError, OSError) as err:
-        # torch.load's errors for a truncated, corrupt or non-torch file, or
-        # one holding objects that safe (weights_only) loading refuses.
+    except CheckpointLoadError as err:
+        # A truncated, corrupt or non-torch file, one over a size limit or
+        # one holding what checkpoints may not.
         raise ValueError(f'cannot read pretrained checkpoint {checkpoint}: '
-                         f'{type(err).__name__}: {err}') from err
+                         f'{err}') from err
     return unwrap_state_dict(content, f'pretrained checkpoint {checkpoint}')
 
 
