@@ -93,8 +93,8 @@ def _object_field_state() -> bytes:
 
 
 def _array_of(dtype: bytes, data: bytes, spell=None) -> bytes:
-    """``_reconstruct(ndarray, ...)`` + ``BUILD`` of one element of
-    ``dtype`` holding ``data`` (``spell`` writes the bytes)."""
+    """``_reconstruct(ndarray, ...)`` + ``BUILD`` of one element of ``dtype``
+    holding ``data`` (``spell`` writes the bytes)."""
     spell = spell or raw
     return (glob('numpy._core.multiarray', '_reconstruct') +
             glob('numpy', 'ndarray') + pickle.BININT1 + b'\x00' +
@@ -124,16 +124,16 @@ def dtype_class_state() -> bytes:
 
 
 def latin1_bytes(value: bytes) -> bytes:
-    """``_codecs.encode(text, 'latin1')``: bytes as protocol 2 (and torch's
-    own unpickler) spell them."""
+    """``_codecs.encode(text, 'latin1')``: bytes as protocol 2 (and torch's own
+    unpickler) spell them."""
     return glob('_codecs', 'encode') + text(value.decode('latin-1')) + \
         text('latin1') + pickle.TUPLE2 + pickle.REDUCE
 
 
 def float_dtype_class_with_object_field() -> bytes:
-    """An array whose dtype is ``numpy.dtypes.Float64DType()`` restored
-    from a state with an object field and flags 0 (torch's allow-list of
-    dtype classes admitted it; the old loader returned the array)."""
+    """An array whose dtype is ``numpy.dtypes.Float64DType()`` restored from a
+    state with an object field and flags 0 (torch's allow-list of dtype classes
+    admitted it; the old loader returned the array)."""
     dtype = (
         glob('numpy.dtypes', 'Float64DType') + pickle.EMPTY_TUPLE +
         pickle.NEWOBJ + _object_field_state() + pickle.BUILD)
@@ -190,8 +190,8 @@ def wrong_constructor_call() -> bytes:
 
 
 def code_payloads(cmd: str) -> dict:
-    """Bodies that run shell command ``cmd`` (or reach a function's
-    globals) if unpickled, by name."""
+    """Bodies that run shell command ``cmd`` (or reach a function's globals) if
+    unpickled, by name."""
     return {
         'os.system':
         call('os', 'system', text(cmd)),
@@ -209,8 +209,8 @@ def code_payloads(cmd: str) -> dict:
 
 
 def replace_records(data: bytes, edit) -> bytes:
-    """A copy of the zip archive ``data`` whose records are
-    ``edit(name, body)``."""
+    """A copy of the zip archive ``data`` whose records are ``edit(name,
+    body)``."""
     out = io.BytesIO()
     with zipfile.ZipFile(io.BytesIO(data)) as src, \
             zipfile.ZipFile(out, 'w') as dst:
