@@ -19,8 +19,10 @@ damaged line fails deep inside numpy or with an assertion that does not
 say where. These readers name the file, the line and the problem. Blank
 lines are skipped; a box with zero area (``x2 <= x1`` or ``y2 <= y1``) can
 neither be learnt nor matched, so the training reader skips it and counts
-it (the caller logs the count), while the evaluation keeps it as official
-AVA ground truth (it stays unmatched).
+it (the caller logs the count), while the evaluation keeps a flat box
+(``x2 == x1`` or ``y2 == y1``) as official AVA ground truth (it stays
+unmatched) and refuses an inverted one (``x2 < x1`` or ``y2 < y1``, which
+the ActivityNet evaluator rejects as invalid box data).
 """
 import csv
 from collections import OrderedDict
@@ -71,6 +73,7 @@ def read_ava_boxes(
     num_actions: Optional[int],
     require_person_id: bool = True,
     keep_empty_boxes: bool = False,
+    clip: bool = True,
 ) -> Tuple['OrderedDict[Tuple[str, int], List[dict]]', int]:
     """Read an AVA ground-truth CSV into records per key frame.
 
@@ -83,9 +86,12 @@ def read_ava_boxes(
             1-based); None accepts any id >= 1.
         require_person_id (bool): Whether the 8th column (person id) must
             be present (ground truth); 7 columns are accepted otherwise.
-        keep_empty_boxes (bool): Keep zero-area boxes (evaluation: they are
+        keep_empty_boxes (bool): Keep flat boxes (evaluation: they are
             ground truth nothing can match) instead of skipping them
-            (training).
+            (training); an inverted box is then an error.
+        clip (bool): Clip the corners to ``[0, 1]``; False keeps them as
+            written (the ActivityNet evaluator matches the ground truth as
+            read, corners up to :data:`BOX_TOLERANCE` outside included).
 
     Returns:
         tuple: ``OrderedDict`` ``(video_id, timestamp) -> [record]`` in file
@@ -96,9 +102,9 @@ def read_ava_boxes(
     Raises:
         AVAFileError: A row with a wrong number of columns, a field that is
             not a number, a timestamp outside ``timestamp_range``, a box
-            corner outside ``[0, 1]`` (boxes must be normalised), or an
-            action id outside ``[1, num_actions]``; or a file without any
-            row.
+            corner outside ``[0, 1]`` (boxes must be normalised), an
+            inverted box with ``keep_empty_boxes``, or an action id outside
+            ``[1, num_actions]``; or a file without any row.
     """
     start, end = timestamp_range or (-np.inf, np.inf)
     largest = np.inf if num_actions is None else num_actions
@@ -139,12 +145,18 @@ def read_ava_boxes(
         entity = (
             _parse(path, number, fields[7], int, 'person id')
             if require_person_id else -1)
+        if keep_empty_boxes and (box[2] < box[0] or box[3] < box[1]):
+            raise AVAFileError(
+                f'{path}, line {number}: box {box.tolist()} is inverted '
+                '(x2 < x1 or y2 < y1; the corners are x1, y1, x2, y2)')
         if not keep_empty_boxes and (box[2] <= box[0] or box[3] <= box[1]):
             skipped += 1
             continue
         records.setdefault((video, timestamp), []).append(
             dict(
-                entity_box=np.clip(box, 0, 1), label=action, entity_id=entity))
+                entity_box=np.clip(box, 0, 1) if clip else box,
+                label=action,
+                entity_id=entity))
     if not records and not skipped:
         raise AVAFileError(f'{path}: the file holds no annotation row')
     return records, skipped

@@ -31,11 +31,23 @@ class YOWOAVAMetric(AVAMetric):
     directory) and evaluates it:
 
     - ``protocol='official'`` (default): :func:`~mmyowo.evaluation.
-      functional.ava_frame_map`, mmaction's matching and AP with the
-      ActivityNet evaluator's class and frame handling (see that module for
-      the four places where mmaction's ``ava_eval`` differs);
+      functional.ava_frame_map`, the numbers of ActivityNet's
+      ``get_ava_performance.py`` (2019, with ``-e`` exclusions, as AVA
+      v2.2 results are reported): per key frame only the 50
+      highest-scored rows over all evaluated classes are kept (the shipped
+      config writes up to 30 boxes x every class above ``action_thr``,
+      often more), equal scores are ordered as the evaluator's heap leaves
+      them, flat or inverted detection boxes are dropped, the IoU is
+      float64 and the ground-truth boxes are matched as read (not
+      clipped); a class with ground truth but no detection has AP 0,
+      ground truth of excluded key frames does not count, detections on a
+      frame without ground truth are false positives, and a class with
+      detections but no ground truth is left out;
     - ``protocol='mmaction'``: mmaction's ``ava_eval`` itself, made safe
-      under numpy 2 (:func:`~mmyowo.evaluation.functional.numpy_aliases`).
+      under numpy 2 (:func:`~mmyowo.evaluation.functional.numpy_aliases`),
+      which differs in eight of these points (all but the ground truth as
+      read; see :mod:`~mmyowo.evaluation.functional.ava_map`): use it to
+      compare with mmaction's model zoo.
 
     Keys (default prefix ``mAP``): ``mAP/overall`` (the AVA frame-mAP@0.5
     over the classes of ``label_file``, 60 for AVA v2.2) and the AVA group
@@ -157,9 +169,14 @@ class YOWOAVAMetric(AVAMetric):
                 return ava_eval_mmaction(result_file, self.label_file,
                                          self.ann_file, self.exclude_file,
                                          evaluated)
-            metrics = ava_frame_map(result_file, self.label_file,
-                                    self.ann_file, self.exclude_file,
-                                    self.iou_thr, evaluated, self.num_workers)
+            metrics = ava_frame_map(
+                result_file,
+                self.label_file,
+                self.ann_file,
+                self.exclude_file,
+                iou_thr=self.iou_thr,
+                custom_classes=evaluated,
+                num_workers=self.num_workers)
         per_class = metrics.pop('per_class')
         self._log_per_class(per_class)
         return metrics
