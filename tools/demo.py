@@ -42,7 +42,23 @@ from mmengine.utils import ProgressBar
 from mmyowo.apis import (VideoReader, YOWOVideoDetector, init_detector,
                          person_actions)
 from mmyowo.apis.inference import MODES
+from mmyowo.apis.results import check_score_thr
 from mmyowo.visualization.action_labels import draw_person_actions
+
+
+def score_threshold(text: str) -> float:
+    """A ``--score-thr``: a number in [0, 1] (NaN would draw nothing)."""
+    try:
+        return check_score_thr(float(text))
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f'{text!r}: {err}') from None
+
+
+def same_file(a: str, b: str) -> bool:
+    """Whether two paths name one file (links and relative paths resolved)."""
+    if osp.exists(a) and osp.exists(b):
+        return osp.samefile(a, b)
+    return osp.realpath(a) == osp.realpath(b)
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -54,7 +70,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--mode', choices=MODES, default='per-frame')
     parser.add_argument(
         '--score-thr',
-        type=float,
+        type=score_threshold,
         default=0.4,
         help='draw boxes whose class score reaches this')
     parser.add_argument('--device', default='cpu')
@@ -88,6 +104,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         parser.error('--max-frames must be >= 1')
     if args.camera and not args.input.isdigit():
         parser.error(f'--camera needs a camera index, got {args.input!r}')
+    if not args.camera and same_file(args.input, args.output):
+        parser.error(f'OUTPUT {args.output!r} is the INPUT video: writing it '
+                     'would destroy the input; choose another output path')
     return args
 
 

@@ -33,6 +33,25 @@ class PersonActions(NamedTuple):
     actions: List[ActionScore]
 
 
+def check_score_thr(score_thr: float) -> float:
+    """Return ``score_thr`` if it is a number in ``[0, 1]``.
+
+    Raises:
+        ValueError: Otherwise (NaN included: no score reaches it, so
+            nothing would be listed or drawn, without a word).
+    """
+    if isinstance(
+            score_thr,
+            bool) or not isinstance(score_thr,
+                                    (int, float, np.integer, np.floating)):
+        raise ValueError(f'score_thr must be a number in [0, 1], got '
+                         f'{score_thr!r}')
+    if not 0 <= score_thr <= 1:
+        raise ValueError(f'score_thr must be in [0, 1] (class scores are '
+                         f'probabilities), got {score_thr!r}')
+    return score_thr
+
+
 def person_actions(pred: InstanceData,
                    score_thr: float,
                    class_names: Optional[Sequence[str]] = None
@@ -43,8 +62,8 @@ def person_actions(pred: InstanceData,
         pred: A frame's detections: ``bboxes`` ``(N, 4)`` and ``scores``
             ``(N, C)`` (tensors or arrays), as ``YOWO.predict`` and
             :class:`~mmyowo.apis.YOWOVideoDetector` return them.
-        score_thr: Lowest class score listed; boxes without any such class
-            are left out.
+        score_thr: Lowest class score listed, in ``[0, 1]`` (the scores
+            are probabilities); boxes without any such class are left out.
         class_names: ``C`` names; default: the indices as text.
 
     Returns:
@@ -53,9 +72,12 @@ def person_actions(pred: InstanceData,
         its actions sorted by score, highest first (ties: lower index).
 
     Raises:
-        ValueError: If ``scores`` is not ``(N, C)`` for the ``N`` boxes, or
-            ``class_names`` does not have ``C`` names.
+        ValueError: If ``score_thr`` is not a number in ``[0, 1]`` (NaN
+            would list nothing, whatever the scores), ``scores`` is not
+            ``(N, C)`` for the ``N`` boxes, or ``class_names`` does not have
+            ``C`` names.
     """
+    check_score_thr(score_thr)
     bboxes = _numpy(pred.bboxes).reshape(-1, 4).astype(np.float32)
     scores = _numpy(pred.scores).astype(np.float64)
     if scores.ndim != 2 or scores.shape[0] != bboxes.shape[0]:

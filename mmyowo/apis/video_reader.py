@@ -45,6 +45,7 @@ class VideoReader:
 
     Raises:
         FileNotFoundError: If the file does not exist.
+        ValueError: If a camera index is negative.
         VideoDecodeError: If OpenCV cannot open the file or camera, or (while
             iterating) not a single frame can be decoded.
 
@@ -71,7 +72,11 @@ class VideoReader:
             raise TypeError('source must be a video path or a camera index, '
                             f'got {type(source).__name__}')
         self.is_camera = isinstance(source, int)
-        if self.is_camera:
+        if isinstance(source, int):
+            if source < 0:
+                # OpenCV crashes the process (segfault) on some negative
+                # indices instead of failing to open.
+                raise ValueError(f'camera index must be >= 0, got {source}')
             self.name = f'camera {source}'
         else:
             self.name = str(source)

@@ -140,8 +140,14 @@ def check_options(options: CSVOptions) -> None:
     if options.label_by == 'index' and options.index_base not in (0, 1):
         raise ValueError('labels by index need index_base 0 or 1, got '
                          f'{options.index_base!r}')
-    if options.box_tolerance < 0 or options.max_gap < 0:
-        raise ValueError('box_tolerance and max_gap must be >= 0')
+    # Written so that NaN fails too: compared with NaN, every box would lie
+    # within the tolerance and be clipped whatever its distance.
+    if not (math.isfinite(options.box_tolerance)
+            and options.box_tolerance >= 0):
+        raise ValueError('box_tolerance must be a finite number of pixels '
+                         f'>= 0, got {options.box_tolerance!r}')
+    if options.max_gap < 0:
+        raise ValueError(f'max_gap must be >= 0, got {options.max_gap!r}')
 
 
 def read_csv_annotations(path: str, classes: Sequence[str],

@@ -52,22 +52,37 @@ def probe_rawframes(frame_dir: str,
                     start_index: int = 1) -> Tuple[int, int, int]:
     """Count the frames of a rawframe folder and read their size.
 
-    Frames are counted from ``start_index`` up to the first missing number,
-    and a file numbered after that gap is an error (frames on disk must
-    agree with the video they came from).
+    Frames are counted from ``start_index`` up to the first missing number;
+    a file numbered after that gap, or before ``start_index`` (``00000.jpg``
+    where frames start at ``00001.jpg``: counting from 1 would lose a frame
+    and put every box one frame late), is an error, since frames on disk
+    must agree with the video they came from.
 
     Returns:
         ``(num_frames, height, width)``.
 
     Raises:
         FileNotFoundError: If the folder or its first frame is missing.
-        ValueError: If frame files are numbered with a gap.
+        ValueError: If frame files are numbered with a gap, or from a
+            number below ``start_index``.
         FrameDecodeError: If the first frame is empty, truncated or not an
             image.
     """
     if not osp.isdir(frame_dir):
         raise FileNotFoundError(f'rawframe folder not found: {frame_dir}')
     names = set(os.listdir(frame_dir))
+    numbers = sorted(
+        n for n in (parse_frame_number(filename_tmpl, name) for name in names)
+        if n is not None)
+    if numbers and numbers[0] < start_index:
+        lowest = numbers[0]
+        raise ValueError(
+            f'{frame_dir}: frame {filename_tmpl.format(lowest)} is numbered '
+            f'before the first frame {filename_tmpl.format(start_index)} '
+            f'(start index {start_index}): the frames are numbered from '
+            f'{lowest}; declare it (convert_csv.py --start-index {lowest}, '
+            f'and start_index={lowest} in the dataset config) or renumber '
+            f'them from {start_index}')
     index = start_index
     while filename_tmpl.format(index) in names:
         index += 1
@@ -76,8 +91,7 @@ def probe_rawframes(frame_dir: str,
     if num_frames == 0:
         raise FileNotFoundError(f'{frame_dir}: first frame {first} not found')
     # A frame numbered past the first missing one means a gap.
-    numbers = (parse_frame_number(filename_tmpl, name) for name in names)
-    after_gap = sorted(n for n in numbers if n is not None and n > index)
+    after_gap = [n for n in numbers if n > index]
     if after_gap:
         raise ValueError(
             f'{frame_dir}: frame {filename_tmpl.format(index)} is missing but '
@@ -100,8 +114,8 @@ def parse_frame_number(filename_tmpl: str, name: str) -> Optional[int]:
 
 
 #: A video for :func:`_probe_one`: ``(video_id, file)`` for a video file,
-#: ``(video_id, (folder, filename_tmpl))`` for rawframes.
-ProbeTask = Tuple[str, Union[str, Tuple[str, str]]]
+#: ``(video_id, (folder, filename_tmpl, start_index))`` for rawframes.
+ProbeTask = Tuple[str, Union[str, Tuple[str, str, int]]]
 
 
 def _probe_one(task: ProbeTask) -> Tuple[str, object]:
@@ -121,12 +135,14 @@ def probe_media(video_ids: Sequence[str],
                 filename_tmpl: str = '{:05d}.jpg',
                 video_ext: str = '.avi',
                 flat_video_dir: bool = False,
-                num_workers: int = 1
+                num_workers: int = 1,
+                start_index: int = 1
                 ) -> Tuple[Dict[str, Tuple[int, int, int]], List[str]]:
     """Measure ``(num_frames, h, w)`` of many videos on disk.
 
     Exactly one of ``frames_root`` (rawframe folders ``{root}/{video_id}``,
-    numbered from 1) or ``videos_root`` (see
+    numbered from ``start_index``, see :func:`probe_rawframes`) or
+    ``videos_root`` (see
     :func:`~mmyowo.datasets.transforms.loading.video_path`) is read.
 
     Returns:
@@ -146,7 +162,8 @@ def probe_media(video_ids: Sequence[str],
         if frames_root is not None:
             frame_dir = osp.join(frames_root, video_id)
             if osp.isdir(frame_dir):
-                tasks.append((video_id, (frame_dir, filename_tmpl)))
+                tasks.append(
+                    (video_id, (frame_dir, filename_tmpl, start_index)))
                 continue
         elif videos_root is not None:
             path = video_path(videos_root, video_id, video_ext, flat_video_dir)

@@ -13,8 +13,8 @@ from mmyowo.datasets.transforms.loading import VideoDecodeError
 from .._paths import UCF24_MINI_VIDEOS as UCF24_MINI
 from .test_inference import SIZE, make_model
 
-#: A real ucf24-mini stream (174 frames) and the fraction of it kept.
-MINI_VIDEO = 'v_Fencing_g01_c06.mp4'
+#: A real ucf24-mini stream (92 frames) and the fraction of it kept.
+MINI_VIDEO = 'v_CliffDiving_g03_c01.mp4'
 KEEP = 0.3
 
 

@@ -1,7 +1,6 @@
 """Bad source data through the data converters under ``tools/data``, called
 with command-line arguments as their users call them (``main(argv)``)."""
 import importlib.util
-import os
 import os.path as osp
 
 import numpy as np
@@ -55,7 +54,8 @@ def test_unreadable_videos_fail_each_named(tmp_path, test_frames):
     for kind, path in paths.items():
         assert f'Walk/v_{kind}: error: {path}: ' in text, kind
     assert 'v_good' not in text
-    assert len(os.listdir(tmp_path / 'out' / 'Walk' / 'v_good')) == 24
+    assert len(list((tmp_path / 'out' / 'Walk' / 'v_good').glob('*.jpg'))) \
+        == 24
 
 
 def test_truncated_video_is_counted_and_listed(tmp_path, test_frames, capsys):
@@ -71,7 +71,8 @@ def test_truncated_video_is_counted_and_listed(tmp_path, test_frames, capsys):
         f'truncated: {decoded} frames written; {path}: decoding stopped at '
         f'frame {decoded} (0-based) of the {announced} frames the container '
         'announces: the file is truncated or corrupt')
-    assert len(os.listdir(tmp_path / 'out' / 'Walk' / 'v_cut')) == decoded
+    assert len(list((tmp_path / 'out' / 'Walk' / 'v_cut').glob('*.jpg'))) \
+        == decoded
     out = capsys.readouterr().out
     assert '2 extracted (1 truncated), 0 skipped, 0 failed' in out
     assert f'WARNING: Walk/v_cut: {results["Walk/v_cut"]}' in out
@@ -221,13 +222,14 @@ def _convert_csv(tiny_data, tmp_path, rows):
     csv.write_text('video,frame,x1,y1,x2,y2,label\n' +
                    ''.join(f'test/test_0000,{row}\n' for row in rows))
     classes = write_list(tmp_path / 'classes.txt', ['walk', 'run'])
-    lst = write_list(tmp_path / 'list.txt', ['test/test_0000'])
+    train = write_list(tmp_path / 'train.txt', ['test/test_0000'])
+    test = write_list(tmp_path / 'test.txt', ['test/test_0001'])
     convert_csv.main([
         str(csv), '--out',
         str(tmp_path / 'gt.pkl'), '--classes', classes, '--frame-base', '1',
         '--coords', 'pixel', '--frames-root',
         osp.join(tiny_data,
-                 'rawframes'), '--train-list', lst, '--test-list', lst
+                 'rawframes'), '--train-list', train, '--test-list', test
     ])
     return str(csv)
 

@@ -78,6 +78,8 @@ def test_broken_frame_file_names_the_file(tmp_path, case, backend):
         decode(frame_dir, [1, 2, 3], decoding_backend=backend)
     assert info.value.path == broken
     assert str(info.value).startswith(broken + ': ')
+    # The probe decodes the first frame: make the broken one the first.
+    os.remove(osp.join(frame_dir, '00001.jpg'))
     with pytest.raises(FrameDecodeError, match='00002.jpg'):
         probe_rawframes(frame_dir, '{:05d}.jpg', start_index=2)
 

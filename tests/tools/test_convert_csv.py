@@ -143,6 +143,7 @@ def test_videos_root(csv_root):
         writer.write(np.full((32, 48, 3), 30 * i, np.uint8))
     writer.release()
     (csv_root / 'all.txt').write_text('b\n')
+    (csv_root / 'none.txt').write_text('')  # a video is in one split only
     csv = csv_root / 'ann.csv'
     csv.write_text(f'{HEADER}\nb,5,0,0,48,32,wave\n')
     convert_csv.main([
@@ -152,7 +153,7 @@ def test_videos_root(csv_root):
         'pixel', '--videos-root',
         str(csv_root), '--video-ext', '.avi', '--train-list',
         str(csv_root / 'all.txt'), '--test-list',
-        str(csv_root / 'all.txt')
+        str(csv_root / 'none.txt')
     ])
     gt = load_annotations(str(csv_root / 'v.json'))
     assert gt['nframes'] == {'b': 6} and gt['resolution'] == {'b': (32, 48)}

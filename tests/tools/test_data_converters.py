@@ -58,7 +58,7 @@ def write_list(path, lines):
 
 @pytest.fixture(scope='module')
 def mini_rawframes(tmp_path_factory):
-    """The nine ucf24-mini videos extracted once (two workers)."""
+    """The ucf24-mini videos extracted once (two workers)."""
     root = tmp_path_factory.mktemp('ucf24mini')
     video_list = write_list(root / 'videos.txt', mini_video_ids())
     results = videos_to_rawframes.main([
@@ -100,12 +100,18 @@ def test_videos_to_rawframes_skip_overwrite_and_errors(tmp_path):
     ]
     assert videos_to_rawframes.main(args)[0][1] == 'ok: 92 frames'
     frame_dir = tmp_path / 'out' / 'CliffDiving' / 'v_CliffDiving_g03_c01'
+    assert videos_to_rawframes.main(args)[0][1] == (
+        'skipped: 92 frames of a finished extraction exist (use --overwrite)')
+    # A frame added afterwards: the folder is no longer the recorded
+    # extraction, so it is extracted again and the stale frame removed.
     (frame_dir / '00093.jpg').write_bytes(b'stale')
-    assert videos_to_rawframes.main(args)[0][1].startswith('skipped')
-    # --overwrite removes the stale frame and re-extracts.
+    assert videos_to_rawframes.main(args)[0][1] == (
+        'ok: 92 frames (replaced 93 frame files of an unfinished or changed '
+        'extraction)')
+    assert not (frame_dir / '00093.jpg').exists()
+    # --overwrite re-extracts a finished folder too.
     assert videos_to_rawframes.main(args + ['--overwrite'])[0][1] == \
         'ok: 92 frames'
-    assert not (frame_dir / '00093.jpg').exists()
 
     bad_root = tmp_path / 'bad'
     (bad_root / 'Walk').mkdir(parents=True)
@@ -166,7 +172,7 @@ def _check_ucf_gt(gt, train, test, frames_root):
 def test_convert_ucf24_mini(mini_rawframes, tmp_path, capsys):
     root, _ = mini_rawframes
     ids = mini_video_ids()
-    train, test = ids[:6], ids[6:]
+    train, test = ids[:2], ids[2:]
     # YOWO-style per-frame train list, per-video test list.
     train_list = write_list(tmp_path / 'trainlist.txt',
                             [f'{v}/00001.txt' for v in train])
@@ -177,7 +183,7 @@ def test_convert_ucf24_mini(mini_rawframes, tmp_path, capsys):
         test_list, '--frames-root',
         str(root / 'rawframes')
     ])
-    assert 'videos: 9' in capsys.readouterr().out
+    assert f'videos: {len(ids)}' in capsys.readouterr().out
     gt = load_annotations(out)
     _check_ucf_gt(gt, train, test, str(root / 'rawframes'))
 

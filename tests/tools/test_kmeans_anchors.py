@@ -244,7 +244,8 @@ def test_cli_on_a_tiny_gt_file(tmp_path, capsys, monkeypatch):
 
 def ucf24_split1_training_sizes():
     """``(w, h)`` at 224x224 of every box of the split-1 training videos
-    (groups g08-g25), read from the full finalAnnots.mat directly."""
+    (groups g08-g25), read directly from the fixture's finalAnnots.mat, which
+    keeps every entry of these videos (tests/data/make_ucf24_mini.py)."""
     sizes = []
     for entry in loadmat(osp.join(UCF24_MINI, 'finalAnnots.mat'))['annot'][0]:
         group = int(

@@ -3,16 +3,22 @@
 Input: a CSV whose header names the columns ``video, frame, x1, y1, x2, y2,
 label`` and optionally ``track_id`` (and a split column, see
 ``--split-column``); a class list (one name a line, index = 0-based label);
-the frames (``--frames-root``: rawframe folders ``{root}/{video}/00001.jpg``)
-or videos (``--videos-root``: ``{root}/{video}{--video-ext}``) on disk,
-from which every video's frame count and size are read; the splits, from
+the frames (``--frames-root``: rawframe folders ``{root}/{video}/00001.jpg``,
+or numbered from ``00000.jpg`` with ``--start-index 0``) or videos
+(``--videos-root``: ``{root}/{video}{--video-ext}``) on disk, from which
+every video's frame count and size are read; the splits, from
 ``--train-list`` / ``--test-list`` (video ids, one a line; a listed video
-without rows is a video without action) or from the split column.
+without rows is a video without action; a video in both lists of one split
+is an error) or from the split column.
 
 What the file means is declared by flags, never guessed: ``--coords pixel``
 (pixels of the frames on disk) or ``normalized``; ``--frame-base 0|1``;
-``--label-by name`` or ``index`` with ``--index-base 0|1``. Several labels
-of one box: ``run;jump`` in one row, or several rows with the identical box.
+``--label-by name`` or ``index`` with ``--index-base 0|1``; the number of
+the first rawframe file, ``--start-index 0|1`` (a folder holding a frame
+numbered before it is refused; the dataset config then needs the same
+``start_index``). Several labels of one box: ``run;jump`` in one row, or
+several rows with the identical box. The ground truth numbers frames from 1
+whatever the files' numbering.
 
 Output: the canonical dict of ``mmyowo.datasets.annotations`` (``.pkl`` or
 ``.json``), validated before it is written, and a report of what was
@@ -35,8 +41,9 @@ Example::
         --out data/my_actions/annotations/my_actions_gt.pkl
 """
 import argparse
+import math
 import sys
-from typing import Dict, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 from mmyowo.datasets.annotations import DEFAULT_BOX_TOLERANCE
 from mmyowo.preparation.conversion import save_converted, split_videos
@@ -45,6 +52,41 @@ from mmyowo.preparation.csv_annotations import (CSVAnnotationError, CSVOptions,
 from mmyowo.preparation.csv_tubes import (build_ground_truth, read_class_list,
                                           read_video_list, splits_from_rows)
 from mmyowo.preparation.media_probe import probe_media
+
+
+def tolerance(text: str) -> float:
+    """A ``--box-tolerance``: a finite number of pixels, at least 0."""
+    value = float(text)
+    # NaN compares false with everything: it would accept any box.
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(
+            f'{text!r} is not a finite number of pixels >= 0 (to clip boxes '
+            'lying outside by any distance, pass --clip-boxes)')
+    return value
+
+
+def check_disjoint_splits(train_lists: Sequence[Sequence[str]],
+                          test_lists: Sequence[Sequence[str]],
+                          train_paths: Sequence[str],
+                          test_paths: Sequence[str]) -> None:
+    """Refuse a video listed for both training and testing in one split.
+
+    Raises:
+        ValueError: Naming both list files and the shared videos.
+    """
+    problems: List[str] = []
+    for split, (train, test) in enumerate(zip(train_lists, test_lists)):
+        in_train = set(train)
+        shared = [v for v in test if v in in_train]
+        if shared:
+            problems.append(f'split {split}: {len(shared)} video(s) in both '
+                            f'{train_paths[split]} and {test_paths[split]}: '
+                            f'{shared[:5]}{" ..." if len(shared) > 5 else ""}')
+    if problems:
+        raise ValueError('a video must be in the train list or the test list '
+                         'of a split, not in both (it would be tested on '
+                         'the boxes it was trained on):\n' +
+                         '\n'.join(f'  {p}' for p in problems))
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -83,6 +125,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         '--frames-root', help='rawframes {root}/{video}/00001.jpg')
     source.add_argument('--videos-root', help='videos {root}/{video}{ext}')
     parser.add_argument('--filename-tmpl', default='{:05d}.jpg')
+    parser.add_argument(
+        '--start-index',
+        type=int,
+        choices=(0, 1),
+        help='with --frames-root: number of the first rawframe file '
+        '(default 1, 00001.jpg; give the dataset the same start_index)')
     parser.add_argument('--video-ext', default='.mp4')
     splits = parser.add_mutually_exclusive_group(required=True)
     splits.add_argument(
@@ -98,7 +146,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         help='test split list; one per --train-list')
     parser.add_argument(
         '--box-tolerance',
-        type=float,
+        type=tolerance,
         default=DEFAULT_BOX_TOLERANCE,
         help='pixels a box may lie outside its frame; it is clipped')
     parser.add_argument(
@@ -127,6 +175,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     if args.split_column and args.test_list:
         parser.error('--test-list goes with --train-list, not with '
                      '--split-column')
+    if args.start_index is not None and not args.frames_root:
+        parser.error('--start-index numbers rawframe files: it goes with '
+                     '--frames-root')
+    if args.start_index is None:
+        args.start_index = 1
     return args
 
 
@@ -150,13 +203,16 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
     else:
         train_lists = [read_video_list(p) for p in args.train_list]
         test_lists = [read_video_list(p) for p in args.test_list]
+        check_disjoint_splits(train_lists, test_lists, args.train_list,
+                              args.test_list)
     media, absent = probe_media(
         split_videos(train_lists, test_lists),
         args.frames_root,
         args.videos_root,
         args.filename_tmpl,
         args.video_ext,
-        num_workers=args.num_workers)
+        num_workers=args.num_workers,
+        start_index=args.start_index)
     if absent:
         where = (f'rawframe folders below {args.frames_root}'
                  if args.frames_root else

@@ -7,6 +7,15 @@ streams without an index (e.g. the ucf24-mini ``.mp4`` files) work too. After
 writing, the frames on disk are counted: the count must equal the number of
 frames OpenCV decoded, or the video is reported as failed.
 
+Skipping and resuming. A folder counts as done only when it holds the
+completion record :data:`DONE_FILE`, written atomically after its last frame
+was written and counted, and exactly the frames that record names: a rerun
+skips such folders (unless ``--overwrite``) and extracts every other one
+again from the start, so a run killed mid-extraction is resumed by running
+it again. A folder holding frames without the record (an interrupted
+extraction, or frames from elsewhere) is re-extracted, and its status says
+so.
+
 A video whose decoding stops before the frame count its container (AVI,
 MP4, ...) announces is truncated or corrupt: its decodable frames are
 written, and it is reported as ``truncated`` (counted in the summary and
@@ -17,6 +26,8 @@ Raw streams announce no count, so their truncation cannot be detected.
 Video ids come from ``--video-list`` (``Class/video`` per line, any split
 list format of ``convert_ucf24.py``) or, without it, from every file with a
 ``--ext`` suffix below the video root (id = relative path without suffix).
+One id names one video: two files of one id (``a.avi`` and ``a.mp4``) are an
+error, since both would be extracted into the same folder.
 
 Example::
 
@@ -24,21 +35,28 @@ Example::
         data/ucf24/rawframes --ext .avi --num-workers 8
 """
 import argparse
+import json
 import os
 import os.path as osp
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 from mmengine.utils import track_parallel_progress, track_progress
 
 from mmyowo.datasets.transforms.loading import VideoDecodeError, video_path
+from mmyowo.engine.atomic_io import atomic_write_text
 from mmyowo.preparation.conversion import read_split_list
 from mmyowo.preparation.media_probe import parse_frame_number
 
 # (video id, video path, output folder, filename template, JPEG quality,
 #  overwrite)
 Task = Tuple[str, str, str, str, int, bool]
+
+#: Completion record of a rawframe folder (hidden, so that no frame
+#: template matches it): ``{"frames": N, "filename_tmpl": ..., "video":
+#: ..., "announced": ...}``, written last.
+DONE_FILE = '.extracted.json'
 
 
 def find_videos(video_root: str, exts: Sequence[str]) -> List[Tuple[str, str]]:
@@ -64,18 +82,56 @@ def count_frames_on_disk(frame_dir: str, filename_tmpl: str) -> int:
         for name in os.listdir(frame_dir))
 
 
+def completed_frames(frame_dir: str, filename_tmpl: str) -> Optional[int]:
+    """The frame count of a finished extraction into ``frame_dir``, or
+    ``None``.
+
+    Finished means: :data:`DONE_FILE` is there and readable, names this
+    ``filename_tmpl``, and the frame files on disk are exactly the ones it
+    records (``1..N``): a folder changed after the extraction is not
+    finished either.
+    """
+    record = osp.join(frame_dir, DONE_FILE)
+    try:
+        with open(record, encoding='utf-8') as f:
+            done = json.load(f)
+        frames = int(done['frames'])
+        same_tmpl = done['filename_tmpl'] == filename_tmpl
+    except (OSError, ValueError, KeyError, TypeError):
+        # Missing or unreadable (json's errors are ValueErrors): not done.
+        return None
+    if not same_tmpl or frames < 1:
+        return None
+    on_disk = {
+        parse_frame_number(filename_tmpl, name)
+        for name in os.listdir(frame_dir)
+    } - {None}
+    return frames if on_disk == set(range(1, frames + 1)) else None
+
+
 def extract_frames(task: Task) -> Tuple[str, str]:
     """Write all frames of one video; return ``(video_id, status)``.
 
-    ``status`` is ``'ok: N frames'``, ``'truncated: ...'`` (N frames written,
-    fewer than the container announces), ``'skipped: ...'`` or
-    ``'error: ...'`` (errors are returned, not raised, so that one bad video
-    does not stop a parallel run; :func:`main` reports them all and fails).
+    ``status`` is ``'ok: N frames'`` (with a note when it replaced frames
+    of an unfinished extraction), ``'truncated: ...'`` (N frames written,
+    fewer than the container announces), ``'skipped: ...'`` (a finished
+    extraction, see :func:`completed_frames`) or ``'error: ...'`` (errors
+    are returned, not raised, so that one bad video does not stop a
+    parallel run; :func:`main` reports them all and fails).
     """
     video_id, path, out_dir, filename_tmpl, quality, overwrite = task
-    if osp.isdir(out_dir) and count_frames_on_disk(out_dir, filename_tmpl):
-        if not overwrite:
-            return video_id, 'skipped: frames exist (use --overwrite)'
+    replaced = 0
+    if osp.isdir(out_dir):
+        done = completed_frames(out_dir, filename_tmpl)
+        if done is not None and not overwrite:
+            return video_id, (f'skipped: {done} frames of a finished '
+                              'extraction exist (use --overwrite)')
+        replaced = count_frames_on_disk(out_dir, filename_tmpl)
+        # The record goes first: a kill while the old frames are removed
+        # or the new ones written must not leave a folder marked done.
+        record = osp.join(out_dir, DONE_FILE)
+        if osp.exists(record):
+            os.remove(record)
         for name in os.listdir(out_dir):
             if parse_frame_number(filename_tmpl, name) is not None:
                 os.remove(osp.join(out_dir, name))
@@ -109,12 +165,23 @@ def extract_frames(task: Task) -> Tuple[str, str]:
     if written != decoded:
         return video_id, (f'error: {out_dir}: {written} frame files on disk '
                           f'but {decoded} frames decoded from {path}')
+    # Last, and atomically: only a folder whose every frame was written and
+    # counted is ever marked done.
+    atomic_write_text(
+        json.dumps(
+            dict(
+                frames=decoded,
+                filename_tmpl=filename_tmpl,
+                video=path,
+                announced=announced)), osp.join(out_dir, DONE_FILE))
+    note = (f' (replaced {replaced} frame files of an unfinished or '
+            'changed extraction)' if replaced and not overwrite else '')
     if decoded < announced:
         return video_id, (
-            f'truncated: {decoded} frames written; {path}: decoding stopped '
-            f'at frame {decoded} (0-based) of the {announced} frames the '
-            'container announces: the file is truncated or corrupt')
-    return video_id, f'ok: {decoded} frames'
+            f'truncated: {decoded} frames written{note}; {path}: decoding '
+            f'stopped at frame {decoded} (0-based) of the {announced} frames '
+            'the container announces: the file is truncated or corrupt')
+    return video_id, f'ok: {decoded} frames{note}'
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -142,26 +209,57 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--overwrite',
         action='store_true',
-        help='re-extract videos whose folder has frames')
+        help='re-extract videos whose folder holds a finished '
+        'extraction too (unfinished ones are always re-extracted)')
     return parser.parse_args(argv)
 
 
 def _locate(video_root: str, video_id: str, exts: Sequence[str],
             flat: bool) -> str:
-    """The file of ``video_id`` with the first suffix of ``exts`` found."""
-    for ext in exts:
-        path = video_path(video_root, video_id, ext, flat)
-        if osp.isfile(path):
-            return path
-    raise FileNotFoundError(
-        f'video {video_id!r} not found as '
-        f'{video_path(video_root, video_id, "|".join(exts), flat)}')
+    """The file of ``video_id``: the one file with a suffix of ``exts``.
+
+    Raises:
+        FileNotFoundError: If there is none.
+        ValueError: If there are several (``a.avi`` and ``a.mp4``).
+    """
+    found = [
+        path for path in (video_path(video_root, video_id, ext, flat)
+                          for ext in exts) if osp.isfile(path)
+    ]
+    if not found:
+        raise FileNotFoundError(
+            f'video {video_id!r} not found as '
+            f'{video_path(video_root, video_id, "|".join(exts), flat)}')
+    _refuse_ambiguous_ids([(video_id, path) for path in found])
+    return found[0]
+
+
+def _refuse_ambiguous_ids(videos: Sequence[Tuple[str, str]]) -> None:
+    """Refuse an id given by several files: they would share one folder.
+
+    Raises:
+        ValueError: Naming every such id and its files.
+    """
+    paths: Dict[str, List[str]] = {}
+    for video_id, path in videos:
+        paths.setdefault(video_id, []).append(path)
+    clashes = {v: p for v, p in paths.items() if len(p) > 1}
+    if clashes:
+        listed = '\n'.join(f'  {v}: {", ".join(p)}'
+                           for v, p in sorted(clashes.items()))
+        raise ValueError(
+            f'{len(clashes)} video id(s) name several files, whose frames '
+            'would go to one folder (one id must name one video: remove or '
+            f'rename the extra files, or pass --ext with one suffix):\n'
+            f'{listed}')
 
 
 def main(argv: Optional[Sequence[str]] = None) -> List[Tuple[str, str]]:
     """Extract the videos; return ``(video_id, status)`` per video.
 
     Raises:
+        FileNotFoundError: If a listed video or every video is missing.
+        ValueError: If one video id names several files.
         RuntimeError: Listing every video that failed.
     """
     args = parse_args(argv)
@@ -173,6 +271,7 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Tuple[str, str]]:
                   for v in read_split_list(args.video_list)]
     else:
         videos = find_videos(args.video_root, exts)
+        _refuse_ambiguous_ids(videos)
     if not videos:
         raise FileNotFoundError(f'no video with suffix {exts} found below '
                                 f'{args.video_root}')
