@@ -40,7 +40,6 @@ dict with arrays as nested lists (and label keys as strings, JSON keys being
 strings).
 """
 import json
-import os
 import os.path as osp
 import pickle
 from typing import Any, Dict, List, Tuple
@@ -48,6 +47,8 @@ from typing import Any, Dict, List, Tuple
 import numpy as np
 
 from mmyowo.fileio import load_data_pickle
+from mmyowo.utils.atomic_io import atomic_write_bytes
+
 from .annotation_checks import (DEFAULT_BOX_TOLERANCE, normalize_annotations,
                                 validate_annotations)
 
@@ -110,7 +111,9 @@ def save_annotations(gt: Dict[str, Any], path: str) -> None:
 
     Args:
         gt: Canonical ground truth.
-        path: Output file; parent folders are created.
+        path: Output file; parent folders are created. It is written
+            atomically (:func:`mmyowo.utils.atomic_io.atomic_write_bytes`):
+            a failed write leaves the previous file intact.
 
     Raises:
         ValueError: For an unknown suffix or invalid ground truth.
@@ -121,14 +124,13 @@ def save_annotations(gt: Dict[str, Any], path: str) -> None:
                          '(expected .pkl or .json)')
     gt = normalize_annotations(gt, path)
     validate_annotations(gt, path)
-    parent = osp.dirname(osp.abspath(path))
-    os.makedirs(parent, exist_ok=True)
+    # Atomically: a full disk or a kill while overwriting an existing file
+    # keeps its previous content instead of leaving it truncated.
     if suffix == '.pkl':
-        with open(path, 'wb') as f:
-            pickle.dump(gt, f, protocol=pickle.HIGHEST_PROTOCOL)
+        data = pickle.dumps(gt, protocol=pickle.HIGHEST_PROTOCOL)
     else:
-        with open(path, 'w', encoding='utf-8') as f:
-            json.dump(_to_builtin(gt), f)
+        data = json.dumps(_to_builtin(gt)).encode('utf-8')
+    atomic_write_bytes(data, path)
 
 
 def group_boxes_by_frame(

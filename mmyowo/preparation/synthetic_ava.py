@@ -35,6 +35,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..datasets.ava_files import AVA_FPS, AVA_TIMESTAMP_START
+from ..utils.atomic_io import atomic_write_text
 from .synthetic_render import iter_split_videos, write_frames
 from .synthetic_scene import (SYNTHETIC_CLASSES, SyntheticConfig,
                               SyntheticObject)
@@ -123,8 +124,7 @@ def _write_label_map(path: str, ids: Sequence[int], activitynet: bool) -> None:
         else:
             blocks.append(f'label {{\n  name: "{name}"\n  label_id: {i}\n'
                           '  label_type: PERSON_MOVEMENT\n}\n')
-    with open(path, 'w') as handle:
-        handle.write(''.join(blocks))
+    atomic_write_text(''.join(blocks), path)
 
 
 def generate_synthetic_ava(out_dir: str,
@@ -193,10 +193,9 @@ def generate_synthetic_ava(out_dir: str,
             write_frames(
                 osp.join(files['rawframes'], video_id), frames,
                 'img_{:05d}.jpg', cfg.jpeg_quality)
-        with open(files[f'{split}_csv'], 'w') as handle:
-            handle.write('\n'.join(lines) + '\n')
-        with open(files[f'{split}_exclude'], 'w') as handle:
-            handle.write(f'{first_video},{timestamps[-1]:04d}\n')
+        atomic_write_text('\n'.join(lines) + '\n', files[f'{split}_csv'])
+        atomic_write_text(f'{first_video},{timestamps[-1]:04d}\n',
+                          files[f'{split}_exclude'])
     _write_label_map(files['label_file'], list(AVA_SYNTHETIC_ACTIONS), False)
     _write_label_map(files['eval_label_file'], AVA_SYNTHETIC_EVALUATED, True)
     return files

@@ -6,7 +6,6 @@ canvas, never through ``pyplot``, so plotting touches no global backend
 state and works without a display.
 """
 import math
-import os
 import os.path as osp
 from typing import List, Sequence
 
@@ -14,12 +13,20 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from mmyowo.utils.atomic_io import atomic_writer
+
 
 def _save(fig: Figure, out_file: str) -> None:
-    """Write ``fig`` to ``out_file``, creating its folder."""
-    os.makedirs(osp.dirname(osp.abspath(out_file)), exist_ok=True)
+    """Write ``fig`` to ``out_file`` atomically, creating its folder.
+
+    The format follows the file's suffix (PNG without one), as
+    ``savefig(out_file)`` would choose it.
+    """
     FigureCanvasAgg(fig)
-    fig.savefig(out_file, dpi=fig.dpi, bbox_inches='tight')
+    suffix = osp.splitext(out_file)[1].lower().lstrip('.')
+    with atomic_writer(out_file) as f:
+        fig.savefig(
+            f, format=suffix or 'png', dpi=fig.dpi, bbox_inches='tight')
 
 
 def plot_class_ap(ap: np.ndarray,

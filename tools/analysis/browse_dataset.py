@@ -38,6 +38,7 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
 
 import mmyowo  # noqa: F401
+from mmyowo.utils.atomic_io import atomic_write_bytes
 
 PHASES = ('train', 'val', 'test')
 MODES = ('clip', 'keyframe')
@@ -262,8 +263,10 @@ def main(argv: Optional[Sequence[str]] = None) -> List[str]:
                                     args.per_row,
                                     f'{args.phase} sample {index}')
         path = osp.join(out_dir, f'{stem}.png')
-        if not cv2.imwrite(path, image):
-            raise OSError(f'could not write {path}')
+        ok, png = cv2.imencode('.png', image)
+        if not ok:
+            raise OSError(f'could not encode {path}')
+        atomic_write_bytes(png.tobytes(), path)
         written.append(path)
     print(f'wrote {len(written)} picture(s) to {out_dir}')
     return written

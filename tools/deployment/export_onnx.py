@@ -26,8 +26,7 @@ The model is exported with the legacy TorchScript exporter
 PyTorch.
 """
 import argparse
-import os
-import os.path as osp
+import io
 from typing import List, Optional, Sequence
 
 import numpy as np
@@ -36,6 +35,7 @@ import torch.nn as nn
 from mmengine.config import DictAction
 
 from mmyowo.apis import init_detector
+from mmyowo.utils.atomic_io import atomic_write_bytes
 
 INPUT_NAME = 'clip'
 
@@ -78,19 +78,21 @@ def export_onnx(model: nn.Module,
     dynamic_axes = None
     if dynamic_batch:
         dynamic_axes = {n: {0: 'batch'} for n in [INPUT_NAME, *names]}
-    out_dir = osp.dirname(osp.abspath(path))
-    os.makedirs(out_dir, exist_ok=True)
+    # Exported into memory, checked, then written atomically: a failed
+    # export or write never leaves a broken file under ``path``.
+    buffer = io.BytesIO()
     with torch.no_grad():
         torch.onnx.export(
             wrapper, (clip, ),
-            path,
+            buffer,
             input_names=[INPUT_NAME],
             output_names=names,
             dynamic_axes=dynamic_axes,
             opset_version=opset,
             do_constant_folding=True,
             dynamo=False)
-    onnx.checker.check_model(onnx.load(path))
+    onnx.checker.check_model(onnx.load_from_string(buffer.getvalue()))
+    atomic_write_bytes(buffer.getvalue(), path)
     return names
 
 

@@ -32,6 +32,7 @@ from typing import Dict, List, Mapping, Optional, Tuple
 
 import torch
 
+from mmyowo.utils.atomic_io import atomic_writer
 from mmyowo.utils.checkpoint import load_checkpoint_file, unwrap_state_dict
 
 # timm prefix -> our prefix. Full models (and checkpoints on the hub) use
@@ -128,7 +129,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     dst_dir = osp.dirname(osp.abspath(args.dst))
     if not osp.isdir(dst_dir):
         raise FileNotFoundError(f'output directory does not exist: {dst_dir}')
-    torch.save({'state_dict': state_dict}, args.dst)
+    # Atomically: a failed write keeps a previous file under that name.
+    with atomic_writer(args.dst) as f:
+        torch.save({'state_dict': state_dict}, f)
     print(f'wrote {len(state_dict)} tensors to {args.dst}')
 
 

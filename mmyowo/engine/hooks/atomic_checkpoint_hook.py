@@ -1,4 +1,6 @@
 """A ``CheckpointHook`` whose files survive a kill at any moment."""
+import difflib
+import inspect
 import os
 import os.path as osp
 from typing import List, Optional, Tuple
@@ -7,6 +9,7 @@ from mmaction.registry import HOOKS
 from mmengine.dist import barrier, is_main_process
 from mmengine.fileio import LocalBackend, get_file_backend
 from mmengine.hooks import CheckpointHook
+from mmengine.runner import FlexibleRunner, Runner
 
 from mmyowo.fileio import message_hub_from_plain, message_hub_to_plain
 from mmyowo.utils.checkpoint import CheckpointLoadError
@@ -15,6 +18,62 @@ from ..checkpoint_integrity import (checkpoint_problem,
                                     latest_complete_checkpoint)
 
 POINTER = 'last_checkpoint'
+
+# Arguments of ``Runner.save_checkpoint`` that the hook passes itself on
+# every save; ``**kwargs`` of the hook may only add others.
+_PASSED_TO_SAVE = frozenset(
+    ('self', 'out_dir', 'filename', 'file_client_args', 'save_optimizer',
+     'save_param_scheduler', 'meta', 'by_epoch', 'backend_args'))
+
+
+def _named_parameters(function) -> List[str]:
+    """The parameters of ``function`` that can be given by name."""
+    return [
+        name for name, p in inspect.signature(function).parameters.items()
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    ]
+
+
+def check_hook_arguments(kwargs: dict) -> None:
+    """Refuse keyword arguments that neither ``CheckpointHook`` nor mmengine's
+    ``save_checkpoint`` accept.
+
+    ``CheckpointHook`` keeps unknown keywords and passes them to
+    ``runner.save_checkpoint`` at the first save: a typo such as
+    ``max_keep_ckpt=1`` trained a whole epoch, then failed with a
+    ``TypeError`` from mmengine and left no checkpoint.
+
+    Args:
+        kwargs (dict): The keywords ``CheckpointHook.__init__`` does not
+            name.
+
+    Raises:
+        TypeError: Naming the unknown keys, the closest known argument and
+            the accepted ones.
+    """
+    hook_args = [
+        name for name in _named_parameters(CheckpointHook.__init__)
+        if name != 'self'
+    ]
+    save_args = sorted({
+        name
+        for runner in (Runner, FlexibleRunner)
+        for name in _named_parameters(runner.save_checkpoint)
+    } - _PASSED_TO_SAVE)
+    unknown = [key for key in kwargs if key not in save_args]
+    if not unknown:
+        return
+    hints = []
+    for key in unknown:
+        close = difflib.get_close_matches(key, hook_args + save_args, n=1)
+        hints.append(f'{key!r}' +
+                     (f' (did you mean {close[0]!r}?)' if close else ''))
+    extra = (', or keywords of Runner.save_checkpoint: ' +
+             ', '.join(save_args)) if save_args else ''
+    raise TypeError(
+        f'AtomicCheckpointHook (default_hooks.checkpoint in the config) got '
+        f'unknown argument(s) {", ".join(hints)}; it accepts the arguments '
+        f'of mmengine\'s CheckpointHook: {", ".join(hook_args)}{extra}')
 
 
 @HOOKS.register_module()
@@ -47,6 +106,10 @@ class AtomicCheckpointHook(CheckpointHook):
        removed and training starts from scratch, with a warning. Leftover
        temporaries (``.*.tmp-*``) are never candidates; the next successful
        save removes them. An explicit ``--resume PATH`` is left alone.
+    5. Unknown keyword arguments (e.g. the typo ``max_keep_ckpt``) are
+       refused when the hook is built, naming the closest known argument;
+       ``CheckpointHook`` passes them to ``runner.save_checkpoint``, which
+       failed with a ``TypeError`` after the first epoch.
 
     5. The message hub's ``HistoryBuffer`` objects are stored as plain
        dicts of numbers (:func:`~mmyowo.fileio.message_hub_to_plain`), so
@@ -73,6 +136,16 @@ class AtomicCheckpointHook(CheckpointHook):
 
     # Set by CheckpointHook.__init__ (mmengine has no type information).
     backend_args: Optional[dict]
+
+    def __init__(self, *args, **kwargs) -> None:
+        """As ``CheckpointHook``'s, refusing unknown keywords at once (see
+        :func:`check_hook_arguments`)."""
+        named = set(_named_parameters(CheckpointHook.__init__))
+        check_hook_arguments({
+            k: v
+            for k, v in kwargs.items() if k not in named
+        })
+        super().__init__(*args, **kwargs)
 
     def before_run(self, runner) -> None:
         """Repair ``last_checkpoint`` before auto-resume reads it.

@@ -7,12 +7,12 @@ A results file is an ``.npz`` archive (no pickled objects) holding
 * ``videos``: the evaluated video ids (``video_index`` indexes them),
 * ``class_names``, ``ann_file`` (str) and ``split`` (int).
 """
-import os
 import os.path as osp
 from typing import Any, Dict, Sequence
 
 import numpy as np
 
+from mmyowo.utils.atomic_io import atomic_writer
 from .inputs import DETECTION_COLUMNS
 
 RESULT_KEYS = ('detections', 'videos', 'class_names', 'ann_file', 'split')
@@ -33,8 +33,8 @@ def save_detection_results(path: str, detections: np.ndarray,
     if detections.ndim != 2 or detections.shape[1] != len(DETECTION_COLUMNS):
         raise ValueError(f'{path}: detections must be (N, 8), got '
                          f'{detections.shape}')
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    with open(path, 'wb') as f:
+    # Atomically: a failed write keeps a previous results file intact.
+    with atomic_writer(path) as f:
         np.savez_compressed(
             f,
             detections=detections,
