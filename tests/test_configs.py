@@ -29,7 +29,10 @@ REAL = {
     'yowo_plus_8f_ava_v2.2.py': 80,
     'yowo_plus_custom_template.py': 3
 }
-SYNTHETIC = {'yowo_plus_synthetic.py', 'yowo_plus_synthetic_2d.py'}
+SYNTHETIC = {
+    'yowo_plus_synthetic.py', 'yowo_plus_synthetic_2d.py',
+    'yowo_plus_synthetic_kflast.py'
+}
 # Per dataset: epochs, the (1-based) epochs whose lr is half the previous
 # one's, and the epochs from which the 3D / 2D branch train. J-HMDB-21:
 # §4.1; UCF101-24: the README's choice (§4.1 gives only J-HMDB's halvings);
@@ -299,6 +302,16 @@ def test_synthetic_2d_ablation_only_removes_the_3d_branch():
     model = MODELS.build(model_2d)
     out = model(torch.zeros(1, 3, 8, 128, 128), mode='tensor')
     assert [tuple(x.shape[-2:]) for x in out] == [(16, 16), (8, 8), (4, 4)]
+
+
+def test_synthetic_key_frame_last_ablation_only_changes_the_sampler():
+    full = load('yowo_plus_synthetic.py').to_dict()
+    ablation = load('yowo_plus_synthetic_kflast.py').to_dict()
+    sampler_full = full['train_dataloader']['dataset']['pipeline'].pop(0)
+    sampler = ablation['train_dataloader']['dataset']['pipeline'].pop(0)
+    assert sampler == dict(sampler_full, key_frame_position='last')
+    assert sampler_full['type'] == 'KFRSampleFrames'
+    assert full == ablation
 
 
 @pytest.mark.parametrize('name', LEAF_CONFIGS)
