@@ -307,11 +307,25 @@ def test_synthetic_2d_ablation_only_removes_the_3d_branch():
 def test_synthetic_key_frame_last_ablation_only_changes_the_sampler():
     full = load('yowo_plus_synthetic.py').to_dict()
     ablation = load('yowo_plus_synthetic_kflast.py').to_dict()
-    sampler_full = full['train_dataloader']['dataset']['pipeline'].pop(0)
-    sampler = ablation['train_dataloader']['dataset']['pipeline'].pop(0)
-    assert sampler == dict(sampler_full, key_frame_position='last')
-    assert sampler_full['type'] == 'KFRSampleFrames'
-    assert full == ablation
+    for split in ('train', 'val', 'test'):
+        pipeline_full = full[f'{split}_dataloader']['dataset']['pipeline']
+        pipeline = ablation[f'{split}_dataloader']['dataset']['pipeline']
+        assert pipeline[0] == dict(pipeline_full[0], key_frame_position='last')
+        assert pipeline[1:] == pipeline_full[1:]
+    samplers = ('train_clip_sampler', 'test_clip_sampler', 'train_pipeline',
+                'test_pipeline', 'train_dataloader', 'val_dataloader',
+                'test_dataloader')
+    assert ({
+        k: v
+        for k, v in full.items() if k not in samplers
+    } == {
+        k: v
+        for k, v in ablation.items() if k not in samplers
+    })
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        full[key]['dataset'].pop('pipeline')
+        ablation[key]['dataset'].pop('pipeline')
+        assert full[key] == ablation[key]
 
 
 @pytest.mark.parametrize('name', LEAF_CONFIGS)

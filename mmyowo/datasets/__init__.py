@@ -10,7 +10,6 @@ from .window_dataset import WindowDataset, stream_windows, window_position
 
 __all__ = [
     'JHMDB21Dataset', 'SpatioTemporalActionDataset', 'UCF24Dataset',
-    'YOWOAVADataset', 'load_annotations', 'save_annotations',
-    'WindowDataset', 'stream_windows', 'validate_annotations',
-    'window_position'
+    'YOWOAVADataset', 'load_annotations', 'save_annotations', 'WindowDataset',
+    'stream_windows', 'validate_annotations', 'window_position'
 ]

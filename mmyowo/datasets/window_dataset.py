@@ -73,8 +73,8 @@ def stream_windows(video_id: str, total_frames: int, clip_len: int,
 
 def window_position(frame: np.ndarray, clip_len: int,
                     frame_interval: int) -> np.ndarray:
-    """0-based position in its streaming window of each 1-based ``frame``
-    (the key-frame position the streaming mode gives it)."""
+    """0-based position in its streaming window of each 1-based ``frame`` (the
+    key-frame position the streaming mode gives it)."""
     return ((np.asarray(frame) - 1) %
             (clip_len * frame_interval)) // frame_interval
 
@@ -88,8 +88,8 @@ def clip_sampler_of(dataset: Any) -> Tuple[int, KFRSampleFrames]:
             ``KFRSampleFrames`` (the windows replace its clip choice, and
             take ``clip_len`` / ``frame_interval`` from it).
     """
-    transforms = getattr(getattr(dataset, 'pipeline', None), 'transforms',
-                         None)
+    transforms = getattr(
+        getattr(dataset, 'pipeline', None), 'transforms', None)
     if transforms is None:
         raise ValueError(f'{type(dataset).__name__} has no pipeline of '
                          'transforms: streaming windows need a dataset '
@@ -105,7 +105,8 @@ def clip_sampler_of(dataset: Any) -> Tuple[int, KFRSampleFrames]:
     return found[0]
 
 
-def split_videos(frame_counts: Sequence[int], num_parts: int) -> List[range]:
+def partition_videos(frame_counts: Sequence[int],
+                     num_parts: int) -> List[range]:
     """Split videos into ``num_parts`` contiguous runs of about equal frame
     totals (a run may be empty).
 
@@ -121,8 +122,8 @@ def split_videos(frame_counts: Sequence[int], num_parts: int) -> List[range]:
         list[range]: Per part, its video indices.
 
     Example:
-        >>> from mmyowo.datasets.window_dataset import split_videos
-        >>> split_videos([10, 10, 10, 30], 2)
+        >>> from mmyowo.datasets.window_dataset import partition_videos
+        >>> partition_videos([10, 10, 10, 30], 2)
         [range(0, 3), range(3, 4)]
     """
     if num_parts < 1:
@@ -135,8 +136,8 @@ def split_videos(frame_counts: Sequence[int], num_parts: int) -> List[range]:
     for count in frame_counts:
         middle = done + count / 2
         owner.append(
-            min(num_parts - 1, int(num_parts * middle / total))
-            if total else 0)
+            min(num_parts - 1, int(num_parts * middle /
+                                   total)) if total else 0)
         done += count
     for part in range(num_parts):
         bounds[part + 1] = bounds[part] + owner.count(part)
@@ -192,14 +193,14 @@ class WindowDataset(Dataset):
         for video in video_ids:
             total, listed = self.videos[video]
             self.windows.extend(
-                w for w in stream_windows(video, total, self.clip_len,
-                                          self.frame_interval)
-                if any(int(f) in listed for f in w.frames[:w.num_frames]))
+                w for w in stream_windows(
+                    video, total, self.clip_len, self.frame_interval) if any(
+                        int(f) in listed for f in w.frames[:w.num_frames]))
 
     @staticmethod
     def group_by_video(dataset: Any) -> 'OrderedDict[str, Tuple[int, Dict]]':
-        """Per video id, in dataset order: ``(total_frames, {frame_id:
-        sample index})`` of the samples the dataset lists.
+        """Per video id, in dataset order: ``(total_frames, {frame_id: sample
+        index})`` of the samples the dataset lists.
 
         Raises:
             ValueError: A sample lacks ``video_id`` / ``frame_id`` /

@@ -19,7 +19,7 @@ from mmengine.runner import TestLoop
 from mmengine.runner.amp import autocast
 from torch.utils.data import DataLoader
 
-from mmyowo.datasets.window_dataset import WindowDataset, split_videos
+from mmyowo.datasets.window_dataset import WindowDataset, partition_videos
 
 
 @LOOPS.register_module()
@@ -62,6 +62,8 @@ class WindowTestLoop(TestLoop):
             loop's 2D batch).
     """
 
+    dataloader: DataLoader
+
     def __init__(self,
                  runner,
                  dataloader: Union[DataLoader, Dict],
@@ -74,8 +76,7 @@ class WindowTestLoop(TestLoop):
         batch_size = source.batch_size or 1
         for name, value in (('windows_per_batch', windows_per_batch),
                             ('frame_batch', frame_batch)):
-            if value is not None and (not isinstance(value, int)
-                                      or value < 1):
+            if value is not None and (not isinstance(value, int) or value < 1):
                 raise ValueError(f'{type(self).__name__}: {name} must be an '
                                  f'int >= 1, got {value!r}')
         self.frame_batch = frame_batch or batch_size
@@ -83,11 +84,10 @@ class WindowTestLoop(TestLoop):
         videos = WindowDataset.group_by_video(source.dataset)
         rank, world_size = get_dist_info()
         counts = [total for total, _ in videos.values()]
-        parts = split_videos(counts, world_size)
+        parts = partition_videos(counts, world_size)
         video_ids = list(videos)
         self.windows = WindowDataset(
-            source.dataset, [video_ids[i] for i in parts[rank]],
-            videos=videos)
+            source.dataset, [video_ids[i] for i in parts[rank]], videos=videos)
         self.total_windows = len(WindowDataset(source.dataset, videos=videos))
         self.total_frames = sum(len(listed) for _, listed in videos.values())
         # runner.test_dataloader is this loop's ``dataloader``: the logger
@@ -148,13 +148,11 @@ class WindowTestLoop(TestLoop):
         self.num_3d_passes += len(samples)
         outputs = []
         for sample, window_metas, window_preds in zip(samples, metas, preds):
-            for meta, listed, pred in zip(window_metas,
-                                          sample.window_listed,
+            for meta, listed, pred in zip(window_metas, sample.window_listed,
                                           window_preds):
                 if listed:
                     outputs.append(
-                        ActionDataSample(
-                            metainfo=meta, pred_instances=pred))
+                        ActionDataSample(metainfo=meta, pred_instances=pred))
         self.evaluator.process(data_samples=outputs, data_batch=data_batch)
         self.runner.call_hook(
             'after_test_iter',

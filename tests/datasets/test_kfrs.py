@@ -171,8 +171,8 @@ def test_errors():
 
 @pytest.mark.parametrize('test_mode', [False, True])
 def test_key_frame_last_is_yowo_sampling(test_mode):
-    """``key_frame_position='last'``: the key frame always ends the clip,
-    the frames before the video start repeat the first one."""
+    """``key_frame_position='last'``: the key frame always ends the clip, the
+    frames before the video start repeat the first one."""
     np.random.seed(0)
     sampler = TRANSFORMS.build(
         dict(

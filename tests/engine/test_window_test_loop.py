@@ -21,7 +21,7 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
 from mmyowo.apis import YOWOVideoDetector
-from mmyowo.datasets.window_dataset import split_videos, stream_windows
+from mmyowo.datasets.window_dataset import partition_videos, stream_windows
 from mmyowo.evaluation.functional import load_detection_results
 from mmyowo.preparation.synthetic import generate_synthetic_dataset
 from .._e2e import PYTHON, REPO, mim, run_command, write_config
@@ -53,8 +53,8 @@ def data_root(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def checkpoint(tmp_path_factory, data_root):
-    """A randomly initialised model's checkpoint (the loop's behaviour does
-    not depend on training)."""
+    """A randomly initialised model's checkpoint (the loop's behaviour does not
+    depend on training)."""
     folder = tmp_path_factory.mktemp('ckpt')
     cfg = Config.fromfile(write_config(folder, data_root, 1))
     torch.manual_seed(0)
@@ -72,7 +72,10 @@ class CaptureOutputs(Hook):
     def __init__(self):
         self.outputs = []
 
-    def after_test_iter(self, runner, batch_idx, data_batch=None,
+    def after_test_iter(self,
+                        runner,
+                        batch_idx,
+                        data_batch=None,
                         outputs=None):
         self.outputs.extend(outputs)
 
@@ -103,8 +106,7 @@ def read_rgb_frames(data_root, video, num):
 
 
 def test_window_mode_equals_streaming_api(tmp_path, data_root, checkpoint):
-    runner, outputs, metrics = run_window_test(tmp_path, data_root,
-                                               checkpoint)
+    runner, outputs, metrics = run_window_test(tmp_path, data_root, checkpoint)
     assert 'mAP/frame@0.5' in metrics and 'mAP/video@0.2' in metrics
     by_frame = {(o.video_id, o.frame_id): o for o in outputs}
     model = runner.model
@@ -172,22 +174,23 @@ def test_stream_windows_with_frame_interval():
                                                     [6, 6]]
 
 
-def test_split_videos_is_contiguous_and_balanced():
-    assert split_videos([5] * 6, 2) == [range(0, 3), range(3, 6)]
+def test_partition_videos_is_contiguous_and_balanced():
+    assert partition_videos([5] * 6, 2) == [range(0, 3), range(3, 6)]
     # A video goes to the part in which its middle frame falls.
-    assert split_videos([5] * 6, 4) == [
-        range(0, 1), range(1, 3), range(3, 4), range(4, 6)
-    ]
-    assert split_videos([5], 3) == [range(0, 0), range(0, 1), range(1, 1)]
-    parts = split_videos([3, 9, 1, 1, 7, 2], 3)
+    assert partition_videos(
+        [5] * 6, 4) == [range(0, 1),
+                        range(1, 3),
+                        range(3, 4),
+                        range(4, 6)]
+    assert partition_videos([5], 3) == [range(0, 0), range(0, 1), range(1, 1)]
+    parts = partition_videos([3, 9, 1, 1, 7, 2], 3)
     assert [i for p in parts for i in p] == list(range(6))
 
 
-def test_mim_test_window_mode_single_and_ddp(tmp_path, data_root,
-                                             checkpoint):
-    """``mim test`` in window mode, then under torchrun with 2 ranks: the
-    log names the mode and the 3D passes; the ranks split the 3 videos and
-    the results equal one process's."""
+def test_mim_test_window_mode_single_and_ddp(tmp_path, data_root, checkpoint):
+    """``mim test`` in window mode, then under torchrun with 2 ranks: the log
+    names the mode and the 3D passes; the ranks split the 3 videos and the
+    results equal one process's."""
     config = write_config(tmp_path, data_root, 1, extra=KEEP_BOXES)
     results = {}
     for mode in ('single', 'dist'):
@@ -212,21 +215,21 @@ def test_mim_test_window_mode_single_and_ddp(tmp_path, data_root,
                 '--work-dir', out_dir, *CPU_DDP, *options
             ],
                               cwd=tmp_path)
-            assert 'Distributed' in out or 'rank 1/2' in out
-            # 3 videos of about equal length: 2 on rank 0, 1 on rank 1.
-            assert 'rank 0/2: 2 videos, 6 windows' in out
-            assert 'rank 1/2: 1 videos, 3 windows' in out
+            # 3 videos of equal length: 1 on rank 0 (which logs), 2 on
+            # rank 1 (the other 6 of the 9 windows).
+            assert 'rank 0/2: 1 videos, 3 windows' in out
+            assert '9 3D passes for 60 frames (this rank: 3)' in out
         assert re.search(
             r'WindowTestLoop: streaming evaluation, one 3D pass per window '
             r'of clip_len=8 frames .*: 60 frames of 3 videos in 9 windows = '
-            r'9 3D passes \(the per-frame TestLoop makes 60\)', out), out[-3000:]
+            r'9 3D passes \(the per-frame TestLoop makes 60\)',
+            out), out[-3000:]
         metrics = dict(
             (k, float(v))
             for k, v in re.findall(r'(mAP/[a-z_]+@[0-9.]+): ([0-9.na]+)',
                                    out.split('Epoch(test)')[-1]))
         assert 'mAP/frame@0.5' in metrics
-        results[mode] = (metrics,
-                         load_detection_results(f'{out_dir}/r.npz'))
+        results[mode] = (metrics, load_detection_results(f'{out_dir}/r.npz'))
     (metrics, dets), (dist_metrics, dist_dets) = results['single'], \
         results['dist']
     assert dist_metrics == pytest.approx(metrics, nan_ok=True)

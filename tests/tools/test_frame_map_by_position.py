@@ -22,9 +22,20 @@ def make_gt(num_frames=10):
     tube = np.array([[f, *BOX] for f in range(1, num_frames + 1)], float)
     return dict(
         labels=['a', 'b'],
-        nframes={'v': num_frames, 'w': 4},
-        resolution={'v': (64, 64), 'w': (64, 64)},
-        gttubes={'v': {0: [tube]}, 'w': {}},
+        nframes={
+            'v': num_frames,
+            'w': 4
+        },
+        resolution={
+            'v': (64, 64),
+            'w': (64, 64)
+        },
+        gttubes={
+            'v': {
+                0: [tube]
+            },
+            'w': {}
+        },
         train_videos=[['w']],
         test_videos=[['v']])
 
@@ -56,8 +67,8 @@ def test_tool_table_from_results_files(tmp_path):
     ann = str(tmp_path / 'gt.pkl')
     save_annotations(gt, ann)
     paths = {}
-    for name, frames in (('streaming', [1, 2, 5, 6, 9, 10]),
-                         ('per-frame', range(1, 11))):
+    for name, frames in (('streaming', [1, 2, 5, 6, 9,
+                                        10]), ('per-frame', range(1, 11))):
         paths[name] = str(tmp_path / f'{name}.npz')
         save_detection_results(paths[name], detections_on(frames), ['v'],
                                gt['labels'], ann, 0)

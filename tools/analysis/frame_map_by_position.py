@@ -15,9 +15,10 @@ of its streaming window; the tool scores each position's frames apart
 (:func:`~mmyowo.evaluation.functional.frame_map_by_position`) and prints
 one Markdown row per position, one column per results file, frame-mAP in
 percent ("evaluated frames": the position's frames that the protocol
-scores, e.g. its annotated frames under ``'annotated'``). For streaming results a row is the accuracy of the key frames at
-that position; for per-frame results (key frame always last) it is the
-accuracy on the same frames with the key frame last, the control.
+scores, e.g. its annotated frames under ``'annotated'``). For streaming
+results a row is the accuracy of the key frames at that position; for
+per-frame results (key frame always last) it is the accuracy on the same
+frames with the key frame last, the control.
 
 ``L`` and ``p`` come from ``--clip-len`` / ``--frame-interval`` or from the
 ``KFRSampleFrames`` of the test pipeline of ``--config``.
@@ -95,8 +96,7 @@ def named_results(specs: List[str]) -> List[Tuple[str, str]]:
 
 
 def evaluate(args: argparse.Namespace) -> Dict[str, Any]:
-    """Per results file, the frame-mAP of every position and of all
-    frames."""
+    """Per results file, the frame-mAP of every position and of all frames."""
     clip_len, interval = window_settings(args)
     table: Dict[str, Any] = dict(
         clip_len=clip_len,

@@ -19,9 +19,10 @@ __all__ = [
     'DETECTION_COLUMNS', 'PROTOCOLS', 'ava_eval_mmaction', 'ava_frame_map',
     'numpy_aliases', 'box_iou', 'boxes_intersect', 'check_videos',
     'detection_confusion_matrix', 'flatten_ground_truth', 'frame_map',
-    'frame_map_by_position',    'link_tubes', 'link_tubes_yowo', 'link_video', 'load_detection_results',
-    'parse_detections', 'parse_frames', 'per_class_average_precision',
-    'save_detection_results', 'spatiotemporal_iou', 'tube_nms', 'video_ap',
-    'video_map', 'voc_average_precision', 'yowo_link_class', 'yowo_tube_iou',
+    'frame_map_by_position', 'link_tubes', 'link_tubes_yowo', 'link_video',
+    'load_detection_results', 'parse_detections', 'parse_frames',
+    'per_class_average_precision', 'save_detection_results',
+    'spatiotemporal_iou', 'tube_nms', 'video_ap', 'video_map',
+    'voc_average_precision', 'yowo_link_class', 'yowo_tube_iou',
     'yowo_video_ap', 'yowo_video_map'
 ]

@@ -75,8 +75,8 @@ def frame_map_by_position(detections: np.ndarray,
                       dtype=np.int64).reshape(-1, 2)
     span = clip_len * frame_interval
     frame_pos = ((frames[:, 1] - 1) % span) // frame_interval
-    det_pos = ((detections[:, 1].astype(np.int64) - 1) %
-               span) // frame_interval
+    det_pos = (
+        (detections[:, 1].astype(np.int64) - 1) % span) // frame_interval
 
     def score(keep_frames: np.ndarray, keep_dets: np.ndarray) -> Dict:
         return frame_map(
