@@ -29,7 +29,10 @@ REAL = {
     'yowo_plus_8f_ava_v2.2.py': 80,
     'yowo_plus_custom_template.py': 3
 }
-SYNTHETIC = {'yowo_plus_synthetic.py', 'yowo_plus_synthetic_2d.py'}
+SYNTHETIC = {
+    'yowo_plus_synthetic.py', 'yowo_plus_synthetic_2d.py',
+    'yowo_plus_synthetic_kflast.py'
+}
 # Per dataset: epochs, the (1-based) epochs whose lr is half the previous
 # one's, and the epochs from which the 3D / 2D branch train. J-HMDB-21:
 # §4.1; UCF101-24: the README's choice (§4.1 gives only J-HMDB's halvings);
@@ -299,6 +302,30 @@ def test_synthetic_2d_ablation_only_removes_the_3d_branch():
     model = MODELS.build(model_2d)
     out = model(torch.zeros(1, 3, 8, 128, 128), mode='tensor')
     assert [tuple(x.shape[-2:]) for x in out] == [(16, 16), (8, 8), (4, 4)]
+
+
+def test_synthetic_key_frame_last_ablation_only_changes_the_sampler():
+    full = load('yowo_plus_synthetic.py').to_dict()
+    ablation = load('yowo_plus_synthetic_kflast.py').to_dict()
+    for split in ('train', 'val', 'test'):
+        pipeline_full = full[f'{split}_dataloader']['dataset']['pipeline']
+        pipeline = ablation[f'{split}_dataloader']['dataset']['pipeline']
+        assert pipeline[0] == dict(pipeline_full[0], key_frame_position='last')
+        assert pipeline[1:] == pipeline_full[1:]
+    samplers = ('train_clip_sampler', 'test_clip_sampler', 'train_pipeline',
+                'test_pipeline', 'train_dataloader', 'val_dataloader',
+                'test_dataloader')
+    assert ({
+        k: v
+        for k, v in full.items() if k not in samplers
+    } == {
+        k: v
+        for k, v in ablation.items() if k not in samplers
+    })
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        full[key]['dataset'].pop('pipeline')
+        ablation[key]['dataset'].pop('pipeline')
+        assert full[key] == ablation[key]
 
 
 @pytest.mark.parametrize('name', LEAF_CONFIGS)

@@ -151,8 +151,8 @@ class YOWOVideoDetector:
         if mode not in MODES:
             raise ValueError(f'mode must be one of {MODES}, got {mode!r}')
         # Duck-typed: a YOWO, or any model with its interface (bbox_head,
-        # extract_feat_2d / _3d, fuse, predict); typed as nn.Module, its
-        # submodules would read as ``Tensor | Module``.
+        # extract_feat_2d / _3d, fuse, predict, predict_windows); typed as
+        # nn.Module, its submodules would read as ``Tensor | Module``.
         yowo: Any = model
         self.model: Any = yowo.eval()
         self.device = next(model.parameters()).device
@@ -230,7 +230,8 @@ class YOWOVideoDetector:
     @torch.inference_mode()
     def detect_windows(self, windows: Tensor, metas: Sequence[Sequence[dict]]
                        ) -> List[List[InstanceData]]:
-        """Streaming path: every frame of each window is a key frame.
+        """Streaming path: every frame of each window is a key frame
+        (``YOWO.predict_windows``).
 
         One 3D pass per window; the 2D branch, the neck and the head run once
         per key frame, batched over all windows' frames (in batches of at
@@ -246,45 +247,10 @@ class YOWOVideoDetector:
         Returns:
             list[list[InstanceData]]: Per window, ``n_b`` results.
         """
-        if windows.dim() != 5 or windows.shape[0] != len(metas):
-            raise ValueError(f'expected [B, 3, L, H, W] windows with B = '
-                             f'{len(metas)} meta lists, got '
-                             f'{tuple(windows.shape)}')
-        num, _, length, height, width = windows.shape
-        counts = [len(m) for m in metas]
-        if not all(1 <= n <= length for n in counts):
-            raise ValueError(f'each window needs 1..{length} key frames, got '
-                             f'{counts}')
-        model = self.model
-        feat_3d = model.extract_feat_3d(windows)
-        frames = windows.transpose(1, 2)
-        if all(n == length for n in counts):
-            frames = frames.reshape(num * length, 3, height, width)
-        else:
-            frames = torch.cat([frames[b, :n] for b, n in enumerate(counts)])
-        if feat_3d is not None:
-            if num == 1:
-                # A view: the window's one 3D map serves all its key frames.
-                feat_3d = feat_3d.expand(counts[0], *feat_3d.shape[1:])
-            else:
-                feat_3d = feat_3d.repeat_interleave(
-                    torch.as_tensor(counts, device=feat_3d.device), dim=0)
-        flat_metas = [m for window in metas for m in window]
-        step = self.frame_batch or len(flat_metas)
-        preds: List[InstanceData] = []
-        for first in range(0, len(flat_metas), step):
-            part = slice(first, first + step)
-            feats_2d = model.extract_feat_2d(frames[part])
-            fused = model.fuse(feats_2d,
-                               None if feat_3d is None else feat_3d[part])
-            preds.extend(
-                model.bbox_head.predict_by_feat(
-                    model.bbox_head(fused), flat_metas[part], rescale=True))
-        results, start = [], 0
-        for n in counts:
-            results.append(preds[start:start + n])
-            start += n
-        return results
+        # The model's own streaming path (YOWO.predict_windows), which
+        # mmyowo's WindowTestLoop runs too: ``mim test`` and this API give
+        # the same detections.
+        return self.model.predict_windows(windows, metas, self.frame_batch)
 
     # ------------------------------------------------------------------ #
     # whole videos

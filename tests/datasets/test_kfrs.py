@@ -167,3 +167,25 @@ def test_errors():
                 video_id='video_x'))
     with pytest.raises(ValueError, match='position'):
         kfrs_clip_frames(3, 5, 10, 4, 1)
+
+
+@pytest.mark.parametrize('test_mode', [False, True])
+def test_key_frame_last_is_yowo_sampling(test_mode):
+    """``key_frame_position='last'``: the key frame always ends the clip, the
+    frames before the video start repeat the first one."""
+    np.random.seed(0)
+    sampler = TRANSFORMS.build(
+        dict(
+            type='KFRSampleFrames',
+            clip_len=4,
+            frame_interval=2,
+            test_mode=test_mode,
+            key_frame_position='last'))
+    for key in range(1, 21):
+        out = sampler(make_results(key, 20, start_index=1))
+        assert out['key_frame_index'] == 3
+        np.testing.assert_array_equal(
+            out['frame_inds'], np.clip(key + np.arange(-6, 1, 2), 1, 20))
+    assert "key_frame_position='last'" in repr(sampler)
+    with pytest.raises(ValueError, match='key_frame_position must be one of'):
+        KFRSampleFrames(clip_len=4, key_frame_position='first')

@@ -35,6 +35,9 @@ import numpy as np
 from mmaction.registry import TRANSFORMS
 from mmcv.transforms import BaseTransform
 
+#: ``KFRSampleFrames(key_frame_position=...)``: KFRS or YOWO's last frame.
+KEY_FRAME_POSITIONS = ('random', 'last')
+
 
 def _check_sizes(key_frame: int, total_frames: int, clip_len: int,
                  frame_interval: int) -> None:
@@ -130,6 +133,13 @@ class KFRSampleFrames(BaseTransform):
     :func:`kfrs_position_range` (eq. 3) so that every position of the clip
     is a key frame equally often; testing uses ``j = j_max``.
 
+    ``key_frame_position='last'`` turns KFRS off: the key frame is always the
+    last clip frame (``j = L``), training and testing, the clip's frames
+    before the start of the video repeating the first one. That is YOWO's
+    sampling, the ablation of the paper's claim (README, "Accuracy by
+    key-frame position") and what per-frame inference
+    (:class:`~mmyowo.apis.YOWOVideoDetector`) feeds a model.
+
     Required Keys:
 
     - frame_id (int): 1-based key frame number.
@@ -153,6 +163,8 @@ class KFRSampleFrames(BaseTransform):
         frame_interval (int): Sampling step ``p``. Defaults to 1.
         test_mode (bool): Use the deterministic test position ``j_max``.
             Defaults to False.
+        key_frame_position (str): ``'random'`` (KFRS, default) or
+            ``'last'`` (YOWO: always ``j = L``, see above).
 
     Example:
         >>> import numpy as np
@@ -174,15 +186,27 @@ class KFRSampleFrames(BaseTransform):
         ...                start_index=1))['key_frame_index']
         ...     for _ in range(100)})
         [0, 1, 2, 3]
+        >>> # YOWO's sampling: the key frame last, the video start repeated.
+        >>> last = KFRSampleFrames(clip_len=4, frame_interval=2,
+        ...                        key_frame_position='last')
+        >>> results = last(dict(frame_id=2, total_frames=40, start_index=1))
+        >>> results['frame_inds'], results['key_frame_index']
+        (array([1, 1, 1, 2]), 3)
     """
 
     def __init__(self,
                  clip_len: int,
                  frame_interval: int = 1,
-                 test_mode: bool = False) -> None:
+                 test_mode: bool = False,
+                 key_frame_position: str = 'random') -> None:
         if clip_len < 1 or frame_interval < 1:
             raise ValueError(f'clip_len ({clip_len}) and frame_interval '
                              f'({frame_interval}) must be >= 1')
+        if key_frame_position not in KEY_FRAME_POSITIONS:
+            raise ValueError(f'key_frame_position must be one of '
+                             f'{KEY_FRAME_POSITIONS}, got '
+                             f'{key_frame_position!r}')
+        self.key_frame_position = key_frame_position
         self.clip_len = clip_len
         self.frame_interval = frame_interval
         self.test_mode = test_mode
@@ -202,8 +226,12 @@ class KFRSampleFrames(BaseTransform):
             raise ValueError(
                 f'{results.get("video_id", "<unknown video>")}: key frame '
                 f'{key_frame} is outside [1, total_frames={total_frames}]')
-        low, high = kfrs_position_range(key_frame, total_frames, self.clip_len,
-                                        self.frame_interval, self.test_mode)
+        if self.key_frame_position == 'last':
+            low = high = self.clip_len
+        else:
+            low, high = kfrs_position_range(key_frame, total_frames,
+                                            self.clip_len, self.frame_interval,
+                                            self.test_mode)
         position = low if low == high else int(
             np.random.randint(low, high + 1))
         frames = kfrs_clip_frames(key_frame, position, total_frames,
@@ -218,4 +246,5 @@ class KFRSampleFrames(BaseTransform):
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(clip_len={self.clip_len}, '
                 f'frame_interval={self.frame_interval}, '
-                f'test_mode={self.test_mode})')
+                f'test_mode={self.test_mode}, '
+                f'key_frame_position={self.key_frame_position!r})')

@@ -5,6 +5,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 import torch
 from mmaction.registry import MODELS
 from mmengine.model import BaseModel, BaseModule
+from mmengine.structures import InstanceData
 from torch import Tensor
 
 from ..utils import load_pretrained, pop_pretrained_cfg
@@ -320,6 +321,80 @@ class YOWO(BaseModel):
         for sample, result in zip(data_samples, results):
             sample.pred_instances = result
         return data_samples
+
+    def predict_windows(self,
+                        windows: Tensor,
+                        metas: Sequence[Sequence[dict]],
+                        frame_batch: Optional[int] = None
+                        ) -> List[List[InstanceData]]:
+        """Streaming path (paper §1, §3.1): every frame of a window is a key
+        frame.
+
+        One 3D pass per window serves all its key frames; the 2D branch, the
+        fusion neck and the head run once per key frame, batched over all
+        the windows' key frames in batches of at most ``frame_batch``. Key
+        frame ``j`` of a window gets exactly what :meth:`predict` gives for
+        that window as a clip with ``key_frame_index=j``.
+
+        Args:
+            windows (Tensor): ``[B, 3, L, H, W]`` normalised windows.
+            metas (sequence[sequence[dict]]): Per window, the metas of its
+                first ``n_b`` frames (``1 <= n_b <= L``; ``img_shape``,
+                ``ori_shape``, ``scale_factor`` as :meth:`predict` needs
+                them): the key frames to detect on. The frames after them
+                are padding and only feed the 3D branch.
+            frame_batch (int, optional): Most key frames per 2D / neck /
+                head call; ``None`` runs them all at once.
+
+        Returns:
+            list[list[InstanceData]]: Per window, ``n_b`` results in
+            original pixels.
+
+        Raises:
+            ValueError: For inputs that are not ``[B, 3, L, H, W]`` with
+                ``B`` meta lists of ``1..L`` metas each.
+        """
+        if windows.dim() != 5 or windows.shape[0] != len(metas):
+            raise ValueError(f'expected [B, 3, L, H, W] windows with B = '
+                             f'{len(metas)} meta lists, got '
+                             f'{tuple(windows.shape)}')
+        num, _, length, height, width = windows.shape
+        counts = [len(m) for m in metas]
+        if not all(1 <= n <= length for n in counts):
+            raise ValueError(f'each window needs 1..{length} key frames, got '
+                             f'{counts}')
+        if frame_batch is not None and frame_batch < 1:
+            raise ValueError(f'frame_batch must be >= 1 or None, got '
+                             f'{frame_batch}')
+        feat_3d = self.extract_feat_3d(windows)
+        frames = windows.transpose(1, 2)
+        if all(n == length for n in counts):
+            frames = frames.reshape(num * length, 3, height, width)
+        else:
+            frames = torch.cat([frames[b, :n] for b, n in enumerate(counts)])
+        if feat_3d is not None:
+            if num == 1:
+                # A view: the window's one 3D map serves all its key frames.
+                feat_3d = feat_3d.expand(counts[0], *feat_3d.shape[1:])
+            else:
+                feat_3d = feat_3d.repeat_interleave(
+                    torch.as_tensor(counts, device=feat_3d.device), dim=0)
+        flat_metas = [m for window in metas for m in window]
+        step = frame_batch or len(flat_metas)
+        preds: List[InstanceData] = []
+        for first in range(0, len(flat_metas), step):
+            part = slice(first, first + step)
+            fused = self.fuse(
+                self.extract_feat_2d(frames[part]),
+                None if feat_3d is None else feat_3d[part])
+            preds.extend(
+                self.bbox_head.predict_by_feat(
+                    self.bbox_head(fused), flat_metas[part], rescale=True))
+        results, start = [], 0
+        for n in counts:
+            results.append(preds[start:start + n])
+            start += n
+        return results
 
     def _forward(self,
                  inputs: Tensor,
