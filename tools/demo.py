@@ -71,8 +71,7 @@ from mmyowo.apis import (ActionScore, LiveSourceError, PersonActions,
                          VideoReader, YOWOVideoDetector, init_detector,
                          person_actions)
 from mmyowo.apis.inference import MODES
-from mmyowo.tracking import (OnlineActionTracker, TrackedPerson,
-                             TrackingWriter)
+from mmyowo.tracking import OnlineActionTracker, TrackedPerson, TrackingWriter
 from mmyowo.visualization.action_labels import draw_person_actions
 
 
@@ -191,8 +190,7 @@ def check_live_args(parser: argparse.ArgumentParser,
                      'files')
     if args.out_json and not args.out_json.endswith(('.jsonl', '.json')):
         parser.error(f'--out-json needs a .jsonl file, got {args.out_json!r}')
-    args.track = bool(args.track or args.live or args.out_json
-                      or args.out_csv)
+    args.track = bool(args.track or args.live or args.out_json or args.out_csv)
 
 
 def class_names(dataset_meta: Optional[dict], labels_file: Optional[str],
@@ -266,8 +264,7 @@ def draw_tracked(image: np.ndarray, persons: Sequence[TrackedPerson],
     for person in persons:
         actions = [
             ActionScore(a['label'], f'#{person.track_id} {a["action"]}',
-                        a['score'])
-            for a in person.actions(score_thr, names)
+                        a['score']) for a in person.actions(score_thr, names)
         ]
         if actions:
             drawn.append(PersonActions(person.bbox, actions))
@@ -276,8 +273,8 @@ def draw_tracked(image: np.ndarray, persons: Sequence[TrackedPerson],
 
 def run_tracked(args: argparse.Namespace, model: Any,
                 detector: YOWOVideoDetector, names: List[str]) -> None:
-    """The live and / or tracked demo: track, smooth, detect events, write
-    the video, the JSON Lines, the events and the CSV."""
+    """The live and / or tracked demo: track, smooth, detect events, write the
+    video, the JSON Lines, the events and the CSV."""
     camera = args.camera or (args.input.isdigit()
                              and not osp.exists(args.input))
     source: Any = int(args.input) if camera else args.input
@@ -327,8 +324,8 @@ def run_tracked(args: argparse.Namespace, model: Any,
             if writer is None:
                 size = (image.shape[1], image.shape[0])
                 writer = cv2.VideoWriter(args.output,
-                                         cv2.VideoWriter_fourcc(*'mp4v'),
-                                         fps, size)
+                                         cv2.VideoWriter_fourcc(*'mp4v'), fps,
+                                         size)
                 if not writer.isOpened():
                     raise OSError(f'{args.output}: cannot open the video '
                                   'writer (mp4v)')

@@ -14,7 +14,6 @@ from .video_reader import VideoReader, VideoTruncatedWarning
 
 __all__ = [
     'init_detector', 'YOWOVideoDetector', 'FrameResult', 'ActionScore',
-    'PersonActions', 'person_actions', 'VideoReader',
-    'VideoTruncatedWarning', 'LiveSource', 'LiveResult', 'LiveStats',
-    'LiveSourceError'
+    'PersonActions', 'person_actions', 'VideoReader', 'VideoTruncatedWarning',
+    'LiveSource', 'LiveResult', 'LiveStats', 'LiveSourceError'
 ]

@@ -96,8 +96,7 @@ class LiveSource:
         if history < 1:
             raise ValueError(f'history must be >= 1, got {history}')
         if not stall_timeout > 0:
-            raise ValueError(
-                f'stall_timeout must be > 0, got {stall_timeout}')
+            raise ValueError(f'stall_timeout must be > 0, got {stall_timeout}')
         self.is_camera = isinstance(source, int)
         self.is_stream = self.is_camera or is_url(source)
         self.name = f'camera {source}' if self.is_camera else str(source)
@@ -247,8 +246,9 @@ class LiveStats(NamedTuple):
 class LiveResult(NamedTuple):
     """One processed frame of :func:`iter_live`."""
 
-    #: 0-based frame number in the source (gaps: dropped frames).
-    index: int
+    #: 0-based frame number in the source (gaps: dropped frames; shadows
+    #: ``tuple.index``, as in :class:`~.inference.FrameResult`).
+    index: int  # type: ignore[assignment]
     #: Time of the frame in seconds (see :meth:`LiveSource.frame_time`).
     time: float
     #: The ``(H, W, 3)`` RGB frame.
@@ -275,8 +275,8 @@ class LiveResult(NamedTuple):
 
     @property
     def process_time(self) -> float:
-        """Seconds the detector spent on the frame (preprocessing of the
-        clip's new frames included)."""
+        """Seconds the detector spent on the frame (preprocessing of the clip's
+        new frames included)."""
         return self.result_time - self.start_time
 
 
@@ -331,8 +331,10 @@ def iter_live(detector: Any,
             # The clip's frames: newest - k p, clamped to the oldest held
             # (the first frame, at the start of the stream; the history
             # holds the whole span afterwards).
-            seqs = [max(newest.seq - k * step, oldest)
-                    for k in range(length - 1, -1, -1)]
+            seqs = [
+                max(newest.seq - k * step, oldest)
+                for k in range(length - 1, -1, -1)
+            ]
             for seq in list(cache):
                 if seq < oldest:
                     del cache[seq]
@@ -341,8 +343,8 @@ def iter_live(detector: Any,
                     inputs, meta = detector.preprocess(by_seq[seq].frame)
                     cache[seq] = (inputs, meta)
             clip = torch.stack([cache[s][0] for s in seqs], dim=1)
-            pred = detector.detect_clips(clip.unsqueeze(0),
-                                         [cache[newest.seq][1]])[0]
+            pred = detector.detect_clips(
+                clip.unsqueeze(0), [cache[newest.seq][1]])[0]
             done = time.monotonic()
             processed += 1
             last_seq = newest.seq
@@ -354,8 +356,7 @@ def iter_live(detector: Any,
                 input_fps=live.input_fps,
                 processed_fps=_rate(out_times),
                 latency=done - newest.capture_time)
-            yield LiveResult(newest.seq, live.frame_time(newest),
-                             newest.frame, pred, newest.capture_time,
-                             started, done, stats)
+            yield LiveResult(newest.seq, live.frame_time(newest), newest.frame,
+                             pred, newest.capture_time, started, done, stats)
     finally:
         live.close()

@@ -17,7 +17,10 @@ apart, only the clip can, which is the "sit vs. stand" problem of paper §4.3.
 
 The output has the on-disk format of the real datasets: rawframes
 ``{out}/rawframes/{video_id}/{:05d}.jpg`` (1-based) and the canonical ground
-truth ``{out}/annotations/synthetic_gt.pkl`` (docs/architecture.md). Output is
+truth ``{out}/annotations/synthetic_gt.pkl`` (docs/architecture.md), and the
+actors' track ids ``{out}/annotations/synthetic_tracks.json``
+(:func:`build_tracks`, for the identity metrics of
+``tools/analysis/eval_tracking.py``). Output is
 a pure function of the arguments: every random stream is seeded from
 ``seed`` and the indices of the split, video and object, and OpenCV's JPEG
 encoder is deterministic, so equal arguments give byte-identical files.

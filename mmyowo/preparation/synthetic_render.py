@@ -102,11 +102,11 @@ def iter_split_videos(
         yield video_index, objects, frames
 
 
-def iter_split_objects(
-        seed: int, split_index: int, count: int,
-        cfg: SyntheticConfig) -> Iterator[Tuple[int, List[SyntheticObject]]]:
-    """The objects of the videos of one split, in order, without rendering
-    (as :func:`iter_split_videos` draws them).
+def iter_split_objects(seed: int, split_index: int, count: int,
+                       cfg: SyntheticConfig
+                       ) -> Iterator[Tuple[int, List[SyntheticObject]]]:
+    """The objects of the videos of one split, in order, without rendering (as
+    :func:`iter_split_videos` draws them).
 
     Yields:
         tuple: ``(video_index, objects)``.

@@ -15,8 +15,7 @@ from .smoothing import ScoreSmoother
 from .tracker import DEFAULT_TRACKER, PersonTracker, build_mmdet_tracker
 
 __all__ = [
-    'ActionEvent', 'ActionEventDetector', 'format_time',
-    'OnlineActionTracker', 'TrackedFrame', 'TrackedPerson', 'CSV_HEADER',
-    'TrackingWriter', 'ScoreSmoother', 'DEFAULT_TRACKER', 'PersonTracker',
-    'build_mmdet_tracker'
+    'ActionEvent', 'ActionEventDetector', 'format_time', 'OnlineActionTracker',
+    'TrackedFrame', 'TrackedPerson', 'CSV_HEADER', 'TrackingWriter',
+    'ScoreSmoother', 'DEFAULT_TRACKER', 'PersonTracker', 'build_mmdet_tracker'
 ]

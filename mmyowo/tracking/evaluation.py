@@ -30,8 +30,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from mmengine.structures import InstanceData
 
-from mmyowo.evaluation.functional import (box_iou, check_videos,
-                                          yowo_video_ap, yowo_video_map)
+from mmyowo.evaluation.functional import (box_iou, check_videos, yowo_video_ap,
+                                          yowo_video_map)
 from .online import OnlineActionTracker, TrackedFrame
 
 Frames = Dict[int, Tuple[np.ndarray, np.ndarray]]
@@ -67,9 +67,9 @@ def group_detections(detections: np.ndarray, num_videos: int,
 
 def track_video(frames: Frames, num_frames: int, class_names: Sequence[str],
                 fps: float, **online_cfg: Any) -> List[TrackedFrame]:
-    """Replay one video's detections (frames ``1..num_frames``) through a
-    fresh :class:`.OnlineActionTracker`; the last frame also carries the
-    end events of the actions still open."""
+    """Replay one video's detections (frames ``1..num_frames``) through a fresh
+    :class:`.OnlineActionTracker`; the last frame also carries the end events
+    of the actions still open."""
     online = OnlineActionTracker(class_names, **online_cfg)
     empty = (np.zeros((0, 4), np.float32), np.zeros((0, len(class_names))))
     tracked = []
@@ -123,7 +123,8 @@ def identity_metrics(tracked: Dict[str, List[TrackedFrame]], gt: dict,
             dist = 1.0 - box_iou(obj_boxes[:, None], hyp_boxes[None])
             dist[dist > 0.5] = np.nan
             acc.update([i for i, _ in objects], [p.track_id for p in hyps],
-                       dist, frameid=tf.frame)
+                       dist,
+                       frameid=tf.frame)
         names.append(video)
         accumulators.append(acc)
     host = mm.metrics.create()
@@ -164,8 +165,7 @@ def online_tubes(video: str, frames: List[TrackedFrame],
             span = [f for f in range(first, event.frame + 1) if f in track]
             tube = np.array([[f, *track[f][0], track[f][1][event.label]]
                              for f in span])
-            tubes[event.label].append((video, float(tube[:, 5].mean()),
-                                       tube))
+            tubes[event.label].append((video, float(tube[:, 5].mean()), tube))
     return tubes
 
 
@@ -195,11 +195,11 @@ def evaluate_tracking(results: Dict[str, Any],
     num_classes = len(class_names)
     nframes = check_videos(gt, videos)
     online_cfg.setdefault('events', dict(on_thr=score_thr))
-    grouped = group_detections(results['detections'], len(videos),
-                               num_classes)
+    grouped = group_detections(results['detections'], len(videos), num_classes)
     tracked = {
-        video: track_video(grouped[i], int(nframes[i]), class_names, fps,
-                           **online_cfg)
+        video:
+        track_video(grouped[i], int(nframes[i]), class_names, fps,
+                    **online_cfg)
         for i, video in enumerate(videos)
     }
     identity = identity_metrics(tracked, gt, tracks, score_thr)
@@ -207,14 +207,13 @@ def evaluate_tracking(results: Dict[str, Any],
     for video, frames in tracked.items():
         for label, found in online_tubes(video, frames, num_classes).items():
             tubes[label].extend(found)
-    online = yowo_video_ap(dict(tubes), gt, videos, [iou_thr],
-                           num_classes=num_classes)[iou_thr]
+    online = yowo_video_ap(
+        dict(tubes), gt, videos, [iou_thr], num_classes=num_classes)[iou_thr]
     offline = yowo_video_map(
         results['detections'], gt, videos, [iou_thr],
         num_classes=num_classes)[iou_thr]
     return dict(
-        identity,
-        **{
+        identity, **{
             f'online video-mAP@{iou_thr}': float(online['mAP']),
             f'offline video-mAP@{iou_thr}': float(offline['mAP']),
             'online tubes': sum(len(t) for t in tubes.values()),

@@ -69,6 +69,9 @@ class _ClassState:
 
 @dataclass
 class _TrackState:
+    """Event state of one track: its classes and the step it was last
+    seen."""
+
     classes: Dict[int, _ClassState] = field(default_factory=dict)
     last_step: int = 0
 
@@ -119,9 +122,8 @@ class ActionEventDetector:
             return []
         return [c for c, s in sorted(state.classes.items()) if s.active]
 
-    def update(self, frame: int, time: float,
-               tracks: Dict[int, np.ndarray]) -> Tuple[List[ActionEvent],
-                                                       List[int]]:
+    def update(self, frame: int, time: float, tracks: Dict[int, np.ndarray]
+               ) -> Tuple[List[ActionEvent], List[int]]:
         """Process one frame.
 
         Args:
@@ -168,12 +170,14 @@ class ActionEventDetector:
 
     def _event(self, kind: str, track_id: int, label: int, frame: int,
                time: float, score: float) -> ActionEvent:
+        """An event of a class of a track."""
         return ActionEvent(kind, track_id, label, self.class_names[label],
                            frame, time, score)
 
     def _update_class(self, state: _TrackState, track_id: int, label: int,
                       score: float, frame: int,
                       time: float) -> List[ActionEvent]:
+        """Advance one class of a track by one frame (the hysteresis)."""
         cls = state.classes.get(label)
         if cls is None:
             if score < self.on_thr:
@@ -188,8 +192,8 @@ class ActionEventDetector:
                 if cls.run >= self.min_on:
                     cls.active, cls.run = True, 0
                     return [
-                        self._event('started', track_id, label,
-                                    *cls.run_start, score)
+                        self._event('started', track_id, label, *cls.run_start,
+                                    score)
                     ]
             else:
                 cls.run = 0

@@ -33,8 +33,8 @@ class TrackedPerson:
 
     def actions(self, score_thr: float,
                 class_names: Sequence[str]) -> List[dict]:
-        """Classes whose smoothed score reaches ``score_thr``, highest
-        first, as ``{'label', 'action', 'score', 'raw_score'}`` dicts."""
+        """Classes whose smoothed score reaches ``score_thr``, highest first,
+        as ``{'label', 'action', 'score', 'raw_score'}`` dicts."""
         order = np.argsort(-self.smoothed, kind='stable')
         return [
             dict(
@@ -94,8 +94,8 @@ class OnlineActionTracker:
             raise ValueError(f'expected scores ({len(bboxes)}, '
                              f'{len(self.class_names)}), got '
                              f'{scores.shape}')
-        det_scores = scores.max(axis=1) if scores.size else np.zeros(
-            len(bboxes))
+        det_scores = scores.max(
+            axis=1) if scores.size else np.zeros(len(bboxes))
         ids = self.tracker.update(bboxes, det_scores)
         smoothed: Dict[int, np.ndarray] = {}
         kept = []

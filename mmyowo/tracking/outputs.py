@@ -52,8 +52,7 @@ class _AtomicFile:
         self.path = osp.abspath(path)
         mkdir_or_exist(osp.dirname(self.path))
         self.tmp = temporary_path(self.path)
-        self.file: IO[str] = open(
-            self.tmp, 'x', encoding='utf-8', newline='')
+        self.file: IO[str] = open(self.tmp, 'x', encoding='utf-8', newline='')
 
     def close(self, keep: bool = True) -> None:
         """Flush, sync and rename into place (or remove if not ``keep``)."""
@@ -132,19 +131,17 @@ class TrackingWriter:
             width, height = frame_size
             for person in tracked.persons:
                 names = [
-                    a['action'] for a in person.actions(
-                        self.score_thr, self.class_names)
+                    a['action']
+                    for a in person.actions(self.score_thr, self.class_names)
                 ]
                 x1, y1, x2, y2 = (float(v) for v in person.bbox)
                 x1, x2 = min(max(x1, 0.0), width), min(max(x2, 0.0), width)
-                y1, y2 = min(max(y1, 0.0), height), min(max(y2, 0.0),
-                                                        height)
+                y1, y2 = min(max(y1, 0.0), height), min(max(y2, 0.0), height)
                 if not names or x2 - x1 < 1 or y2 - y1 < 1:
                     continue  # no action to label, or a box off the frame
                 self._csv.writerow([
                     self.video, tracked.frame, f'{x1:.1f}', f'{y1:.1f}',
-                    f'{x2:.1f}', f'{y2:.1f}', ';'.join(names),
-                    person.track_id
+                    f'{x2:.1f}', f'{y2:.1f}', ';'.join(names), person.track_id
                 ])
 
     def write_events(self, events: Sequence[ActionEvent]) -> None:

@@ -54,8 +54,7 @@ class ScoreSmoother:
                 self.alpha * scores + (1.0 - self.alpha) * previous)
             self._ema[track_id] = value
             return value.copy()
-        history = self._history.setdefault(track_id,
-                                           deque(maxlen=self.window))
+        history = self._history.setdefault(track_id, deque(maxlen=self.window))
         history.append(scores)
         return np.mean(np.stack(history), axis=0)
 

@@ -25,7 +25,7 @@ from mmengine.registry import DefaultScope
 #: ``conf x cls`` scores (a person doing an action at 0.5 is a confident
 #: detection), and ``num_frames_retain`` (processed frames a lost track is
 #: kept to be found again).
-DEFAULT_TRACKER: Dict[str, Any] = dict(
+DEFAULT_TRACKER = dict(
     type='ByteTracker',
     motion=dict(type='KalmanFilter'),
     obj_score_thrs=dict(high=0.4, low=0.1),

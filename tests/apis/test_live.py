@@ -73,8 +73,8 @@ def test_live_stays_live_with_a_slow_model(detector, tmp_path):
     # ... so its delay is at most one processing time plus that interval,
     # over all the hundreds of frames (it does not grow with time).
     latency = np.array([r.latency for r in results])
-    assert (latency <= np.array([r.process_time for r in results]) +
-            interval + MARGIN).all()
+    assert (latency <= np.array([r.process_time
+                                 for r in results]) + interval + MARGIN).all()
     assert latency[-50:].mean() <= latency[:50].mean() + MARGIN
     # The frames it could not keep up with were dropped and counted.
     indices = [r.index for r in results]
@@ -117,8 +117,7 @@ def test_live_clip_is_made_of_the_grabbed_frames(detector, tmp_path):
     step, length = detector.frame_interval, detector.clip_len
     for result, clip in list(zip(results, seen))[-3:]:
         seqs = [
-            max(result.index - k * step, 0)
-            for k in range(length - 1, -1, -1)
+            max(result.index - k * step, 0) for k in range(length - 1, -1, -1)
         ]
         expected = torch.stack(
             [detector.preprocess(frames[s])[0] for s in seqs], dim=1)
@@ -126,8 +125,8 @@ def test_live_clip_is_made_of_the_grabbed_frames(detector, tmp_path):
 
 
 class FakeCapture:
-    """A camera / stream that delivers ``frames`` frames, then stalls
-    (blocks) or disconnects (``read`` fails)."""
+    """A camera / stream that delivers ``frames`` frames, then stalls (blocks)
+    or disconnects (``read`` fails)."""
 
     def __init__(self, frames, stall):
         self.frames, self.stall = frames, stall
@@ -156,8 +155,7 @@ class FakeCapture:
 @pytest.mark.parametrize('stall', [True, False])
 def test_stalled_or_disconnected_stream(detector, monkeypatch, stall):
     capture = FakeCapture(5, stall)
-    monkeypatch.setattr(live_module.cv2, 'VideoCapture',
-                        lambda *a: capture)
+    monkeypatch.setattr(live_module.cv2, 'VideoCapture', lambda *a: capture)
     results = []
     tic = time.monotonic()
     message = 'stalled or disconnected' if stall else 'ended or disconnected'

@@ -3,6 +3,7 @@ import importlib.util
 import json
 import os
 import os.path as osp
+import threading
 import time
 import warnings
 
@@ -268,9 +269,11 @@ def test_demo_live_realtime(model_files, tmp_path, monkeypatch, capsys):
     events = [
         json.loads(line) for line in open(str(tmp_path / 'p.events.jsonl'))
     ]
-    assert sorted((e['track_id'], e['event']) for e in events) == [
-        (0, 'ended'), (0, 'started'), (1, 'ended'), (1, 'started')
-    ]
+    assert sorted(
+        (e['track_id'], e['event']) for e in events) == [(0, 'ended'),
+                                                         (0, 'started'),
+                                                         (1, 'ended'),
+                                                         (1, 'started')]
     rows = open(csv_file).read().splitlines()
     assert rows[0] == 'video,frame,x1,y1,x2,y2,label,track_id'
     assert rows[1].startswith('in,') and rows[1].endswith(',run,0')
@@ -298,12 +301,48 @@ def test_demo_tracked_file_mode(model_files, tmp_path, monkeypatch):
     assert {p['track_id'] for r in records for p in r['persons']} == {0, 1}
 
 
+def test_demo_live_ctrl_c_keeps_the_files(model_files, tmp_path, monkeypatch,
+                                          capsys):
+    """Ctrl-C (a KeyboardInterrupt in the loop) stops cleanly: the reader
+    thread ends, open actions end, every file is written."""
+    cfg_file, ckpt = model_files
+    video = str(tmp_path / 'in.avi')
+    writer = cv2.VideoWriter(video, cv2.VideoWriter_fourcc(*'MJPG'), 50,
+                             (80, 48))
+    for i in range(200):
+        writer.write(np.full((48, 80, 3), i, np.uint8))
+    writer.release()
+    calls = []
+
+    def interrupted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 6:
+            raise KeyboardInterrupt
+        return two_actors(*args, **kwargs)
+
+    monkeypatch.setattr(YOWOVideoDetector, 'detect_clips', interrupted)
+    jsonl = str(tmp_path / 'p.jsonl')
+    demo.main([
+        cfg_file, ckpt, video,
+        str(tmp_path / 'out.mp4'), '--live', '--realtime', '--input-size',
+        '64', '64', '--out-json', jsonl
+    ])
+    captured = capsys.readouterr()
+    assert 'interrupted (Ctrl-C)' in captured.err
+    assert len(open(jsonl).read().splitlines()) == 5
+    events = open(str(tmp_path / 'p.events.jsonl')).read()
+    assert events.count('"ended"') == 2
+    assert not [
+        t for t in threading.enumerate() if video in t.name and t.is_alive()
+    ]
+
+
 @pytest.mark.parametrize('extra, message', [
     (['--realtime'], 'needs --live'),
     (['--live', '--mode', 'streaming'], 'not causal'),
     (['--out-json', 'OUT'], 'different files'),
     (['--out-json', 'x.txt'], '.jsonl'),
-    (['--live', '--stall-timeout', '0'], 'stall-timeout'),
+    (['--live', '--stall-timeout', '0'], '--stall-timeout must be > 0'),
 ])
 def test_demo_live_arguments(tmp_path, capsys, extra, message):
     out = str(tmp_path / 'o.mp4')

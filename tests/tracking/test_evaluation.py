@@ -1,7 +1,8 @@
 """tools/analysis/eval_tracking.py and mmyowo.tracking.evaluation: identity
-metrics (py-motmetrics) and online vs offline video-mAP on saved
-detections."""
+metrics (py-motmetrics) and online vs offline video-mAP on saved detections."""
+import importlib.util
 import json
+import os.path as osp
 
 import numpy as np
 import pytest
@@ -9,12 +10,9 @@ import pytest
 from mmyowo.datasets.annotations import save_annotations
 from mmyowo.evaluation.functional import save_detection_results
 from mmyowo.tracking.evaluation import group_detections
-import importlib.util
-import os.path as osp
 
 TOOL = osp.join(
-    osp.dirname(__file__), '..', '..', 'tools', 'analysis',
-    'eval_tracking.py')
+    osp.dirname(__file__), '..', '..', 'tools', 'analysis', 'eval_tracking.py')
 
 
 def load_tool():
@@ -23,13 +21,14 @@ def load_tool():
     spec.loader.exec_module(module)
     return module
 
+
 NAMES = ['move_left', 'move_right']
 NFRAMES = 40
 
 
 def crossing_gt():
-    """Two actors crossing (boxes overlapping mid-way), both annotated on
-    every frame."""
+    """Two actors crossing (boxes overlapping mid-way), both annotated on every
+    frame."""
     f = np.arange(1, NFRAMES + 1, dtype=np.float32)[:, None]
     xa, xb = 10 + 5 * f, 210 - 5 * f
     a = np.hstack([f, xa, 50 + 0 * f, xa + 40, 150 + 0 * f])
@@ -54,8 +53,8 @@ def crossing_gt():
 
 
 def detections(gt, swap_after=None):
-    """Rows of a perfect detector; ``swap_after``: from that frame on, the
-    two actors' class scores are swapped (a detector confusing them)."""
+    """Rows of a perfect detector; ``swap_after``: from that frame on, the two
+    actors' class scores are swapped (a detector confusing them)."""
     rows = []
     for label, (tube, ) in gt['gttubes']['v'].items():
         for row in tube:

@@ -22,8 +22,8 @@ NAMES = ['Fencing', 'Diving']
 
 def crossing(num=60, seed=0):
     """Two actors walking towards each other, crossing mid-way (their boxes
-    overlap for several frames), given in a random order each frame; actor
-    0 fences throughout, actor 1 dives for the first half."""
+    overlap for several frames), given in a random order each frame; actor 0
+    fences throughout, actor 1 dives for the first half."""
     rng = np.random.default_rng(seed)
     for f in range(num):
         xa, xb = 10 + 4 * f, 250 - 4 * f
@@ -39,8 +39,7 @@ def test_ids_kept_through_two_actors_crossing():
     ids_a, ids_b = set(), set()
     for f, boxes, scores, order in crossing():
         tracked = online.update(
-            InstanceData(bboxes=boxes[order], scores=scores[order]), f,
-            f / 25)
+            InstanceData(bboxes=boxes[order], scores=scores[order]), f, f / 25)
         assert len(tracked.persons) == 2, f
         for person in tracked.persons:
             actor = 0 if np.allclose(person.bbox, boxes[0]) else 1
@@ -65,11 +64,9 @@ def test_events_of_the_tracks():
     # at the last frame its smoothed score held (EMA 0.5: 0.7 -> 0.5 at
     # frame 30, 0.4 at 31, below 0.4 from 32 on: ended at 31's time, after
     # 3 frames below); the fencing one at the end of the stream.
-    assert fence == ['#0 Fencing started 00:00.00',
-                     '#0 Fencing ended 00:02.36'] or fence == [
-                         '#1 Fencing started 00:00.00',
-                         '#1 Fencing ended 00:02.36'
-                     ]
+    assert fence == [
+        '#0 Fencing started 00:00.00', '#0 Fencing ended 00:02.36'
+    ] or fence == ['#1 Fencing started 00:00.00', '#1 Fencing ended 00:02.36']
     assert len(dive) == 2 and dive[0].endswith('started 00:00.00')
     assert dive[1].endswith('ended 00:01.24'), dive
 
@@ -81,8 +78,10 @@ def test_hysteresis():
                               min_on=2,
                               min_off=2)
     # Hovering around one threshold never toggles the action.
-    seq = [0.59, 0.61, 0.59, 0.61, 0.7, 0.65, 0.5, 0.39, 0.45, 0.39, 0.3,
-           0.59, 0.61, 0.62]
+    seq = [
+        0.59, 0.61, 0.59, 0.61, 0.7, 0.65, 0.5, 0.39, 0.45, 0.39, 0.3, 0.59,
+        0.61, 0.62
+    ]
     out = []
     for f, s in enumerate(seq):
         events, _ = det.update(f, f * 0.5, {7: np.array([s])})
@@ -104,8 +103,7 @@ def test_track_lost_ends_its_actions():
     for f in range(1, 4):
         events, lost = det.update(f, f / 10, {})
         ends += events
-    assert lost == [1] and [(e.kind, e.frame) for e in ends] == [('ended',
-                                                                  0)]
+    assert lost == [1] and [(e.kind, e.frame) for e in ends] == [('ended', 0)]
 
 
 @pytest.mark.parametrize('kwargs', [
@@ -144,8 +142,7 @@ def run_tracked(writer):
     online = OnlineActionTracker(NAMES)
     for f, boxes, scores, order in crossing(num=20):
         tracked = online.update(
-            InstanceData(bboxes=boxes[order], scores=scores[order]), f,
-            f / 25)
+            InstanceData(bboxes=boxes[order], scores=scores[order]), f, f / 25)
         writer.write_frame(tracked, (320, 240))
     writer.write_events(online.finish())
     writer.close()
@@ -168,20 +165,21 @@ def test_jsonl_and_events_schema(tmp_path):
             scores = [a['score'] for a in person['actions']]
             assert scores == sorted(scores, reverse=True)
             for action in person['actions']:
-                assert set(action) == {'label', 'action', 'score',
-                                       'raw_score'}
+                assert set(action) == {'label', 'action', 'score', 'raw_score'}
                 assert action['action'] == NAMES[action['label']]
                 assert action['score'] >= 0.4
-    assert {a['action'] for a in lines[0]['persons'][0]['actions']
+    assert {a['action']
+            for a in lines[0]['persons'][0]['actions']
             } | {a['action']
                  for a in lines[0]['persons'][1]['actions']} == set(NAMES)
     events = [json.loads(line) for line in open(events_path(path))]
     assert events and all(
-        set(e) == {'event', 'track_id', 'label', 'action', 'frame', 'time',
-                   'time_text', 'score'} for e in events)
-    assert sorted(e['event'] for e in events) == ['ended'] * 2 + [
-        'started'
-    ] * 2
+        set(e) == {
+            'event', 'track_id', 'label', 'action', 'frame', 'time',
+            'time_text', 'score'
+        } for e in events)
+    assert sorted(e['event']
+                  for e in events) == ['ended'] * 2 + ['started'] * 2
     assert not [n for n in os.listdir(tmp_path / 'out') if 'tmp' in n]
 
 
@@ -190,8 +188,7 @@ def test_csv_round_trip_through_convert_csv(tmp_path):
     videos = tmp_path / 'videos'
     videos.mkdir()
     out = cv2.VideoWriter(
-        str(videos / 'clip.avi'), cv2.VideoWriter_fourcc(*'MJPG'), 25,
-        (w, h))
+        str(videos / 'clip.avi'), cv2.VideoWriter_fourcc(*'MJPG'), 25, (w, h))
     for _ in range(num):
         out.write(np.zeros((h, w, 3), np.uint8))
     out.release()
@@ -217,8 +214,8 @@ def test_csv_round_trip_through_convert_csv(tmp_path):
     # One tube per track and label: the fencer's Fencing over the 20 frames,
     # the diver's Diving while its smoothed score reaches 0.4 (EMA 0.5 of
     # 0.7 then 0.3 from frame 10: 0.5, 0.4, then 0.35 at frame 12).
-    lengths = sorted((label, len(t)) for label, ts in tubes.items()
-                     for t in ts)
+    lengths = sorted(
+        (label, len(t)) for label, ts in tubes.items() for t in ts)
     assert lengths == [(0, 20), (1, 12)]
     fence = tubes[0][0]
     assert fence[0, 0] == 1  # 1-based frames in the canonical format
@@ -233,8 +230,8 @@ print(sorted(m for m in sys.modules if m.startswith('mmdet.models')))
 
 
 def test_tracking_is_apart():
-    """Importing mmyowo.tracking does not import mmdet.models (only building
-    a tracker does), and models / datasets / evaluation never import it."""
+    """Importing mmyowo.tracking does not import mmdet.models (only building a
+    tracker does), and models / datasets / evaluation never import it."""
     out = subprocess.run([sys.executable, '-c', LAYOUT_PROBE],
                          check=True,
                          capture_output=True,
@@ -247,6 +244,6 @@ def test_tracking_is_apart():
                 if name.endswith('.py'):
                     text = open(os.path.join(folder, name)).read()
                     assert 'tracking' not in text.replace(
-                        'mmyowo.tracking', 'TRACKING') or (
-                            'TRACKING' not in text), name
+                        'mmyowo.tracking', 'TRACKING') or ('TRACKING'
+                                                           not in text), name
                     assert 'mmyowo.tracking' not in text, name
