@@ -350,10 +350,13 @@ def run_tracked(args: argparse.Namespace, model: Any,
         close = getattr(results, 'close', None)
         if close is not None:
             close()  # stops the reader thread of the live source
+        if not args.live:
+            reader.close()
         for event in online.finish():
             print(str(event))
             writer_files.write_events([event])
-        writer_files.close()
+        # A source that never delivered a frame leaves no empty files.
+        writer_files.close(keep=processed > 0)
         if writer is not None:
             writer.release()
     summary = f'\n{args.output}: {processed} frames processed'

@@ -350,3 +350,25 @@ def test_demo_live_arguments(tmp_path, capsys, extra, message):
     with pytest.raises(SystemExit):
         demo.parse_args(['c.py', 'm.pth', 'in.mp4', out] + extra)
     assert message in capsys.readouterr().err
+
+
+def test_demo_live_source_errors(model_files, tmp_path, monkeypatch):
+    """A missing file or a stream that delivers nothing: a clear error
+    naming it, and no empty output files."""
+    cfg_file, ckpt = model_files
+    jsonl = str(tmp_path / 'p.jsonl')
+    args = [str(tmp_path / 'o.mp4'), '--live', '--out-json', jsonl]
+    with pytest.raises(FileNotFoundError, match='missing.avi'):
+        demo.main([cfg_file, ckpt, str(tmp_path / 'missing.avi')] + args)
+    assert not os.path.exists(jsonl)
+    monkeypatch.setattr(
+        'mmyowo.apis.live.cv2.VideoCapture', lambda *a: type(
+            'Dead', (), {
+                'isOpened': lambda self: True,
+                'get': lambda self, prop: 25.0,
+                'read': lambda self: (False, None),
+                'release': lambda self: None
+            })())
+    with pytest.raises(SystemExit, match='rtsp://cam.invalid/x: no frame'):
+        demo.main([cfg_file, ckpt, 'rtsp://cam.invalid/x'] + args)
+    assert not os.path.exists(jsonl)
