@@ -17,8 +17,8 @@ Latency bound: when the detector becomes free it takes the newest frame,
 captured at most one frame interval earlier (or waits for the next one), so
 the delay from a frame's capture to its result is at most one processing
 time plus one frame interval, plus the scheduling delays of the two threads
-(tests allow 50 ms). Memory is bounded: ``span`` raw frames and their
-preprocessed copies, whatever the stream's length.
+(tests allow 100 ms on a loaded machine). Memory is bounded: ``span`` raw
+frames and their preprocessed copies, whatever the stream's length.
 
 Ends: the iterator stops at the end of a file, raises :class:`LiveSourceError`
 with the source's name when a camera or stream stops delivering frames
