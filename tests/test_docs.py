@@ -28,7 +28,8 @@ API_PACKAGES = ('apis', 'datasets', 'engine', 'engine.hooks',
                 'evaluation.functional', 'evaluation.metrics', 'fileio',
                 'models.backbones', 'models.necks', 'models.dense_heads',
                 'models.detectors', 'models.task_modules', 'models.losses',
-                'models.layers', 'models.utils', 'preparation', 'utils')
+                'models.layers', 'models.utils', 'preparation', 'tracking',
+                'utils')
 LINK = re.compile(r'\]\(([^)]+)\)')
 
 
@@ -100,7 +101,7 @@ def api_objects():
 
 @pytest.mark.parametrize('section', [
     'apis', 'datasets', 'engine', 'evaluation', 'fileio', 'models',
-    'preparation', 'utils', 'visualization'
+    'preparation', 'tracking', 'utils', 'visualization'
 ])
 def test_api_reference_has_a_section_per_subpackage(section):
     assert re.search(rf'^## {section}$', read('docs/api.md'), re.M)

@@ -25,6 +25,33 @@ decoding stopped), says so in its final summary and exits 0, since the
 annotated frames written are valid; with ``--strict`` it exits 1 instead,
 after writing them. Inputs that announce no frame count (raw streams, such
 as the ucf24-mini videos) cannot be checked, which the summary states.
+
+Live mode and tracking::
+
+    python tools/demo.py CONFIG CHECKPOINT 0 out.mp4 --live \
+        [--realtime] [--fps F] [--stall-timeout S] \
+        [--out-json preds.jsonl] [--out-csv preds.csv] \
+        [--smooth ema|window|none] [--smooth-alpha A] [--smooth-window N] \
+        [--event-on-thr T] [--event-off-thr T] [--tracker-cfg FILE]
+
+``--live`` reads INPUT (a camera index, an ``rtsp://`` / ``http://`` URL or
+a file; ``--realtime`` plays a file at its own frame rate) in a reader
+thread and runs the causal per-frame path on the newest frame, dropping the
+frames it cannot keep up with (mmyowo/apis/live.py: the delay stays within
+one processing time plus one frame interval); a status line shows input and
+processed fps, dropped frames and latency. Ctrl-C stops cleanly (the files
+written so far are kept); a stalled or disconnected source stops with a
+message and exit status 1. OUTPUT gets the processed frames.
+
+With ``--live``, ``--track``, ``--out-json`` or ``--out-csv``, persons are
+tracked (mmdet's ByteTracker by default, ``--tracker-cfg``: a config file
+with a ``tracker = dict(type=...)``; mmdet's trackers need the full mmcv
+with its compiled ops and the ``lap`` package), their class scores smoothed
+per track, drawn as ``#id label score``, and action start / end events
+printed (``#3 Fencing started 00:12.40``). ``--out-json`` writes JSON Lines
+per processed frame and ``<stem>.events.jsonl``; ``--out-csv`` writes the
+CSV of ``tools/data/convert_csv.py`` (``--frame-base 0 --coords pixel
+--label-by name``); see mmyowo/tracking/outputs.py.
 """
 import argparse
 import os
@@ -32,17 +59,20 @@ import os.path as osp
 import sys
 import time
 from itertools import islice
-from typing import List, Optional, Sequence
+from typing import Any, Iterator, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
+from mmengine.config import Config
 from mmengine.structures import InstanceData
 from mmengine.utils import ProgressBar
 
-from mmyowo.apis import (VideoReader, YOWOVideoDetector, init_detector,
+from mmyowo.apis import (ActionScore, LiveSourceError, PersonActions,
+                         VideoReader, YOWOVideoDetector, init_detector,
                          person_actions)
 from mmyowo.apis.inference import MODES
 from mmyowo.apis.results import check_score_thr
+from mmyowo.tracking import OnlineActionTracker, TrackedPerson, TrackingWriter
 from mmyowo.visualization.action_labels import draw_person_actions
 
 
@@ -99,7 +129,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         action='store_true',
         help='exit 1 if the input video decodes fewer frames '
         'than its container announces (default: warn)')
+    add_live_args(parser)
     args = parser.parse_args(argv)
+    check_live_args(parser, args)
     if args.max_frames is not None and args.max_frames < 1:
         parser.error('--max-frames must be >= 1')
     if args.camera and not args.input.isdigit():
@@ -108,6 +140,76 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         parser.error(f'OUTPUT {args.output!r} is the INPUT video: writing it '
                      'would destroy the input; choose another output path')
     return args
+
+
+def add_live_args(parser: argparse.ArgumentParser) -> None:
+    """Options of the live mode, tracking and machine-readable outputs."""
+    group = parser.add_argument_group('live mode and tracking')
+    group.add_argument(
+        '--live',
+        action='store_true',
+        help='never fall behind the source: process the newest frame, '
+        'drop the others (INPUT: camera index, stream URL or file)')
+    group.add_argument(
+        '--realtime',
+        action='store_true',
+        help='with --live: play a file at its own frame rate')
+    group.add_argument(
+        '--fps', type=float, help='frame rate if the source reports none')
+    group.add_argument(
+        '--stall-timeout',
+        type=float,
+        default=10.0,
+        help='with --live: seconds without a frame before giving up')
+    group.add_argument(
+        '--track',
+        action='store_true',
+        help='track persons (implied by --live, --out-json, --out-csv)')
+    group.add_argument(
+        '--tracker-cfg',
+        help='config file with a "tracker" dict (an mmdet tracker); '
+        'default: the model config\'s "tracker", else ByteTracker')
+    group.add_argument('--out-json', help='JSON Lines of the tracked frames')
+    group.add_argument(
+        '--out-csv', help='CSV of tracked actions (convert_csv.py format)')
+    group.add_argument(
+        '--smooth',
+        choices=('ema', 'window', 'none'),
+        default='ema',
+        help='per-track smoothing of the class scores')
+    group.add_argument('--smooth-alpha', type=float, default=0.5)
+    group.add_argument('--smooth-window', type=int, default=5)
+    group.add_argument(
+        '--event-on-thr',
+        type=float,
+        help='smoothed score starting an action (default: --score-thr)')
+    group.add_argument(
+        '--event-off-thr',
+        type=float,
+        help='smoothed score ending it (default: on threshold - 0.1)')
+
+
+def check_live_args(parser: argparse.ArgumentParser,
+                    args: argparse.Namespace) -> None:
+    """Refuse contradictory live / tracking options."""
+    if args.realtime and not args.live:
+        parser.error('--realtime plays a file as a live source: it needs '
+                     '--live')
+    if args.live and args.mode != 'per-frame':
+        parser.error('--live runs the causal per-frame path; --mode '
+                     f'{args.mode} is not causal')
+    if args.fps is not None and not (np.isfinite(args.fps) and args.fps > 0):
+        parser.error(f'--fps must be > 0, got {args.fps}')
+    if not (np.isfinite(args.stall_timeout) and args.stall_timeout > 0):
+        parser.error(f'--stall-timeout must be > 0, got {args.stall_timeout}')
+    outputs = [args.output, args.out_json, args.out_csv]
+    named = [osp.abspath(p) for p in outputs if p]
+    if len(set(named)) != len(named):
+        parser.error('OUTPUT, --out-json and --out-csv must be different '
+                     'files')
+    if args.out_json and not args.out_json.endswith(('.jsonl', '.json')):
+        parser.error(f'--out-json needs a .jsonl file, got {args.out_json!r}')
+    args.track = bool(args.track or args.live or args.out_json or args.out_csv)
 
 
 def class_names(dataset_meta: Optional[dict], labels_file: Optional[str],
@@ -160,6 +262,130 @@ def input_check(reader: VideoReader) -> str:
     return ''
 
 
+def tracker_config(args: argparse.Namespace, model_cfg: Any) -> Optional[dict]:
+    """The tracker config: ``--tracker-cfg``, else the model config's
+    ``tracker``, else ``None`` (the default ByteTracker)."""
+    if args.tracker_cfg:
+        cfg = Config.fromfile(args.tracker_cfg)
+        if not isinstance(cfg.get('tracker'), dict):
+            raise ValueError(f'{args.tracker_cfg}: no "tracker = dict(...)" '
+                             'in this config')
+        return cfg.tracker.to_dict()
+    tracker = model_cfg.get('tracker') if model_cfg is not None else None
+    return tracker.to_dict() if hasattr(tracker, 'to_dict') else tracker
+
+
+def draw_tracked(image: np.ndarray, persons: Sequence[TrackedPerson],
+                 names: Sequence[str], score_thr: float) -> np.ndarray:
+    """Draw tracked persons with ``#id label score`` lines (smoothed scores),
+    in place on a BGR image."""
+    drawn = []
+    for person in persons:
+        actions = [
+            ActionScore(a['label'], f'#{person.track_id} {a["action"]}',
+                        a['score']) for a in person.actions(score_thr, names)
+        ]
+        if actions:
+            drawn.append(PersonActions(person.bbox, actions))
+    return draw_person_actions(image, drawn)
+
+
+def run_tracked(args: argparse.Namespace, model: Any,
+                detector: YOWOVideoDetector, names: List[str]) -> None:
+    """The live and / or tracked demo: track, smooth, detect events, write the
+    video, the JSON Lines, the events and the CSV."""
+    camera = args.camera or (args.input.isdigit()
+                             and not osp.exists(args.input))
+    source: Any = int(args.input) if camera else args.input
+    online = OnlineActionTracker(
+        names,
+        tracker=tracker_config(args, getattr(model, 'cfg', None)),
+        smoothing=dict(
+            method=args.smooth,
+            alpha=args.smooth_alpha,
+            window=args.smooth_window),
+        events=dict(
+            on_thr=args.score_thr
+            if args.event_on_thr is None else args.event_on_thr,
+            off_thr=args.event_off_thr))
+    video_id = 'camera' if camera else osp.splitext(
+        osp.basename(str(args.input).rstrip('/')))[0] or 'stream'
+    writer_files = TrackingWriter(
+        names,
+        args.score_thr,
+        json_path=args.out_json,
+        csv_path=args.out_csv,
+        video=video_id)
+    if args.live:
+        results: Iterator[Any] = detector.iter_live(
+            source,
+            realtime=args.realtime,
+            fps=args.fps,
+            stall_timeout=args.stall_timeout)
+        fps = args.fps or 25.0
+    else:
+        reader = VideoReader(source)
+        fps = args.fps or reader.fps or 25.0
+        results = detector.iter_video(reader)
+    writer = None
+    size: Tuple[int, int] = (0, 0)
+    processed, last_status = 0, 0.0
+    stats = None
+    failure = None
+    try:
+        for result in results:
+            time_s = result.time if args.live else result.index / fps
+            tracked = online.update(result.pred, result.index, time_s)
+            image = cv2.cvtColor(result.frame, cv2.COLOR_RGB2BGR)
+            writer_files.write_frame(tracked, (image.shape[1], image.shape[0]))
+            for event in tracked.events:
+                print(f'\n{event}' if args.live else str(event), flush=True)
+            if writer is None:
+                size = (image.shape[1], image.shape[0])
+                writer = cv2.VideoWriter(args.output,
+                                         cv2.VideoWriter_fourcc(*'mp4v'), fps,
+                                         size)
+                if not writer.isOpened():
+                    raise OSError(f'{args.output}: cannot open the video '
+                                  'writer (mp4v)')
+            draw_tracked(image, tracked.persons, names, args.score_thr)
+            if (image.shape[1], image.shape[0]) != size:
+                image = cv2.resize(image, size)  # a source changing size
+            writer.write(image)
+            processed += 1
+            if args.live:
+                stats = result.stats
+                now = time.monotonic()
+                if now - last_status >= 0.25:
+                    last_status = now
+                    print(f'\r{stats}', end='', file=sys.stderr, flush=True)
+            if args.max_frames and processed >= args.max_frames:
+                break
+    except KeyboardInterrupt:
+        print('\ninterrupted (Ctrl-C): closing', file=sys.stderr)
+    except LiveSourceError as err:
+        failure = str(err)
+    finally:
+        close = getattr(results, 'close', None)
+        if close is not None:
+            close()  # stops the reader thread of the live source
+        if not args.live:
+            reader.close()
+        for event in online.finish():
+            print(str(event))
+            writer_files.write_events([event])
+        # A source that never delivered a frame leaves no empty files.
+        writer_files.close(keep=processed > 0)
+        if writer is not None:
+            writer.release()
+    summary = f'\n{args.output}: {processed} frames processed'
+    if stats is not None:
+        summary += f' ({stats})'
+    print(summary + ''.join(f'; {p}' for p in writer_files.paths))
+    if failure:
+        sys.exit(f'error: {failure}')
+
+
 def main(argv: Optional[Sequence[str]] = None) -> None:
     args = parse_args(argv)
     model = init_detector(args.config, args.checkpoint, device=args.device)
@@ -171,6 +397,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         input_size=args.input_size)
     names = class_names(model.dataset_meta, args.labels,
                         model.bbox_head.num_classes)
+    if args.track:
+        run_tracked(args, model, detector, names)
+        return
     camera = args.camera or (args.input.isdigit()
                              and not osp.exists(args.input))
     reader = VideoReader(int(args.input) if camera else args.input)

@@ -7,11 +7,13 @@ their modules: :mod:`.inference`, :mod:`.preprocessing`,
 :mod:`.video_reader`.
 """
 from .inference import FrameResult, YOWOVideoDetector
+from .live import LiveResult, LiveSource, LiveSourceError, LiveStats
 from .model_init import init_detector
 from .results import ActionScore, PersonActions, person_actions
 from .video_reader import VideoReader, VideoTruncatedWarning
 
 __all__ = [
     'init_detector', 'YOWOVideoDetector', 'FrameResult', 'ActionScore',
-    'PersonActions', 'person_actions', 'VideoReader', 'VideoTruncatedWarning'
+    'PersonActions', 'person_actions', 'VideoReader', 'VideoTruncatedWarning',
+    'LiveSource', 'LiveResult', 'LiveStats', 'LiveSourceError'
 ]

@@ -47,8 +47,9 @@ Each frame is preprocessed once, as the config's test pipeline and the
 model's data preprocessor do (:mod:`.preprocessing`); :mod:`.model_init`
 builds the model (:func:`~mmyowo.apis.init_detector`).
 """
-from typing import (Any, Dict, Iterable, Iterator, List, NamedTuple, Optional,
-                    Sequence, Tuple, Union)
+from pathlib import Path
+from typing import (TYPE_CHECKING, Any, Dict, Iterable, Iterator, List,
+                    NamedTuple, Optional, Sequence, Tuple, Union)
 
 import numpy as np
 import torch
@@ -61,6 +62,9 @@ from torch import Tensor
 from .preprocessing import DEFAULT_SETTINGS, FramePreprocessor
 from .results import PersonActions, person_actions
 from .video_reader import VideoLike, iter_frames
+
+if TYPE_CHECKING:
+    from .live import LiveResult
 
 MODES = ('per-frame', 'streaming')
 
@@ -278,6 +282,39 @@ class YOWOVideoDetector:
         if self.mode == 'per-frame':
             return self._iter_per_frame(frames)
         return self._iter_streaming(frames)
+
+    def iter_live(self,
+                  source: Union[int, str, Path],
+                  realtime: bool = False,
+                  fps: Optional[float] = None,
+                  stall_timeout: float = 10.0) -> Iterator['LiveResult']:
+        """Run live on a camera, a stream URL or a file, never falling
+        behind: the causal per-frame path on the newest frame grabbed, the
+        frames the model cannot keep up with dropped and counted (see
+        :mod:`mmyowo.apis.live`, which documents the latency bound).
+
+        Args:
+            source: Camera index, stream URL (``rtsp://``, ``http://``) or
+                video file.
+            realtime: Play a file at its own frame rate, as a camera would
+                deliver it.
+            fps: Frame rate to use if the source reports none.
+            stall_timeout: Seconds without a new frame before
+                :class:`~mmyowo.apis.live.LiveSourceError`.
+
+        Yields:
+            LiveResult: Per processed frame: its number, time, frame,
+            detections, capture-to-result latency and the run's counters.
+        """
+        # Imported here: live imports this module (its results and reader
+        # build on the detector).
+        from .live import iter_live
+        return iter_live(
+            self,
+            source,
+            realtime=realtime,
+            fps=fps,
+            stall_timeout=stall_timeout)
 
     def __call__(self, video: VideoLike) -> List[InstanceData]:
         """Detections of every frame of ``video`` (see :meth:`iter_video`)."""

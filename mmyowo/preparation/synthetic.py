@@ -17,11 +17,15 @@ apart, only the clip can, which is the "sit vs. stand" problem of paper §4.3.
 
 The output has the on-disk format of the real datasets: rawframes
 ``{out}/rawframes/{video_id}/{:05d}.jpg`` (1-based) and the canonical ground
-truth ``{out}/annotations/synthetic_gt.pkl`` (docs/architecture.md). Output is
+truth ``{out}/annotations/synthetic_gt.pkl`` (docs/architecture.md), and the
+actors' track ids ``{out}/annotations/synthetic_tracks.json``
+(:func:`build_tracks`, for the identity metrics of
+``tools/analysis/eval_tracking.py``). Output is
 a pure function of the arguments: every random stream is seeded from
 ``seed`` and the indices of the split, video and object, and OpenCV's JPEG
 encoder is deterministic, so equal arguments give byte-identical files.
 """
+import json
 import os.path as osp
 import shutil
 from typing import Dict, List
@@ -29,11 +33,14 @@ from typing import Dict, List
 import numpy as np
 
 from ..datasets.annotations import save_annotations
+from ..engine.atomic_io import atomic_write_text
 from .synthetic_render import iter_split_videos, write_frames
 from .synthetic_scene import (SYNTHETIC_CLASSES, SyntheticConfig,
                               SyntheticObject)
 
 GT_FILENAME = 'synthetic_gt.pkl'
+#: Actors' track ids, next to the ground truth (see :func:`build_tracks`).
+TRACKS_FILENAME = 'synthetic_tracks.json'
 SPLITS = ('train', 'test')
 
 
@@ -78,6 +85,30 @@ def build_ground_truth(videos: Dict[str, List[SyntheticObject]],
         'train_videos': [list(splits['train'])],
         'test_videos': [list(splits['test'])],
     }
+
+
+def build_tracks(videos: Dict[str, List[SyntheticObject]]) -> dict:
+    """The actors' track ids, for identity metrics (IDF1, ID switches).
+
+    Returns:
+        dict: ``{video_id: {str(label): [track_id, ...]}}``: the track id of
+        each ground-truth tube of ``gttubes[video_id][label]``, in the same
+        order; a track id is the actor's index among the video's objects,
+        unique within its video.
+    """
+    tracks = {}
+    for video_id, objects in videos.items():
+        ids: Dict[str, List[int]] = {}
+        for index, obj in enumerate(objects):
+            if obj.label is not None:
+                ids.setdefault(str(obj.label), []).append(index)
+        tracks[video_id] = ids
+    return tracks
+
+
+def save_tracks(videos: Dict[str, List[SyntheticObject]], path: str) -> None:
+    """Write :func:`build_tracks` as JSON, atomically."""
+    atomic_write_text(json.dumps(build_tracks(videos), indent=1), path)
 
 
 def generate_synthetic_dataset(out_dir: str,
@@ -139,4 +170,5 @@ def generate_synthetic_dataset(out_dir: str,
                 osp.join(frames_root, video_id), frames, '{:05d}.jpg',
                 cfg.jpeg_quality)
     save_annotations(build_ground_truth(videos, splits, cfg), gt_path)
+    save_tracks(videos, osp.join(out_dir, 'annotations', TRACKS_FILENAME))
     return gt_path

@@ -94,16 +94,30 @@ def iter_split_videos(
         tuple: ``(video_index, objects, frames)`` of each video, frames as
         :func:`render_video` returns them.
     """
+    for video_index, objects in iter_split_objects(seed, split_index, count,
+                                                   cfg):
+        frames = render_video(objects,
+                              _rng(seed, _PIXELS, split_index, video_index),
+                              cfg)
+        yield video_index, objects, frames
+
+
+def iter_split_objects(seed: int, split_index: int, count: int,
+                       cfg: SyntheticConfig
+                       ) -> Iterator[Tuple[int, List[SyntheticObject]]]:
+    """The objects of the videos of one split, in order, without rendering (as
+    :func:`iter_split_videos` draws them).
+
+    Yields:
+        tuple: ``(video_index, objects)``.
+    """
     labels = split_labels(seed, split_index, count, cfg)
     for video_index in range(count):
         objects, used = sample_video_objects(split_index, video_index, labels,
                                              seed, cfg)
         # Labels an actor did not take pass on to the next video.
         labels = labels[used:]
-        frames = render_video(objects,
-                              _rng(seed, _PIXELS, split_index, video_index),
-                              cfg)
-        yield video_index, objects, frames
+        yield video_index, objects
 
 
 def write_frames(frame_dir: str, frames: Sequence[np.ndarray],

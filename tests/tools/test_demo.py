@@ -1,7 +1,10 @@
 """tools/demo.py: class names, drawing and end-to-end runs on a video."""
 import importlib.util
+import json
 import os
 import os.path as osp
+import threading
+import time
 import warnings
 
 import cv2
@@ -13,7 +16,7 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 
-from mmyowo.apis import VideoTruncatedWarning
+from mmyowo.apis import VideoTruncatedWarning, YOWOVideoDetector
 from mmyowo.visualization.action_labels import PALETTE
 from .._paths import UCF24_MINI_VIDEOS as UCF24_MINI
 from ..apis.test_video_reader import (opencv_counts, truncate,
@@ -221,3 +224,151 @@ def test_demo_summary_on_raw_stream(model_files, tmp_path, capsys):
     assert summary.endswith(
         f'; {video} announces no frame count (e.g. a raw stream): whether '
         'it was complete cannot be checked')
+
+
+def two_actors(clips, metas, key_frame_index=None):
+    """A slow stand-in network: two persons, one running, one jumping, in
+    original-frame pixels (30 ms per call, slower than a 50 fps source)."""
+    time.sleep(0.03)
+    return [
+        InstanceData(
+            bboxes=torch.tensor([[4., 4., 30., 40.], [44., 6., 76., 44.]]),
+            scores=torch.tensor([[0.9, 0.05, 0.02], [0.05, 0.8, 0.02]]),
+            labels=torch.tensor([0, 1])) for _ in metas
+    ]
+
+
+def test_demo_live_realtime(model_files, tmp_path, monkeypatch, capsys):
+    cfg_file, ckpt = model_files
+    video = str(tmp_path / 'in.avi')
+    writer = cv2.VideoWriter(video, cv2.VideoWriter_fourcc(*'MJPG'), 50,
+                             (80, 48))
+    for i in range(60):
+        writer.write(np.full((48, 80, 3), 2 * i, np.uint8))
+    writer.release()
+    monkeypatch.setattr(YOWOVideoDetector, 'detect_clips', two_actors)
+    out = str(tmp_path / 'out.mp4')
+    jsonl, csv_file = str(tmp_path / 'p.jsonl'), str(tmp_path / 'p.csv')
+    demo.main([
+        cfg_file, ckpt, video, out, '--live', '--realtime', '--input-size',
+        '64', '64', '--out-json', jsonl, '--out-csv', csv_file
+    ])
+    captured = capsys.readouterr()
+    assert 'dropped' in captured.err and 'latency' in captured.err
+    assert '#0 run started 00:00.00' in captured.out
+    assert '#1 jump started 00:00.00' in captured.out
+    assert '#0 run ended' in captured.out
+    records = [json.loads(line) for line in open(jsonl)]
+    frames = [r['frame'] for r in records]
+    assert frames == sorted(set(frames)) and frames[-1] <= 59
+    assert len(frames) < 60  # the slow stand-in could not keep up
+    assert len(read_back(out)) == len(records)
+    last = records[-1]['persons']
+    assert [(p['track_id'], p['actions'][0]['action'])
+            for p in last] == [(0, 'run'), (1, 'jump')]
+    events = [
+        json.loads(line) for line in open(str(tmp_path / 'p.events.jsonl'))
+    ]
+    assert sorted(
+        (e['track_id'], e['event']) for e in events) == [(0, 'ended'),
+                                                         (0, 'started'),
+                                                         (1, 'ended'),
+                                                         (1, 'started')]
+    rows = open(csv_file).read().splitlines()
+    assert rows[0] == 'video,frame,x1,y1,x2,y2,label,track_id'
+    assert rows[1].startswith('in,') and rows[1].endswith(',run,0')
+
+
+def test_demo_tracked_file_mode(model_files, tmp_path, monkeypatch):
+    """--out-json without --live: every frame, in order, tracked."""
+    cfg_file, ckpt = model_files
+    video = str(tmp_path / 'in.avi')
+    writer = cv2.VideoWriter(video, cv2.VideoWriter_fourcc(*'MJPG'), 25,
+                             (80, 48))
+    for i in range(12):
+        writer.write(np.full((48, 80, 3), 10 * i, np.uint8))
+    writer.release()
+    monkeypatch.setattr(YOWOVideoDetector, 'detect_clips', two_actors)
+    jsonl = str(tmp_path / 'p.jsonl')
+    demo.main([
+        cfg_file, ckpt, video,
+        str(tmp_path / 'out.mp4'), '--input-size', '64', '64', '--out-json',
+        jsonl
+    ])
+    records = [json.loads(line) for line in open(jsonl)]
+    assert [r['frame'] for r in records] == list(range(12))
+    assert records[3]['time'] == pytest.approx(3 / 25)
+    assert {p['track_id'] for r in records for p in r['persons']} == {0, 1}
+
+
+def test_demo_live_ctrl_c_keeps_the_files(model_files, tmp_path, monkeypatch,
+                                          capsys):
+    """Ctrl-C (a KeyboardInterrupt in the loop) stops cleanly: the reader
+    thread ends, open actions end, every file is written."""
+    cfg_file, ckpt = model_files
+    video = str(tmp_path / 'in.avi')
+    writer = cv2.VideoWriter(video, cv2.VideoWriter_fourcc(*'MJPG'), 50,
+                             (80, 48))
+    for i in range(200):
+        writer.write(np.full((48, 80, 3), i, np.uint8))
+    writer.release()
+    calls = []
+
+    def interrupted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 6:
+            raise KeyboardInterrupt
+        return two_actors(*args, **kwargs)
+
+    monkeypatch.setattr(YOWOVideoDetector, 'detect_clips', interrupted)
+    jsonl = str(tmp_path / 'p.jsonl')
+    demo.main([
+        cfg_file, ckpt, video,
+        str(tmp_path / 'out.mp4'), '--live', '--realtime', '--input-size',
+        '64', '64', '--out-json', jsonl
+    ])
+    captured = capsys.readouterr()
+    assert 'interrupted (Ctrl-C)' in captured.err
+    assert len(open(jsonl).read().splitlines()) == 5
+    events = open(str(tmp_path / 'p.events.jsonl')).read()
+    assert events.count('"ended"') == 2
+    assert not [
+        t for t in threading.enumerate() if video in t.name and t.is_alive()
+    ]
+
+
+@pytest.mark.parametrize('extra, message', [
+    (['--realtime'], 'needs --live'),
+    (['--live', '--mode', 'streaming'], 'not causal'),
+    (['--out-json', 'OUT'], 'different files'),
+    (['--out-json', 'x.txt'], '.jsonl'),
+    (['--live', '--stall-timeout', '0'], '--stall-timeout must be > 0'),
+])
+def test_demo_live_arguments(tmp_path, capsys, extra, message):
+    out = str(tmp_path / 'o.mp4')
+    extra = [out if e == 'OUT' else e for e in extra]
+    with pytest.raises(SystemExit):
+        demo.parse_args(['c.py', 'm.pth', 'in.mp4', out] + extra)
+    assert message in capsys.readouterr().err
+
+
+def test_demo_live_source_errors(model_files, tmp_path, monkeypatch):
+    """A missing file or a stream that delivers nothing: a clear error
+    naming it, and no empty output files."""
+    cfg_file, ckpt = model_files
+    jsonl = str(tmp_path / 'p.jsonl')
+    args = [str(tmp_path / 'o.mp4'), '--live', '--out-json', jsonl]
+    with pytest.raises(FileNotFoundError, match='missing.avi'):
+        demo.main([cfg_file, ckpt, str(tmp_path / 'missing.avi')] + args)
+    assert not os.path.exists(jsonl)
+    monkeypatch.setattr(
+        'mmyowo.apis.live.cv2.VideoCapture', lambda *a: type(
+            'Dead', (), {
+                'isOpened': lambda self: True,
+                'get': lambda self, prop: 25.0,
+                'read': lambda self: (False, None),
+                'release': lambda self: None
+            })())
+    with pytest.raises(SystemExit, match='rtsp://cam.invalid/x: no frame'):
+        demo.main([cfg_file, ckpt, 'rtsp://cam.invalid/x'] + args)
+    assert not os.path.exists(jsonl)

@@ -1,4 +1,5 @@
 """Tests of the synthetic dataset generator and its CLI."""
+import json
 import os
 import os.path as osp
 import runpy
@@ -45,7 +46,7 @@ def test_same_seed_gives_identical_files(dataset, tmp_path):
     generate_synthetic_dataset(str(tmp_path / 'again'), seed=3, **SMALL)
     first, second = read_tree(root), read_tree(str(tmp_path / 'again'))
     assert set(first) == set(second)
-    assert len(first) == 8 * 16 + 1
+    assert len(first) == 8 * 16 + 2  # frames, ground truth, track ids
     for name in first:
         assert first[name] == second[name], name
     generate_synthetic_dataset(str(tmp_path / 'other'), seed=4, **SMALL)
@@ -251,3 +252,21 @@ def test_cli(tmp_path, monkeypatch, capsys):
     gt = load_annotations(gt_path)
     assert gt['nframes'] == {'train/train_0000': 12, 'test/test_0000': 12}
     assert set(gt['resolution'].values()) == {(48, 64)}
+
+
+def test_actors_track_ids(dataset):
+    """annotations/synthetic_tracks.json names the actor of every tube: ids
+    unique within a video, the actor's index among the video's objects."""
+    root, gt_path = dataset
+    gt = load_annotations(gt_path)
+    path = osp.join(root, 'annotations', 'synthetic_tracks.json')
+    with open(path) as f:
+        tracks = json.load(f)
+    assert set(tracks) == set(gt['gttubes'])
+    for video, tubes in gt['gttubes'].items():
+        ids = tracks[video]
+        assert {int(label) for label in ids} == set(tubes)
+        assert all(
+            len(ids[str(label)]) == len(t) for label, t in tubes.items())
+        flat = [i for v in ids.values() for i in v]
+        assert len(flat) == len(set(flat))

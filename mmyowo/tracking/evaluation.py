@@ -1,0 +1,222 @@
+"""Measure online tracking on detections: identity metrics and online tubes.
+
+Input: the per-frame detections of a test split as ``mim test`` saves them
+(``FrameMAPMetric(results_file=...)``, rows ``[video_index, frame, label,
+score, x1, y1, x2, y2]``, one row per box and class), the canonical ground
+truth, and optionally the actors' track ids (the synthetic generator's
+``synthetic_tracks.json``; without them each ground-truth tube is its own
+identity, which holds wherever an actor has one tube per class).
+
+Each video is replayed frame by frame through :class:`.OnlineActionTracker`
+(the rows of one box are grouped back into its ``(C,)`` score vector;
+classes under the metric's ``score_thr`` are 0).
+
+* **Identity** (py-motmetrics): ground-truth objects are the annotated
+  actor boxes of each frame, with their track ids; hypotheses are the
+  tracked persons whose best smoothed score reaches ``score_thr`` (the
+  persons the demo labels); matched at IoU >= 0.5. Reported: IDF1, ID
+  switches, MOTA (and IDP, IDR).
+* **Online tubes** (track x smoothed class): per track and class, each span
+  where the class was active (between its start and end events), with the
+  track's boxes and smoothed scores, scored by the mean smoothed score; their
+  video-mAP with the YOWO protocol's matching
+  (:func:`~mmyowo.evaluation.functional.yowo_video_ap`), next to the offline
+  linking of ``mim test`` (:func:`~mmyowo.evaluation.functional.
+  yowo_video_map`) on the same detections.
+"""
+from collections import defaultdict
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+from mmengine.structures import InstanceData
+
+from mmyowo.evaluation.functional import (box_iou, check_videos, yowo_video_ap,
+                                          yowo_video_map)
+from .online import OnlineActionTracker, TrackedFrame
+
+Frames = Dict[int, Tuple[np.ndarray, np.ndarray]]
+
+
+def group_detections(detections: np.ndarray, num_videos: int,
+                     num_classes: int) -> List[Frames]:
+    """Group detection rows back into boxes with ``(C,)`` score vectors.
+
+    Returns:
+        Per video, ``{frame: (boxes (n, 4), scores (n, C))}``.
+    """
+    detections = np.asarray(detections, dtype=np.float64).reshape(-1, 8)
+    grouped: List[Dict[int, Dict[tuple, np.ndarray]]] = [
+        defaultdict(dict) for _ in range(num_videos)
+    ]
+    for video, frame, label, score, *box in detections:
+        boxes = grouped[int(video)][int(frame)]
+        key = tuple(box)
+        if key not in boxes:
+            boxes[key] = np.zeros(num_classes)
+        boxes[key][int(label)] = max(boxes[key][int(label)], score)
+    out: List[Frames] = []
+    for per_video in grouped:
+        frames: Frames = {}
+        for frame, boxes in per_video.items():
+            keys = list(boxes)
+            frames[frame] = (np.array(keys, np.float32).reshape(-1, 4),
+                             np.stack([boxes[k] for k in keys]))
+        out.append(frames)
+    return out
+
+
+def track_video(frames: Frames, num_frames: int, class_names: Sequence[str],
+                fps: float, **online_cfg: Any) -> List[TrackedFrame]:
+    """Replay one video's detections (frames ``1..num_frames``) through a fresh
+    :class:`.OnlineActionTracker`; the last frame also carries the end events
+    of the actions still open."""
+    online = OnlineActionTracker(class_names, **online_cfg)
+    empty = (np.zeros((0, 4), np.float32), np.zeros((0, len(class_names))))
+    tracked = []
+    for frame in range(1, num_frames + 1):
+        boxes, scores = frames.get(frame, empty)
+        tracked.append(
+            online.update(
+                InstanceData(bboxes=boxes, scores=scores), frame,
+                (frame - 1) / fps))
+    if tracked:
+        tracked[-1].events.extend(online.finish())
+    return tracked
+
+
+def gt_identities(gt: dict, video: str,
+                  tracks: Optional[dict]) -> Dict[int, List[tuple]]:
+    """``{frame: [(identity, box), ...]}`` of a video's annotated actors."""
+    out: Dict[int, List[tuple]] = defaultdict(list)
+    ids = (tracks or {}).get(video, {})
+    serial = 0
+    for label, tubes in sorted(gt['gttubes'].get(video, {}).items()):
+        names = ids.get(str(label))
+        for index, tube in enumerate(tubes):
+            identity = names[index] if names and index < len(names) else (
+                1000 + serial)
+            serial += 1
+            for row in np.asarray(tube):
+                out[int(row[0])].append((identity, row[1:5]))
+    return out
+
+
+def identity_metrics(tracked: Dict[str, List[TrackedFrame]], gt: dict,
+                     tracks: Optional[dict],
+                     score_thr: float) -> Dict[str, float]:
+    """IDF1, ID switches, MOTA, IDP, IDR over all videos (py-motmetrics)."""
+    # py-motmetrics is a tool-time dependency (requirements/runtime.txt).
+    import motmetrics as mm
+    names, accumulators = [], []
+    for video, frames in tracked.items():
+        acc = mm.MOTAccumulator(auto_id=False)
+        truth = gt_identities(gt, video, tracks)
+        for tf in frames:
+            objects = truth.get(tf.frame, [])
+            hyps = [p for p in tf.persons if p.smoothed.max() >= score_thr]
+            obj_boxes = np.array([b for _, b in objects],
+                                 np.float64).reshape(-1, 4)
+            hyp_boxes = np.array([p.bbox for p in hyps],
+                                 np.float64).reshape(-1, 4)
+            # motmetrics' own iou_matrix calls np.asfarray, gone in NumPy 2:
+            # the same distances (1 - IoU, NaN = no match below IoU 0.5).
+            dist = 1.0 - box_iou(obj_boxes[:, None], hyp_boxes[None])
+            dist[dist > 0.5] = np.nan
+            acc.update([i for i, _ in objects], [p.track_id for p in hyps],
+                       dist,
+                       frameid=tf.frame)
+        names.append(video)
+        accumulators.append(acc)
+    host = mm.metrics.create()
+    summary = host.compute_many(
+        accumulators,
+        names=names,
+        metrics=['idf1', 'idp', 'idr', 'num_switches', 'mota'],
+        generate_overall=True)
+    overall = summary.loc['OVERALL']
+    return {
+        'IDF1': float(overall['idf1']),
+        'IDP': float(overall['idp']),
+        'IDR': float(overall['idr']),
+        'ID switches': int(overall['num_switches']),
+        'MOTA': float(overall['mota'])
+    }
+
+
+def online_tubes(video: str, frames: List[TrackedFrame],
+                 num_classes: int) -> Dict[int, List[tuple]]:
+    """Tubes of one video: per track and class, each active span (from its
+    start event to its end event), ``(F, 6)`` rows ``[frame, x1, y1, x2,
+    y2, smoothed score]``, scored by their mean smoothed score."""
+    rows: Dict[int, Dict[int, tuple]] = defaultdict(dict)
+    for tf in frames:
+        for person in tf.persons:
+            rows[person.track_id][tf.frame] = (person.bbox, person.smoothed)
+    tubes: Dict[int, List[tuple]] = defaultdict(list)
+    starts: Dict[Tuple[int, int], int] = {}
+    for tf in frames:
+        for event in tf.events:
+            key = (event.track_id, event.label)
+            if event.kind == 'started':
+                starts[key] = event.frame
+                continue
+            first = starts.pop(key)
+            track = rows[event.track_id]
+            span = [f for f in range(first, event.frame + 1) if f in track]
+            tube = np.array([[f, *track[f][0], track[f][1][event.label]]
+                             for f in span])
+            tubes[event.label].append((video, float(tube[:, 5].mean()), tube))
+    return tubes
+
+
+def evaluate_tracking(results: Dict[str, Any],
+                      gt: dict,
+                      tracks: Optional[dict] = None,
+                      score_thr: float = 0.4,
+                      iou_thr: float = 0.5,
+                      fps: float = 25.0,
+                      **online_cfg: Any) -> Dict[str, Any]:
+    """Identity metrics and online vs offline video-mAP (module docstring).
+
+    Args:
+        results: A results file's content
+            (:func:`~mmyowo.evaluation.functional.load_detection_results`).
+        gt: Canonical ground truth.
+        tracks: Actors' track ids (``synthetic_tracks.json``), optional.
+        score_thr: Persons counted as hypotheses, and the default event
+            threshold.
+        iou_thr: Video-mAP spatio-temporal IoU threshold.
+        fps: Frame rate of the event times.
+        **online_cfg: :class:`.OnlineActionTracker` options (``tracker``,
+            ``smoothing``, ``events``).
+    """
+    videos = list(results['videos'])
+    class_names = list(results['class_names'])
+    num_classes = len(class_names)
+    nframes = check_videos(gt, videos)
+    online_cfg.setdefault('events', dict(on_thr=score_thr))
+    grouped = group_detections(results['detections'], len(videos), num_classes)
+    tracked = {
+        video:
+        track_video(grouped[i], int(nframes[i]), class_names, fps,
+                    **online_cfg)
+        for i, video in enumerate(videos)
+    }
+    identity = identity_metrics(tracked, gt, tracks, score_thr)
+    tubes: Dict[int, List[tuple]] = defaultdict(list)
+    for video, frames in tracked.items():
+        for label, found in online_tubes(video, frames, num_classes).items():
+            tubes[label].extend(found)
+    online = yowo_video_ap(
+        dict(tubes), gt, videos, [iou_thr], num_classes=num_classes)[iou_thr]
+    offline = yowo_video_map(
+        results['detections'], gt, videos, [iou_thr],
+        num_classes=num_classes)[iou_thr]
+    return dict(
+        identity, **{
+            f'online video-mAP@{iou_thr}': float(online['mAP']),
+            f'offline video-mAP@{iou_thr}': float(offline['mAP']),
+            'online tubes': sum(len(t) for t in tubes.values()),
+            'offline tubes': int(offline['num_tubes']),
+            'videos': len(videos)
+        })

@@ -1,0 +1,116 @@
+"""tools/analysis/eval_tracking.py and mmyowo.tracking.evaluation: identity
+metrics (py-motmetrics) and online vs offline video-mAP on saved detections."""
+import importlib.util
+import json
+import os.path as osp
+
+import numpy as np
+import pytest
+
+from mmyowo.datasets.annotations import save_annotations
+from mmyowo.evaluation.functional import save_detection_results
+from mmyowo.tracking.evaluation import group_detections
+
+TOOL = osp.join(
+    osp.dirname(__file__), '..', '..', 'tools', 'analysis', 'eval_tracking.py')
+
+
+def load_tool():
+    spec = importlib.util.spec_from_file_location('eval_tracking_tool', TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+NAMES = ['move_left', 'move_right']
+NFRAMES = 40
+
+
+def crossing_gt():
+    """Two actors crossing (boxes overlapping mid-way), both annotated on every
+    frame."""
+    f = np.arange(1, NFRAMES + 1, dtype=np.float32)[:, None]
+    xa, xb = 10 + 5 * f, 210 - 5 * f
+    a = np.hstack([f, xa, 50 + 0 * f, xa + 40, 150 + 0 * f])
+    b = np.hstack([f, xb, 60 + 0 * f, xb + 40, 160 + 0 * f])
+    return {
+        'labels': NAMES,
+        'gttubes': {
+            'v': {
+                0: [a],
+                1: [b]
+            }
+        },
+        'nframes': {
+            'v': NFRAMES
+        },
+        'resolution': {
+            'v': (240, 320)
+        },
+        'train_videos': [[]],
+        'test_videos': [['v']]
+    }
+
+
+def detections(gt, swap_after=None):
+    """Rows of a perfect detector; ``swap_after``: from that frame on, the two
+    actors' class scores are swapped (a detector confusing them)."""
+    rows = []
+    for label, (tube, ) in gt['gttubes']['v'].items():
+        for row in tube:
+            frame = int(row[0])
+            lab = 1 - label if swap_after and frame > swap_after else label
+            rows.append([0, frame, lab, 0.9, *row[1:5]])
+            rows.append([0, frame, 1 - lab, 0.05, *row[1:5]])
+    return np.array(rows)
+
+
+@pytest.fixture
+def files(tmp_path):
+    gt = crossing_gt()
+    ann = str(tmp_path / 'gt.pkl')
+    save_annotations(gt, ann)
+    tracks = tmp_path / 'synthetic_tracks.json'
+    tracks.write_text(json.dumps({'v': {'0': [3], '1': [7]}}))
+    res = str(tmp_path / 'results.npz')
+    save_detection_results(res, detections(gt), ['v'], NAMES, ann, 0)
+    return tmp_path, ann, res
+
+
+def test_group_detections():
+    grouped = group_detections(detections(crossing_gt()), 1, 2)[0]
+    boxes, scores = grouped[1]
+    assert boxes.shape == (2, 4) and np.allclose(
+        sorted(scores.max(axis=1)), [0.9, 0.9])
+
+
+def test_perfect_tracking_of_crossing_actors(files, capsys):
+    tmp_path, ann, res = files
+    out = str(tmp_path / 'metrics.json')
+    tool = load_tool()
+    metrics = tool.main([res, '--out', out])
+    assert metrics['IDF1'] == pytest.approx(1.0)
+    assert metrics['ID switches'] == 0
+    assert metrics['MOTA'] == pytest.approx(1.0)
+    assert metrics['online video-mAP@0.5'] == pytest.approx(1.0)
+    assert metrics['offline video-mAP@0.5'] == pytest.approx(1.0)
+    assert 'synthetic_tracks.json' in metrics['identities']
+    assert json.load(open(out))['IDF1'] == pytest.approx(1.0)
+    assert 'IDF1' in capsys.readouterr().out
+
+
+def test_label_swap_splits_the_online_tubes(files):
+    """A detector that swaps the actors' actions after frame 12: the
+    identities stay (tracking is class-agnostic), the online tubes end and
+    restart, and none of them covers half of its ground-truth tube with the
+    right class: the online video-AP drops to 0."""
+    tmp_path, ann, _ = files
+    gt = crossing_gt()
+    res = str(tmp_path / 'swapped.npz')
+    save_detection_results(res, detections(gt, swap_after=12), ['v'], NAMES,
+                           ann, 0)
+    tool = load_tool()
+    metrics = tool.main([res])
+    assert metrics['IDF1'] == pytest.approx(1.0)
+    assert metrics['online tubes'] == 4
+    assert metrics['online video-mAP@0.5'] == 0.0
