@@ -48,7 +48,6 @@ import numpy as np
 
 from mmyowo.fileio import load_data_pickle
 from mmyowo.utils.atomic_io import atomic_write_bytes
-
 from .annotation_checks import (DEFAULT_BOX_TOLERANCE, normalize_annotations,
                                 validate_annotations)
 
