@@ -16,7 +16,7 @@ Example:
     >>> plain = history_buffer_to_plain(HistoryBuffer([1.0, 2.0], [1, 1]))
     >>> plain['log_history'], plain['count_history']
     ([1.0, 2.0], [1, 1])
-    >>> history_buffer_from_plain(plain, 'ckpt.pth').mean()
+    >>> float(history_buffer_from_plain(plain, 'ckpt.pth').mean())
     1.5
 """
 import math

@@ -35,7 +35,8 @@ the opcode count (hence the number of objects) is capped by
 :class:`PickleLimits`, nesting depth is capped, dictionary keys and set
 members must be strings, bytes, ``None``, booleans, 64-bit integers or
 tuples of those (no hash-flooding with crafted floats or huge integers), and
-the only codec is ``latin-1``. Every refusal names the source and the limit.
+the only codecs are ``latin-1`` and UTF-8. Every refusal names the source and
+the limit.
 
 Example:
     >>> import pickle
@@ -878,7 +879,8 @@ class DataUnpickler:
             if (obj.module, obj.name) in self.values:
                 value = self.values[(obj.module, obj.name)]
             else:
-                value = _Foreign(obj.qualname).finish(self)
+                # A bare name used as a value (a class or function object).
+                value = sub(self.foreign(obj))
         else:
             raise self.refuse(f'an object of type {kind.__name__}')
         active.discard(key)
