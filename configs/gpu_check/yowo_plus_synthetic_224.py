@@ -1,0 +1,5 @@
+# The base model (configs/_base_/models/yowo_plus.py: CSPDarknet53 +
+# I3D-R50, full width, random init) on the GPU check's synthetic set.
+_base_ = ['../_base_/models/yowo_plus.py', './_base_synthetic_224.py']
+
+model = dict(bbox_head=dict(head_module=dict(num_classes=4)))
