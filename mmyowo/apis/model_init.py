@@ -48,7 +48,8 @@ def init_detector(config: Union[str, Path, Config],
         backend (str): ``'pytorch'`` or ``'onnxruntime'``
             (:class:`mmyowo.deploy.ORTYOWO`: the exported graphs, with this
             config's preprocessing and post-processing; the graphs must fit
-            the config's clip length, input size, classes and strides).
+            the config's classes, strides and 3D branch, and the clip
+            length and input size its test pipeline fixes).
         providers (sequence, optional): onnxruntime execution providers
             (default CPU); e.g. ``['CUDAExecutionProvider',
             'CPUExecutionProvider']``.

@@ -131,8 +131,8 @@ def load_manifest(onnx_dir: str) -> dict:
 
 
 def check_manifest(manifest: dict, path: str, bbox_head: nn.Module,
-                   with_3d: bool, clip_len: int,
-                   input_size: Sequence[int]) -> None:
+                   with_3d: bool, clip_len: Optional[int],
+                   input_size: Optional[Sequence[int]]) -> None:
     """Refuse graphs exported for another model or other settings.
 
     Args:
@@ -140,18 +140,22 @@ def check_manifest(manifest: dict, path: str, bbox_head: nn.Module,
         path (str): The manifest file (for the messages).
         bbox_head (nn.Module): The config's head.
         with_3d (bool): Whether the config's model has a 3D branch.
-        clip_len (int): The config's clip length.
-        input_size (tuple[int, int]): The config's input ``(h, w)``.
+        clip_len (int, optional): The config's clip length (``None``: not
+            checked).
+        input_size (tuple[int, int], optional): The config's input ``(h,
+            w)`` (``None``: not checked).
 
     Raises:
         ManifestError: Naming the file and each field that differs.
     """
-    expected = dict(
-        clip_len=int(clip_len),
-        input_size=[int(s) for s in input_size],
+    expected: Dict[str, Any] = dict(
         num_classes=int(getattr(bbox_head, 'num_classes')),
         strides=[int(s) for s in getattr(bbox_head, 'strides')],
         with_3d=bool(with_3d))
+    if clip_len is not None:
+        expected['clip_len'] = int(clip_len)
+    if input_size is not None:
+        expected['input_size'] = [int(s) for s in input_size]
     wrong = {
         key: (manifest[key], value)
         for key, value in expected.items() if manifest[key] != value
@@ -210,11 +214,13 @@ class ORTYOWO(nn.Module):
         providers (sequence, optional): onnxruntime execution providers,
             by priority; default :data:`DEFAULT_PROVIDERS`.
         clip_len (int, optional): The clip length the graphs must take;
-            default the config's (its test pipeline's, else
-            :data:`~mmyowo.apis.preprocessing.DEFAULT_SETTINGS`'), as
-            :class:`~mmyowo.apis.YOWOVideoDetector` derives it.
+            default the config's test pipeline's (as
+            :class:`~mmyowo.apis.YOWOVideoDetector` derives it). A config
+            without a test pipeline fixes none: the detector must then be
+            given the export's ``clip_len`` and ``input_size``, else its
+            first call fails naming the graph and the shapes.
         input_size (tuple[int, int], optional): The input ``(h, w)`` the
-            graphs must take; default the config's, likewise.
+            graphs must take; default the config's test pipeline's.
 
     Raises:
         ManifestError: The directory does not hold a valid export for this
@@ -234,7 +240,8 @@ class ORTYOWO(nn.Module):
         # Imported here: apis imports this module lazily (init_detector's
         # backend), and the preprocessing decides the config's settings.
         from mmyowo.apis.preprocessing import (DEFAULT_SETTINGS,
-                                               FramePreprocessor)
+                                               FramePreprocessor,
+                                               find_test_pipeline)
         self.onnx_dir = onnx_dir
         self.manifest_path = osp.join(onnx_dir, MANIFEST_NAME)
         self.manifest = load_manifest(onnx_dir)
@@ -246,15 +253,15 @@ class ORTYOWO(nn.Module):
         # The networks read host tensors; the provider decides where they
         # run.
         self.device = torch.device('cpu')
-        preprocessor, settings = FramePreprocessor.from_config(
-            cfg if isinstance(cfg, Config) else None,
-            data_preprocessor,
-            input_size=input_size)
-        if clip_len is None:
-            clip_len = int(
-                settings.get('clip_len', DEFAULT_SETTINGS['clip_len']))
+        if isinstance(cfg, Config) and find_test_pipeline(cfg):
+            preprocessor, settings = FramePreprocessor.from_config(
+                cfg, data_preprocessor, input_size=input_size)
+            if clip_len is None:
+                clip_len = int(
+                    settings.get('clip_len', DEFAULT_SETTINGS['clip_len']))
+            input_size = preprocessor.input_size
         check_manifest(self.manifest, self.manifest_path, bbox_head,
-                       with_3d, clip_len, preprocessor.input_size)
+                       with_3d, clip_len, input_size)
         self.sessions: Dict[str, Any] = {}
         for name, entry in self.manifest['graphs'].items():
             if name in GRAPH_FILES and (name != 'backbone3d' or with_3d):
