@@ -112,8 +112,8 @@ def resolve_frame_batch(frame_batch: Union[int, str, None],
 
 
 def model_device(model: Any) -> torch.device:
-    """The device of the tensors ``model`` reads: its ``device`` attribute
-    when it has one (a model whose network runs outside PyTorch, e.g.
+    """The device of the tensors ``model`` reads: its ``device`` attribute when
+    it has one (a model whose network runs outside PyTorch, e.g.
     mmyowo.deploy's onnxruntime model, reads host tensors), else that of its
     first parameter."""
     device = getattr(model, 'device', None)

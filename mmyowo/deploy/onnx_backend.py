@@ -1,6 +1,6 @@
 """Run an exported YOWO (:mod:`.onnx_export`) with onnxruntime behind the
-interface of the PyTorch model, so that
-:class:`~mmyowo.apis.YOWOVideoDetector` runs both the same way.
+interface of the PyTorch model, so that :class:`~mmyowo.apis.YOWOVideoDetector`
+runs both the same way.
 
 Only the networks move to onnxruntime: the frames are preprocessed by the
 same :class:`~mmyowo.apis.preprocessing.FramePreprocessor` (the config's
@@ -86,8 +86,8 @@ def load_manifest(onnx_dir: str) -> dict:
             manifest = json.load(f)
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ManifestError(f'{path}: not a JSON manifest ({err})') from err
-    if not isinstance(manifest, dict) or manifest.get(
-            'format') != MANIFEST_FORMAT:
+    if not isinstance(manifest,
+                      dict) or manifest.get('format') != MANIFEST_FORMAT:
         raise ManifestError(f'{path}: not an mmyowo ONNX manifest (format '
                             f'"{MANIFEST_FORMAT}")')
     if manifest.get('version') != MANIFEST_VERSION:
@@ -106,8 +106,8 @@ def load_manifest(onnx_dir: str) -> dict:
         raise ManifestError(f'{path}: dtype {manifest["dtype"]!r}; the '
                             'runtime feeds float32')
     graphs = _field(manifest, 'graphs', dict, path)
-    needed = ['per_frame', 'keyframe_head'] + (['backbone3d']
-                                               if manifest['with_3d'] else [])
+    needed = ['per_frame', 'keyframe_head'
+              ] + (['backbone3d'] if manifest['with_3d'] else [])
     for name in needed:
         entry = graphs.get(name)
         if not isinstance(entry, dict):
@@ -170,8 +170,8 @@ def check_manifest(manifest: dict, path: str, bbox_head: nn.Module,
 def make_session(path: str,
                  providers: Optional[Sequence[Provider]] = None) -> Any:
     """An onnxruntime session on ``path``: every graph optimisation
-    (``ORT_ENABLE_ALL``), ``torch.get_num_threads()`` intra-op threads (so
-    that the thread settings of a run apply to both backends).
+    (``ORT_ENABLE_ALL``), ``torch.get_num_threads()`` intra-op threads (so that
+    the thread settings of a run apply to both backends).
 
     Raises:
         ValueError: A requested provider is not available in this
@@ -245,7 +245,9 @@ class ORTYOWO(nn.Module):
         self.onnx_dir = onnx_dir
         self.manifest_path = osp.join(onnx_dir, MANIFEST_NAME)
         self.manifest = load_manifest(onnx_dir)
-        self.bbox_head = bbox_head
+        # Typed as Any: as an nn.Module attribute its methods would read
+        # as ``Tensor | Module``.
+        self.bbox_head: Any = bbox_head
         self.data_preprocessor = data_preprocessor
         self.cfg = cfg
         self.dataset_meta = self.manifest.get('dataset_meta')
@@ -257,11 +259,11 @@ class ORTYOWO(nn.Module):
             preprocessor, settings = FramePreprocessor.from_config(
                 cfg, data_preprocessor, input_size=input_size)
             if clip_len is None:
-                clip_len = int(
-                    settings.get('clip_len', DEFAULT_SETTINGS['clip_len']))
+                clip: Dict[str, Any] = dict(DEFAULT_SETTINGS, **settings)
+                clip_len = int(clip['clip_len'])
             input_size = preprocessor.input_size
-        check_manifest(self.manifest, self.manifest_path, bbox_head,
-                       with_3d, clip_len, input_size)
+        check_manifest(self.manifest, self.manifest_path, bbox_head, with_3d,
+                       clip_len, input_size)
         self.sessions: Dict[str, Any] = {}
         for name, entry in self.manifest['graphs'].items():
             if name in GRAPH_FILES and (name != 'backbone3d' or with_3d):
@@ -277,8 +279,8 @@ class ORTYOWO(nn.Module):
     # the graphs
     # ------------------------------------------------------------------ #
     def _run(self, name: str, inputs: Sequence[Tensor]) -> List[Tensor]:
-        """Run graph ``name`` on float32 host tensors (fed in the graph's
-        input order)."""
+        """Run graph ``name`` on float32 host tensors (fed in the graph's input
+        order)."""
         session = self.sessions[name]
         feeds = {}
         for spec, tensor in zip(session.get_inputs(), inputs):
@@ -346,9 +348,9 @@ def ort_model_from_pytorch(model: nn.Module,
                            input_size: Sequence[int],
                            providers: Optional[Sequence[Provider]] = None,
                            opset: int = 17) -> ORTYOWO:
-    """Export ``model`` (a CPU YOWO) to ``out_dir`` and load it in
-    onnxruntime, sharing its head and data preprocessor: both backends of
-    one model, e.g. for a benchmark.
+    """Export ``model`` (a CPU YOWO) to ``out_dir`` and load it in onnxruntime,
+    sharing its head and data preprocessor: both backends of one model, e.g.
+    for a benchmark.
 
     The graphs are exported for ``clip_len`` and ``input_size``, which
     the caller gives :class:`~mmyowo.apis.YOWOVideoDetector` too (they

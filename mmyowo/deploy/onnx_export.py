@@ -97,8 +97,8 @@ class Backbone3DGraph(nn.Module):
 
 
 class KeyFrameHeadGraph(nn.Module):
-    """YOWO's 2D branch, fusion neck and head: key frames (+ their 3D
-    features) -> head maps."""
+    """YOWO's 2D branch, fusion neck and head: key frames (+ their 3D features)
+    -> head maps."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
@@ -138,7 +138,8 @@ def export_graph(module: nn.Module,
         torch.onnx.export(
             module.eval(),
             tuple(inputs.values()),
-            buffer,
+            # The legacy exporter writes to file objects too.
+            buffer,  # type: ignore[arg-type]
             input_names=names,
             output_names=list(outputs),
             dynamic_axes=dynamic_axes,
@@ -162,11 +163,12 @@ def export_onnx(model: nn.Module,
     Returns:
         list[str]: The output names.
     """
-    model.eval()
-    names = output_names(model.bbox_head.strides)
-    export_graph(PerFrameGraph(model), {
-        INPUT_NAME: torch.randn(1, 3, clip_len, *shape)
-    }, names, path, opset, dynamic_batch)
+    yowo: Any = model.eval()
+    names = output_names(yowo.bbox_head.strides)
+    export_graph(
+        PerFrameGraph(model),
+        {INPUT_NAME: torch.randn(1, 3, clip_len, *shape)}, names, path, opset,
+        dynamic_batch)
     return names
 
 
@@ -253,12 +255,11 @@ def export_onnx_graphs(model: nn.Module,
     os.makedirs(out_dir, exist_ok=True)
     outputs = output_names(strides)
     graphs: Dict[str, dict] = {}
-    for name, (module, inputs) in _graph_specs(model, clip_len,
-                                               shape).items():
+    for name, (module, inputs) in _graph_specs(model, clip_len, shape).items():
         graph_outputs = ['feat_3d'] if name == 'backbone3d' else outputs
         path = osp.join(out_dir, GRAPH_FILES[name])
         data = export_graph(module, inputs, graph_outputs, path, opset)
-        entry = dict(
+        entry: Dict[str, Any] = dict(
             file=GRAPH_FILES[name],
             inputs=list(inputs),
             outputs=graph_outputs,
@@ -297,6 +298,6 @@ def export_onnx_graphs(model: nn.Module,
         dataset_meta=dataset_meta)
     # Last: a manifest means every graph it names is complete.
     atomic_write_text(
-        json.dumps(manifest, indent=2) + '\n', osp.join(out_dir,
-                                                        MANIFEST_NAME))
+        json.dumps(manifest, indent=2) + '\n',
+        osp.join(out_dir, MANIFEST_NAME))
     return manifest

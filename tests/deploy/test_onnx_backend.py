@@ -12,7 +12,7 @@ import torch
 from mmengine.config import Config
 
 from mmyowo.apis import VideoReader, YOWOVideoDetector, init_detector
-from mmyowo.deploy import (ManifestError, ORTYOWO, export_onnx_graphs,
+from mmyowo.deploy import (ORTYOWO, ManifestError, export_onnx_graphs,
                            load_manifest, ort_model_from_pytorch)
 from mmyowo.deploy.onnx_backend import make_session
 from .._paths import UCF24_MINI_VIDEOS
@@ -57,10 +57,10 @@ def randomize_bn(model):
 
 def make_model(cfg):
     """Random weights, tamed to look like a trained head's output: with the
-    prediction convs' default init the logits saturate, so that many boxes
-    clip to the same frame-wide box with the same score, and their order
-    (hence NMS) is decided by rounding; scaled down, the boxes stay near
-    their distinct anchors and the scores spread."""
+    prediction convs' default init the logits saturate, so that many boxes clip
+    to the same frame-wide box with the same score, and their order (hence NMS)
+    is decided by rounding; scaled down, the boxes stay near their distinct
+    anchors and the scores spread."""
     torch.manual_seed(0)
     with pytest.warns(UserWarning, match='no checkpoint'):
         model = init_detector(cfg)
@@ -84,8 +84,8 @@ def exported(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def frames():
-    name = sorted(f for f in os.listdir(UCF24_MINI_VIDEOS)
-                  if f.endswith('.mp4'))[0]
+    name = sorted(
+        f for f in os.listdir(UCF24_MINI_VIDEOS) if f.endswith('.mp4'))[0]
     return list(
         itertools.islice(
             VideoReader(osp.join(UCF24_MINI_VIDEOS, name)), NUM_FRAMES))
@@ -110,9 +110,8 @@ def max_diffs(actual, expected):
 def test_manifest(exported):
     cfg, model, out = exported
     manifest = load_manifest(out)
-    assert sorted(manifest['graphs']) == [
-        'backbone3d', 'keyframe_head', 'per_frame'
-    ]
+    assert sorted(
+        manifest['graphs']) == ['backbone3d', 'keyframe_head', 'per_frame']
     assert manifest['clip_len'] == CLIP_LEN
     assert manifest['input_size'] == list(SIZE)
     assert manifest['strides'] == [8, 16, 32]
@@ -145,14 +144,14 @@ def test_key_frame_inside_clip(exported, frames):
     """``predict`` with a key frame before the last runs the 3D and the
     key-frame graphs."""
     cfg, model, out = exported
-    ort_model = ort_model_from_pytorch(
-        model, out + '_b', CLIP_LEN, SIZE)
+    ort_model = ort_model_from_pytorch(model, out + '_b', CLIP_LEN, SIZE)
     detectors = [YOWOVideoDetector(m) for m in (model, ort_model)]
     clip = torch.stack(
         [detectors[0].preprocess(f)[0] for f in frames[:CLIP_LEN]], dim=1)
     meta = detectors[0].preprocess(frames[0])[1]
-    expected, actual = (d.detect_clips(clip[None], [meta], key_frame_index=1)
-                        for d in detectors)
+    expected, actual = (
+        d.detect_clips(clip[None], [meta], key_frame_index=1)
+        for d in detectors)
     box, score = max_diffs(actual, expected)
     assert box <= BOX_ATOL and score <= SCORE_ATOL
 
@@ -160,8 +159,9 @@ def test_key_frame_inside_clip(exported, frames):
 def test_refuses_exports_that_do_not_fit(exported, tmp_path):
     cfg, _, out = exported
     manifest = osp.join(out, 'manifest.json')
-    with pytest.raises(ManifestError, match=f'{manifest}.*clip_len 4 '
-                       r'\(config: 8\)'):
+    with pytest.raises(
+            ManifestError, match=f'{manifest}.*clip_len 4 '
+            r'\(config: 8\)'):
         init_detector(make_cfg(clip_len=8), out, backend='onnxruntime')
     with pytest.raises(ManifestError, match='num_classes 3 .config: 5'):
         init_detector(
@@ -187,15 +187,18 @@ def test_refuses_exports_that_do_not_fit(exported, tmp_path):
     with pytest.raises(ManifestError, match='backbone3d.onnx: SHA-256'):
         load_manifest(str(broken))
     for field, value, message in [
-        ('graphs', dict(data['graphs'], per_frame=dict(
-            data['graphs']['per_frame'], file='../per_frame.onnx')),
-         'not a plain file name'),
+        ('graphs',
+         dict(
+             data['graphs'],
+             per_frame=dict(
+                 data['graphs']['per_frame'],
+                 file='../per_frame.onnx')), 'not a plain file name'),
         ('clip_len', '4', '"clip_len" must be int'),
         ('dtype', 'float16', "dtype 'float16'"),
         ('format', 'other', 'not an mmyowo ONNX manifest'),
     ]:
-        (broken / 'manifest.json').write_text(
-            json.dumps(dict(data, **{field: value})))
+        (broken /
+         'manifest.json').write_text(json.dumps(dict(data, **{field: value})))
         with pytest.raises(ManifestError, match=message):
             load_manifest(str(broken))
     (broken / 'manifest.json').write_text('{')
@@ -215,8 +218,9 @@ def test_backend_arguments(exported):
         init_detector(cfg, out, device='cuda', backend='onnxruntime')
     # An unavailable provider is an error, not onnxruntime's silent
     # fallback to the CPU.
-    with pytest.raises(ValueError, match='NoSuchExecutionProvider.*not '
-                       'available'):
+    with pytest.raises(
+            ValueError, match='NoSuchExecutionProvider.*not '
+            'available'):
         make_session(
             osp.join(out, 'per_frame.onnx'),
             ['NoSuchExecutionProvider', 'CPUExecutionProvider'])

@@ -27,8 +27,7 @@ TOOLS = osp.join(osp.dirname(__file__), '..', '..', 'tools')
 
 
 def _load_tool(path, name):
-    spec = importlib.util.spec_from_file_location(name,
-                                                  osp.join(TOOLS, path))
+    spec = importlib.util.spec_from_file_location(name, osp.join(TOOLS, path))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -125,4 +125,5 @@ def test_out_dir_writes_both_modes_graphs(tmp_path, capsys):
         assert [o.name for o in graph_file.output] == graph['outputs']
     with pytest.raises(SystemExit):
         export_onnx.parse_args(
-            [cfg_file, '--out-dir', str(out), '--output', 'x.onnx'])
+            [cfg_file, '--out-dir',
+             str(out), '--output', 'x.onnx'])

@@ -254,8 +254,8 @@ class YOWO(BaseModel):
 
     def key_frame_maps(self, frames: Tensor,
                        feat_3d: Optional[Tensor]) -> List[Tensor]:
-        """2D branch, fusion neck and head on ``[N, 3, H, W]`` key frames
-        with their ``[N, C, H/32, W/32]`` 3D features (``None`` without a 3D
+        """2D branch, fusion neck and head on ``[N, 3, H, W]`` key frames with
+        their ``[N, C, H/32, W/32]`` 3D features (``None`` without a 3D
         branch): the raw head maps, one per level."""
         return self.bbox_head(self.fuse(self.extract_feat_2d(frames), feat_3d))
 
@@ -370,12 +370,13 @@ class YOWO(BaseModel):
         return self.bbox_head(self.extract_feat(inputs, data_samples))
 
 
-def predict_windows_with(detector, windows: Tensor,
+def predict_windows_with(detector,
+                         windows: Tensor,
                          metas: Sequence[Sequence[dict]],
                          frame_batch: Optional[int] = None
                          ) -> List[List[InstanceData]]:
-    """The streaming path of :meth:`YOWO.predict_windows` on any network
-    that provides its pieces, so that a PyTorch YOWO and an exported one
+    """The streaming path of :meth:`YOWO.predict_windows` on any network that
+    provides its pieces, so that a PyTorch YOWO and an exported one
     (``mmyowo.deploy``'s onnxruntime model) batch the windows, decode and
     suppress identically.
 
