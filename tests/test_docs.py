@@ -24,7 +24,7 @@ REGISTRIES = dict(
     HOOKS=HOOKS,
     TASK_UTILS=TASK_UTILS)
 # Subpackages whose ``__all__`` docs/api.md documents.
-API_PACKAGES = ('apis', 'datasets', 'engine', 'engine.hooks',
+API_PACKAGES = ('apis', 'datasets', 'deploy', 'engine', 'engine.hooks',
                 'evaluation.functional', 'evaluation.metrics', 'fileio',
                 'models.backbones', 'models.necks', 'models.dense_heads',
                 'models.detectors', 'models.task_modules', 'models.losses',
@@ -100,7 +100,7 @@ def api_objects():
 
 
 @pytest.mark.parametrize('section', [
-    'apis', 'datasets', 'engine', 'evaluation', 'fileio', 'models',
+    'apis', 'datasets', 'deploy', 'engine', 'evaluation', 'fileio', 'models',
     'preparation', 'tracking', 'utils', 'visualization'
 ])
 def test_api_reference_has_a_section_per_subpackage(section):

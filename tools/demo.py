@@ -5,7 +5,8 @@ Usage::
     python tools/demo.py CONFIG CHECKPOINT INPUT OUTPUT \
         [--mode per-frame|streaming] [--score-thr 0.4] [--device cpu] \
         [--camera] [--labels FILE] [--max-frames N] \
-        [--clip-len L] [--frame-interval P] [--input-size H W] [--strict]
+        [--clip-len L] [--frame-interval P] [--input-size H W] [--strict] \
+        [--backend pytorch|onnxruntime] [--providers EP ...]
 
 INPUT is a video file, or a camera index (with ``--camera`` or as a plain
 digit string). OUTPUT is an mp4 (``mp4v``) with, per frame, every person
@@ -17,6 +18,11 @@ from the checkpoint's ``meta.dataset_meta.classes``, else from ``--labels``
 (one name a line), else are the class indices. See mmyowo/apis/inference.py
 for the two modes: ``per-frame`` (causal, any model) and ``streaming``
 (KFRS-trained models, much faster, up to L frames of latency).
+
+With ``--backend onnxruntime``, CHECKPOINT is a directory exported by
+``tools/deployment/export_onnx.py --out-dir``: the graphs run in
+onnxruntime (``--providers``, default the CPU), with this script's
+preprocessing, post-processing and drawing unchanged.
 
 A video file that stops decoding before the frame count its container
 announces (truncated or corrupt) is processed up to that point: the demo
@@ -71,6 +77,7 @@ from mmyowo.apis import (ActionScore, LiveSourceError, PersonActions,
                          VideoReader, YOWOVideoDetector, init_detector,
                          person_actions)
 from mmyowo.apis.inference import MODES
+from mmyowo.apis.model_init import BACKENDS
 from mmyowo.apis.results import check_score_thr
 from mmyowo.tracking import OnlineActionTracker, TrackedPerson, TrackingWriter
 from mmyowo.visualization.action_labels import draw_person_actions
@@ -94,7 +101,10 @@ def same_file(a: str, b: str) -> bool:
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config', help='config file')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument(
+        'checkpoint',
+        help='checkpoint file, or with --backend onnxruntime the directory '
+        'of tools/deployment/export_onnx.py --out-dir')
     parser.add_argument('input', help='video file, or camera index')
     parser.add_argument('output', help='output video (.mp4)')
     parser.add_argument('--mode', choices=MODES, default='per-frame')
@@ -104,6 +114,18 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         default=0.4,
         help='draw boxes whose class score reaches this')
     parser.add_argument('--device', default='cpu')
+    parser.add_argument(
+        '--backend',
+        choices=BACKENDS,
+        default='pytorch',
+        help='onnxruntime: run the exported graphs (--device cpu; '
+        '--providers choose the hardware)')
+    parser.add_argument(
+        '--providers',
+        nargs='+',
+        help='onnxruntime execution providers by priority (default: '
+        'CPUExecutionProvider), e.g. CUDAExecutionProvider '
+        'CPUExecutionProvider')
     parser.add_argument(
         '--camera', action='store_true', help='INPUT is a camera index')
     parser.add_argument(
@@ -132,6 +154,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     add_live_args(parser)
     args = parser.parse_args(argv)
     check_live_args(parser, args)
+    if args.providers and args.backend != 'onnxruntime':
+        parser.error('--providers needs --backend onnxruntime')
     if args.max_frames is not None and args.max_frames < 1:
         parser.error('--max-frames must be >= 1')
     if args.camera and not args.input.isdigit():
@@ -388,7 +412,12 @@ def run_tracked(args: argparse.Namespace, model: Any,
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
     args = parse_args(argv)
-    model = init_detector(args.config, args.checkpoint, device=args.device)
+    model = init_detector(
+        args.config,
+        args.checkpoint,
+        device=args.device,
+        backend=args.backend,
+        providers=args.providers)
     detector = YOWOVideoDetector(
         model,
         mode=args.mode,

@@ -111,6 +111,17 @@ def resolve_frame_batch(frame_batch: Union[int, str, None],
     return frame_batch
 
 
+def model_device(model: Any) -> torch.device:
+    """The device of the tensors ``model`` reads: its ``device`` attribute when
+    it has one (a model whose network runs outside PyTorch, e.g.
+    mmyowo.deploy's onnxruntime model, reads host tensors), else that of its
+    first parameter."""
+    device = getattr(model, 'device', None)
+    if isinstance(device, torch.device):
+        return device
+    return next(model.parameters()).device
+
+
 class YOWOVideoDetector:
     """Run a YOWO model over whole videos (see the module docstring).
 
@@ -127,8 +138,8 @@ class YOWOVideoDetector:
     ``scale_factor`` let the head rescale the boxes back to original pixels.
 
     Args:
-        model (nn.Module): A YOWO model (e.g. from :func:`init_detector`);
-            it is put in eval mode.
+        model (nn.Module): A YOWO model (e.g. from :func:`init_detector`,
+            PyTorch or onnxruntime backend); it is put in eval mode.
         mode (str): ``'per-frame'`` or ``'streaming'``.
         clip_len (int, optional): Clip length ``L``.
         frame_interval (int, optional): Sampling step ``p``.
@@ -155,11 +166,12 @@ class YOWOVideoDetector:
         if mode not in MODES:
             raise ValueError(f'mode must be one of {MODES}, got {mode!r}')
         # Duck-typed: a YOWO, or any model with its interface (bbox_head,
-        # extract_feat_2d / _3d, fuse, predict, predict_windows); typed as
-        # nn.Module, its submodules would read as ``Tensor | Module``.
+        # data_preprocessor, predict, predict_windows, eval; e.g. the
+        # onnxruntime model of mmyowo.deploy); typed as nn.Module, its
+        # submodules would read as ``Tensor | Module``.
         yowo: Any = model
         self.model: Any = yowo.eval()
-        self.device = next(model.parameters()).device
+        self.device = model_device(model)
         cfg = getattr(model, 'cfg', None)
         self.preprocessor, settings = FramePreprocessor.from_config(
             cfg if isinstance(cfg, Config) else None,

@@ -2,7 +2,7 @@
 import copy
 import warnings
 from pathlib import Path
-from typing import Optional, Union
+from typing import Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
@@ -13,12 +13,19 @@ from mmengine.utils import import_modules_from_strings
 
 from mmyowo.utils.checkpoint import load_model_checkpoint
 
+#: Backends of :func:`init_detector`.
+BACKENDS = ('pytorch', 'onnxruntime')
+
 
 def init_detector(config: Union[str, Path, Config],
                   checkpoint: Optional[str] = None,
                   device: Union[str, torch.device] = 'cpu',
-                  cfg_options: Optional[dict] = None) -> nn.Module:
-    """Build a YOWO detector from a config and load a checkpoint.
+                  cfg_options: Optional[dict] = None,
+                  backend: str = 'pytorch',
+                  providers: Optional[Sequence[Union[str, tuple]]] = None
+                  ) -> nn.Module:
+    """Build a YOWO detector from a config and load a checkpoint, or an
+    exported ONNX directory run by onnxruntime.
 
     The config may hold only ``model`` (like configs/_base_/models/
     yowo_plus.py). ``custom_imports`` are imported and ``default_scope``
@@ -29,15 +36,89 @@ def init_detector(config: Union[str, Path, Config],
 
     Args:
         config (str | Path | Config): Config file or object (not modified).
-        checkpoint (str, optional): Checkpoint to load, safely and strictly
+        checkpoint (str, optional): ``backend='pytorch'``: checkpoint to
+            load, safely and strictly
             (:func:`~mmyowo.utils.load_model_checkpoint`: every weight must
-            fit). Without one the weights are random (with a warning).
-        device (str | torch.device): Device of the model.
+            fit); without one the weights are random (with a warning).
+            ``backend='onnxruntime'``: the directory written by
+            ``tools/deployment/export_onnx.py --out-dir`` (required).
+        device (str | torch.device): Device of the model; ``'cpu'`` for
+            onnxruntime, whose ``providers`` choose the hardware.
         cfg_options (dict, optional): Overrides merged into the config.
+        backend (str): ``'pytorch'`` or ``'onnxruntime'``
+            (:class:`mmyowo.deploy.ORTYOWO`: the exported graphs, with this
+            config's preprocessing and post-processing; the graphs must fit
+            the config's classes, strides and 3D branch, and the clip
+            length and input size its test pipeline fixes).
+        providers (sequence, optional): onnxruntime execution providers
+            (default CPU); e.g. ``['CUDAExecutionProvider',
+            'CPUExecutionProvider']``.
 
     Returns:
         nn.Module: The model in eval mode, with ``cfg`` and ``dataset_meta``
-        (the checkpoint's ``meta['dataset_meta']``, else ``None``) set.
+        (the checkpoint's ``meta['dataset_meta']`` or the export's, else
+        ``None``) set.
+
+    Raises:
+        ValueError: Unknown backend, or onnxruntime without a directory or
+            on another device than the CPU.
+        mmyowo.deploy.ManifestError: The export does not fit the config.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f'backend must be one of {BACKENDS}, got '
+                         f'{backend!r}')
+    if backend == 'pytorch' and providers is not None:
+        raise ValueError('providers apply to backend="onnxruntime" only')
+    config = load_config(config, cfg_options)
+    init_default_scope(config.get('default_scope', 'mmaction'))
+    model = MODELS.build(config.model)
+    if backend == 'onnxruntime':
+        if checkpoint is None:
+            raise ValueError('backend="onnxruntime" needs the exported '
+                             'directory (tools/deployment/export_onnx.py '
+                             '--out-dir) as checkpoint')
+        if torch.device(device).type != 'cpu':
+            raise ValueError(
+                f'backend="onnxruntime" runs on device "cpu" (got '
+                f'{device!r}): the execution providers choose the '
+                "hardware, e.g. providers=['CUDAExecutionProvider', "
+                "'CPUExecutionProvider']")
+        # Imported here: deploy builds on apis (preprocessing), and
+        # onnxruntime is needed only by this backend.
+        from mmyowo.deploy.onnx_backend import ORTYOWO
+
+        # The config's model gives the head (anchors, strides, test_cfg:
+        # the post-processing) and the data preprocessor; its random
+        # weights are dropped, the graphs hold the trained ones.
+        return ORTYOWO(
+            str(checkpoint),
+            model.bbox_head,
+            model.data_preprocessor,
+            model.with_3d,
+            cfg=config,
+            providers=providers).eval()
+    dataset_meta = None
+    if checkpoint is None:
+        warnings.warn('init_detector: no checkpoint given, the weights are '
+                      'random')
+    else:
+        ckpt = load_model_checkpoint(model, checkpoint)
+        dataset_meta = (ckpt.get('meta') or {}).get('dataset_meta')
+    model.cfg = config
+    model.dataset_meta = dataset_meta
+    model.to(device)
+    model.eval()
+    return model
+
+
+def load_config(config: Union[str, Path, Config],
+                cfg_options: Optional[dict] = None) -> Config:
+    """The config (a copy when given as an object, its ``custom_imports``
+    imported) with ``cfg_options`` merged.
+
+    Raises:
+        TypeError: ``config`` is neither a path nor a Config.
+        KeyError: The config has no ``model``.
     """
     if isinstance(config, (str, Path)):
         config = Config.fromfile(str(config))
@@ -52,17 +133,4 @@ def init_detector(config: Union[str, Path, Config],
         config.merge_from_dict(cfg_options)
     if 'model' not in config:
         raise KeyError(f'{config.filename or "config"}: no "model" field')
-    init_default_scope(config.get('default_scope', 'mmaction'))
-    model = MODELS.build(config.model)
-    dataset_meta = None
-    if checkpoint is None:
-        warnings.warn('init_detector: no checkpoint given, the weights are '
-                      'random')
-    else:
-        ckpt = load_model_checkpoint(model, checkpoint)
-        dataset_meta = (ckpt.get('meta') or {}).get('dataset_meta')
-    model.cfg = config
-    model.dataset_meta = dataset_meta
-    model.to(device)
-    model.eval()
-    return model
+    return config

@@ -23,17 +23,18 @@ from ..apis.test_video_reader import (opencv_counts, truncate,
                                       write_truncated_avi)
 from ..models._cfgs import small_yowo_cfg
 
-TOOL = osp.join(osp.dirname(__file__), '..', '..', 'tools', 'demo.py')
+TOOLS = osp.join(osp.dirname(__file__), '..', '..', 'tools')
 
 
-def _load_tool():
-    spec = importlib.util.spec_from_file_location('mmyowo_demo_tool', TOOL)
+def _load_tool(path, name):
+    spec = importlib.util.spec_from_file_location(name, osp.join(TOOLS, path))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-demo = _load_tool()
+demo = _load_tool('demo.py', 'mmyowo_demo_tool')
+export_tool = _load_tool('deployment/export_onnx.py', 'mmyowo_export_tool')
 
 
 @pytest.fixture
@@ -372,3 +373,28 @@ def test_demo_live_source_errors(model_files, tmp_path, monkeypatch):
     with pytest.raises(SystemExit, match='rtsp://cam.invalid/x: no frame'):
         demo.main([cfg_file, ckpt, 'rtsp://cam.invalid/x'] + args)
     assert not os.path.exists(jsonl)
+
+
+def test_demo_onnxruntime_backend(model_files, tmp_path):
+    """--backend onnxruntime runs an export directory of the checkpoint:
+    the class names come from its manifest."""
+    cfg_file, ckpt = model_files
+    onnx_dir = str(tmp_path / 'onnx')
+    export_tool.main([
+        cfg_file, '--checkpoint', ckpt, '--out-dir', onnx_dir, '--clip-len',
+        '3', '--shape', '64', '64', '--no-verify'
+    ])
+    video = osp.join(
+        UCF24_MINI,
+        sorted(f for f in os.listdir(UCF24_MINI) if f.endswith('.mp4'))[0])
+    out = str(tmp_path / 'annotated.mp4')
+    demo.main([
+        cfg_file, onnx_dir, video, out, '--backend', 'onnxruntime',
+        '--max-frames', '4', '--clip-len', '3', '--input-size', '64', '64'
+    ])
+    assert len(read_back(out)) == 4
+    with pytest.raises(SystemExit):
+        demo.parse_args([
+            cfg_file, onnx_dir, video, out, '--providers',
+            'CPUExecutionProvider'
+        ])

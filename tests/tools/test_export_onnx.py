@@ -1,6 +1,7 @@
 """tools/deployment/export_onnx.py: the exported graph runs in onnxruntime and
 matches PyTorch."""
 import importlib.util
+import json
 import os.path as osp
 
 import numpy as np
@@ -85,3 +86,44 @@ def test_bad_shape(tmp_path):
             cfg_file, '--shape', '60', '64', '--output',
             str(tmp_path / 'x.onnx')
         ])
+
+
+def test_out_dir_writes_both_modes_graphs(tmp_path, capsys):
+    """--out-dir: the three graphs and the manifest, with the settings of
+    the config's test pipeline and the checkpoint's class names."""
+    cfg = small_yowo_cfg(num_classes=3)
+    cfg_file = str(tmp_path / 'cfg.py')
+    Config(
+        dict(
+            model=cfg,
+            test_pipeline=[
+                dict(type='SampleFrames', clip_len=3, test_mode=True),
+                dict(type='Resize', scale=(96, 64), keep_ratio=False)
+            ])).dump(cfg_file)
+    init_default_scope('mmaction')
+    ckpt = str(tmp_path / 'model.pth')
+    torch.save(
+        {
+            'state_dict': MODELS.build(cfg).state_dict(),
+            'meta': dict(dataset_meta=dict(classes=['a', 'b', 'c']))
+        }, ckpt)
+    out = tmp_path / 'onnx'
+    export_onnx.main([cfg_file, '--checkpoint', ckpt, '--out-dir', str(out)])
+    manifest = json.loads((out / 'manifest.json').read_text())
+    assert manifest['clip_len'] == 3 and manifest['input_size'] == [64, 96]
+    assert manifest['dataset_meta'] == dict(classes=['a', 'b', 'c'])
+    assert sorted(p.name for p in out.iterdir()) == [
+        'backbone3d.onnx', 'keyframe_head.onnx', 'manifest.json',
+        'per_frame.onnx'
+    ]
+    printed = capsys.readouterr().out
+    assert printed.count('max |onnxruntime - pytorch|') == 3
+    for graph in manifest['graphs'].values():
+        assert graph['max_abs_diff_vs_pytorch'] < 1e-4
+        graph_file = onnx.load(str(out / graph['file'])).graph
+        assert [i.name for i in graph_file.input] == graph['inputs']
+        assert [o.name for o in graph_file.output] == graph['outputs']
+    with pytest.raises(SystemExit):
+        export_onnx.parse_args(
+            [cfg_file, '--out-dir',
+             str(out), '--output', 'x.onnx'])

@@ -1,12 +1,26 @@
-"""Export a YOWO detector to ONNX in tensor mode (raw head maps).
+"""Export a YOWO detector to ONNX (raw head maps; mmyowo/deploy/onnx_export.py
+documents the graphs).
 
 Usage::
 
-    python tools/deployment/export_onnx.py CONFIG [--checkpoint CKPT] \
-        --clip-len 16 --shape 224 224 --output model.onnx [--opset 17] \
-        [--dynamic-batch] [--no-verify] [--cfg-options ...]
+    # the three graphs of both inference modes + manifest.json, for
+    # init_detector(..., backend='onnxruntime') and tools/demo.py
+    python tools/deployment/export_onnx.py CONFIG --checkpoint CKPT \
+        --out-dir work_dirs/yowo_onnx [--clip-len 16] [--shape 224 224] \
+        [--opset 17] [--no-verify] [--cfg-options ...]
 
-The graph (the per-frame path of mmyowo/apis/inference.py, key frame last):
+    # the per-frame graph alone, as one file
+    python tools/deployment/export_onnx.py CONFIG [--checkpoint CKPT] \
+        --clip-len 16 --shape 224 224 --output model.onnx \
+        [--dynamic-batch] [--no-verify]
+
+With ``--out-dir``, ``--clip-len`` and ``--shape`` default to the config's
+test pipeline (what ``init_detector(..., backend='onnxruntime')`` checks),
+the batch axes are dynamic, and the checkpoint's ``dataset_meta`` (class
+names) goes into the manifest.
+
+The per-frame graph (the per-frame path of mmyowo/apis/inference.py, key
+frame last):
 
 * input ``clip``: float32 ``[B, 3, L, H, W]`` (``NCTHW``), RGB frames resized
   to ``H x W`` and normalised with the config's data-preprocessor mean / std;
@@ -22,11 +36,10 @@ The graph (the per-frame path of mmyowo/apis/inference.py, key frame last):
 
 The model is exported with the legacy TorchScript exporter
 (``dynamo=False``), checked with ``onnx.checker`` and, unless
-``--no-verify``, run with onnxruntime on a random clip and compared with
-PyTorch.
+``--no-verify``, run with onnxruntime on random inputs and compared with
+PyTorch (the largest difference is printed, and recorded in the manifest).
 """
 import argparse
-import io
 from typing import List, Optional, Sequence
 
 import numpy as np
@@ -35,65 +48,9 @@ import torch.nn as nn
 from mmengine.config import DictAction
 
 from mmyowo.apis import init_detector
-from mmyowo.utils.atomic_io import atomic_write_bytes
-
-INPUT_NAME = 'clip'
-
-
-class YOWOTensorModel(nn.Module):
-    """YOWO from a clip to the raw head maps, key frame = last frame."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, clip: torch.Tensor) -> tuple:
-        model = self.model
-        feats = model.fuse(
-            model.extract_feat_2d(clip[:, :, -1]), model.extract_feat_3d(clip))
-        return tuple(model.bbox_head(feats))
-
-
-def output_names(strides: Sequence[int]) -> List[str]:
-    """``maps_s{stride}`` per head level."""
-    return [f'maps_s{s}' for s in strides]
-
-
-def export_onnx(model: nn.Module,
-                path: str,
-                clip_len: int,
-                shape: Sequence[int],
-                opset: int = 17,
-                dynamic_batch: bool = False) -> List[str]:
-    """Export ``model`` (in eval mode, on CPU) to ``path`` and check it.
-
-    Returns:
-        list[str]: The output names.
-    """
-    import onnx
-    model.eval()
-    wrapper = YOWOTensorModel(model).eval()
-    names = output_names(model.bbox_head.strides)
-    clip = torch.randn(1, 3, clip_len, *shape)
-    dynamic_axes = None
-    if dynamic_batch:
-        dynamic_axes = {n: {0: 'batch'} for n in [INPUT_NAME, *names]}
-    # Exported into memory, checked, then written atomically: a failed
-    # export or write never leaves a broken file under ``path``.
-    buffer = io.BytesIO()
-    with torch.no_grad():
-        torch.onnx.export(
-            wrapper, (clip, ),
-            buffer,
-            input_names=[INPUT_NAME],
-            output_names=names,
-            dynamic_axes=dynamic_axes,
-            opset_version=opset,
-            do_constant_folding=True,
-            dynamo=False)
-    onnx.checker.check_model(onnx.load_from_string(buffer.getvalue()))
-    atomic_write_bytes(buffer.getvalue(), path)
-    return names
+from mmyowo.apis.preprocessing import DEFAULT_SETTINGS, FramePreprocessor
+from mmyowo.deploy import export_onnx, export_onnx_graphs
+from mmyowo.deploy.onnx_export import INPUT_NAME, PerFrameGraph
 
 
 def run_onnxruntime(path: str, clip: np.ndarray) -> List[np.ndarray]:
@@ -106,7 +63,7 @@ def run_onnxruntime(path: str, clip: np.ndarray) -> List[np.ndarray]:
 def max_abs_diff(model: nn.Module, path: str, clip: torch.Tensor) -> float:
     """Largest difference between onnxruntime's and PyTorch's maps."""
     with torch.no_grad():
-        expected = YOWOTensorModel(model).eval()(clip)
+        expected = PerFrameGraph(model).eval()(clip)
     actual = run_onnxruntime(path, clip.numpy())
     return max(
         float(np.abs(a - e.numpy()).max()) for a, e in zip(actual, expected))
@@ -116,23 +73,40 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config')
     parser.add_argument('--checkpoint')
-    parser.add_argument('--clip-len', type=int, default=16)
     parser.add_argument(
-        '--shape', type=int, nargs=2, default=[224, 224], metavar=('H', 'W'))
-    parser.add_argument('--output', default='yowo_plus.onnx')
+        '--clip-len',
+        type=int,
+        help='clip length (default: the config\'s test pipeline, else '
+        f'{DEFAULT_SETTINGS["clip_len"]})')
+    parser.add_argument(
+        '--shape',
+        type=int,
+        nargs=2,
+        metavar=('H', 'W'),
+        help='input size (default: the config\'s test pipeline, else '
+        f'{DEFAULT_SETTINGS["input_size"]})')
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        '--out-dir',
+        help='write the graphs of both inference modes and manifest.json '
+        'here (for backend="onnxruntime")')
+    where.add_argument(
+        '--output', help='write the per-frame graph alone to this file')
     parser.add_argument('--opset', type=int, default=17)
     parser.add_argument(
         '--dynamic-batch',
         action='store_true',
-        help='make the batch axis dynamic')
+        help='--output: make the batch axis dynamic (always with --out-dir)')
     parser.add_argument(
         '--no-verify',
         action='store_true',
         help='skip the onnxruntime comparison')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     args = parser.parse_args(argv)
-    if args.clip_len < 1:
+    if args.clip_len is not None and args.clip_len < 1:
         parser.error('--clip-len must be >= 1')
+    if args.out_dir is None and args.output is None:
+        args.output = 'yowo_plus.onnx'
     return args
 
 
@@ -143,16 +117,40 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         args.checkpoint,
         device='cpu',
         cfg_options=args.cfg_options)
+    # The settings init_detector(..., backend='onnxruntime') will check.
+    preprocessor, settings = FramePreprocessor.from_config(
+        model.cfg, model.data_preprocessor, input_size=args.shape)
+    clip_len = args.clip_len or int(
+        settings.get('clip_len', DEFAULT_SETTINGS['clip_len']))
+    shape = list(preprocessor.input_size)
     stride = max(model.bbox_head.strides)
-    if any(s <= 0 or s % stride for s in args.shape):
-        raise ValueError(f'--shape {args.shape} must be multiples of the '
+    if any(s <= 0 or s % stride for s in shape):
+        raise ValueError(f'--shape {shape} must be multiples of the '
                          f'largest stride {stride}')
-    names = export_onnx(model, args.output, args.clip_len, args.shape,
-                        args.opset, args.dynamic_batch)
-    print(f'{args.output}: input {INPUT_NAME} [B, 3, {args.clip_len}, '
-          f'{args.shape[0]}, {args.shape[1]}], outputs {names}')
+    if args.out_dir is not None:
+        manifest = export_onnx_graphs(
+            model,
+            args.out_dir,
+            clip_len,
+            shape,
+            args.opset,
+            dataset_meta=model.dataset_meta,
+            verify=not args.no_verify)
+        for name, graph in manifest['graphs'].items():
+            diff = graph.get('max_abs_diff_vs_pytorch')
+            check = '' if diff is None else \
+                f', max |onnxruntime - pytorch| = {diff:.2e}'
+            print(f'{args.out_dir}/{graph["file"]}: inputs {graph["inputs"]}'
+                  f', outputs {graph["outputs"]}{check}')
+        print(f'{args.out_dir}/manifest.json: clip_len {clip_len}, input '
+              f'{shape[0]}x{shape[1]}, float32')
+        return
+    names = export_onnx(model, args.output, clip_len, shape, args.opset,
+                        args.dynamic_batch)
+    print(f'{args.output}: input {INPUT_NAME} [B, 3, {clip_len}, '
+          f'{shape[0]}, {shape[1]}], outputs {names}')
     if not args.no_verify:
-        clip = torch.randn(1, 3, args.clip_len, *args.shape)
+        clip = torch.randn(1, 3, clip_len, *shape)
         print('max |onnxruntime - pytorch| = '
               f'{max_abs_diff(model, args.output, clip):.2e}')
 

@@ -252,6 +252,13 @@ class YOWO(BaseModel):
         """Fusion neck on already extracted branch features."""
         return tuple(self.neck(feats_2d, feat_3d))
 
+    def key_frame_maps(self, frames: Tensor,
+                       feat_3d: Optional[Tensor]) -> List[Tensor]:
+        """2D branch, fusion neck and head on ``[N, 3, H, W]`` key frames with
+        their ``[N, C, H/32, W/32]`` 3D features (``None`` without a 3D
+        branch): the raw head maps, one per level."""
+        return self.bbox_head(self.fuse(self.extract_feat_2d(frames), feat_3d))
+
     def extract_feat(self,
                      inputs: Tensor,
                      data_samples: Optional[Sequence] = None
@@ -354,50 +361,77 @@ class YOWO(BaseModel):
             ValueError: For inputs that are not ``[B, 3, L, H, W]`` with
                 ``B`` meta lists of ``1..L`` metas each.
         """
-        if windows.dim() != 5 or windows.shape[0] != len(metas):
-            raise ValueError(f'expected [B, 3, L, H, W] windows with B = '
-                             f'{len(metas)} meta lists, got '
-                             f'{tuple(windows.shape)}')
-        num, _, length, height, width = windows.shape
-        counts = [len(m) for m in metas]
-        if not all(1 <= n <= length for n in counts):
-            raise ValueError(f'each window needs 1..{length} key frames, got '
-                             f'{counts}')
-        if frame_batch is not None and frame_batch < 1:
-            raise ValueError(f'frame_batch must be >= 1 or None, got '
-                             f'{frame_batch}')
-        feat_3d = self.extract_feat_3d(windows)
-        frames = windows.transpose(1, 2)
-        if all(n == length for n in counts):
-            frames = frames.reshape(num * length, 3, height, width)
-        else:
-            frames = torch.cat([frames[b, :n] for b, n in enumerate(counts)])
-        if feat_3d is not None:
-            if num == 1:
-                # A view: the window's one 3D map serves all its key frames.
-                feat_3d = feat_3d.expand(counts[0], *feat_3d.shape[1:])
-            else:
-                feat_3d = feat_3d.repeat_interleave(
-                    torch.as_tensor(counts, device=feat_3d.device), dim=0)
-        flat_metas = [m for window in metas for m in window]
-        step = frame_batch or len(flat_metas)
-        preds: List[InstanceData] = []
-        for first in range(0, len(flat_metas), step):
-            part = slice(first, first + step)
-            fused = self.fuse(
-                self.extract_feat_2d(frames[part]),
-                None if feat_3d is None else feat_3d[part])
-            preds.extend(
-                self.bbox_head.predict_by_feat(
-                    self.bbox_head(fused), flat_metas[part], rescale=True))
-        results, start = [], 0
-        for n in counts:
-            results.append(preds[start:start + n])
-            start += n
-        return results
+        return predict_windows_with(self, windows, metas, frame_batch)
 
     def _forward(self,
                  inputs: Tensor,
                  data_samples: Optional[list] = None) -> List[Tensor]:
         """The raw head maps (``mode='tensor'``)."""
         return self.bbox_head(self.extract_feat(inputs, data_samples))
+
+
+def predict_windows_with(detector,
+                         windows: Tensor,
+                         metas: Sequence[Sequence[dict]],
+                         frame_batch: Optional[int] = None
+                         ) -> List[List[InstanceData]]:
+    """The streaming path of :meth:`YOWO.predict_windows` on any network that
+    provides its pieces, so that a PyTorch YOWO and an exported one
+    (``mmyowo.deploy``'s onnxruntime model) batch the windows, decode and
+    suppress identically.
+
+    Args:
+        detector: Has ``extract_feat_3d(windows)`` (``[B, C, h, w]`` or
+            ``None``), ``key_frame_maps(frames, feat_3d)`` (the raw head maps
+            of ``[N, 3, H, W]`` key frames) and ``bbox_head`` (a ``YOWOHead``:
+            its ``predict_by_feat`` decodes and suppresses).
+        windows, metas, frame_batch: As :meth:`YOWO.predict_windows`.
+
+    Returns:
+        list[list[InstanceData]]: Per window, ``n_b`` results in original
+        pixels.
+
+    Raises:
+        ValueError: For inputs that are not ``[B, 3, L, H, W]`` with ``B``
+            meta lists of ``1..L`` metas each.
+    """
+    if windows.dim() != 5 or windows.shape[0] != len(metas):
+        raise ValueError(f'expected [B, 3, L, H, W] windows with B = '
+                         f'{len(metas)} meta lists, got '
+                         f'{tuple(windows.shape)}')
+    num, _, length, height, width = windows.shape
+    counts = [len(m) for m in metas]
+    if not all(1 <= n <= length for n in counts):
+        raise ValueError(f'each window needs 1..{length} key frames, got '
+                         f'{counts}')
+    if frame_batch is not None and frame_batch < 1:
+        raise ValueError(f'frame_batch must be >= 1 or None, got '
+                         f'{frame_batch}')
+    feat_3d = detector.extract_feat_3d(windows)
+    frames = windows.transpose(1, 2)
+    if all(n == length for n in counts):
+        frames = frames.reshape(num * length, 3, height, width)
+    else:
+        frames = torch.cat([frames[b, :n] for b, n in enumerate(counts)])
+    if feat_3d is not None:
+        if num == 1:
+            # A view: the window's one 3D map serves all its key frames.
+            feat_3d = feat_3d.expand(counts[0], *feat_3d.shape[1:])
+        else:
+            feat_3d = feat_3d.repeat_interleave(
+                torch.as_tensor(counts, device=feat_3d.device), dim=0)
+    flat_metas = [m for window in metas for m in window]
+    step = frame_batch or len(flat_metas)
+    preds: List[InstanceData] = []
+    for first in range(0, len(flat_metas), step):
+        part = slice(first, first + step)
+        maps = detector.key_frame_maps(
+            frames[part], None if feat_3d is None else feat_3d[part])
+        preds.extend(
+            detector.bbox_head.predict_by_feat(
+                maps, flat_metas[part], rescale=True))
+    results, start = [], 0
+    for n in counts:
+        results.append(preds[start:start + n])
+        start += n
+    return results

@@ -1,0 +1,243 @@
+"""The onnxruntime backend: the exported graphs, run behind the model
+interface, give the PyTorch path's detections on real frames, and exports
+that do not fit the config are refused."""
+import itertools
+import json
+import os
+import os.path as osp
+
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+
+from mmyowo.apis import VideoReader, YOWOVideoDetector, init_detector
+from mmyowo.deploy import (ORTYOWO, ManifestError, export_onnx_graphs,
+                           load_manifest, ort_model_from_pytorch)
+from mmyowo.deploy.onnx_backend import make_session
+from .._paths import UCF24_MINI_VIDEOS
+from ..models._cfgs import small_yowo_cfg
+
+CLIP_LEN = 4
+SIZE = (128, 128)  # network input (h, w); the videos are 320x240
+NUM_FRAMES = 22  # 5 full streaming windows and a partial one of 2
+# The issue's tolerances: boxes in original pixels, class scores.
+BOX_ATOL, SCORE_ATOL = 1e-3, 1e-4
+CLASSES = ['a', 'b', 'c']
+
+
+def make_cfg(clip_len=CLIP_LEN, size=SIZE, with_3d=True):
+    """A small model with a test pipeline fixing the clip and input size."""
+    return Config(
+        dict(
+            model=small_yowo_cfg(num_classes=3, with_3d=with_3d),
+            test_pipeline=[
+                dict(
+                    type='KFRSampleFrames',
+                    clip_len=clip_len,
+                    frame_interval=1,
+                    test_mode=True),
+                dict(type='Resize', scale=size[::-1], keep_ratio=False),
+                dict(type='PackActionInputs'),
+            ]))
+
+
+def randomize_bn(model):
+    """Non-trivial BN statistics, so that a mis-exported BN shows."""
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                n = module.num_features
+                module.running_mean.copy_(
+                    torch.randn(n, generator=generator) * 0.1)
+                module.running_var.copy_(
+                    torch.rand(n, generator=generator) + 0.5)
+
+
+def make_model(cfg):
+    """Random weights, tamed to look like a trained head's output: with the
+    prediction convs' default init the logits saturate, so that many boxes clip
+    to the same frame-wide box with the same score, and their order (hence NMS)
+    is decided by rounding; scaled down, the boxes stay near their distinct
+    anchors and the scores spread."""
+    torch.manual_seed(0)
+    with pytest.warns(UserWarning, match='no checkpoint'):
+        model = init_detector(cfg)
+    randomize_bn(model)
+    with torch.no_grad():
+        for conv in model.bbox_head.head_module.preds:
+            conv.weight.mul_(0.1)
+    return model
+
+
+@pytest.fixture(scope='module')
+def exported(tmp_path_factory):
+    """A PyTorch model and its export directory."""
+    cfg = make_cfg()
+    model = make_model(cfg)
+    out = str(tmp_path_factory.mktemp('onnx'))
+    export_onnx_graphs(
+        model, out, CLIP_LEN, SIZE, dataset_meta=dict(classes=CLASSES))
+    return cfg, model, out
+
+
+@pytest.fixture(scope='module')
+def frames():
+    name = sorted(
+        f for f in os.listdir(UCF24_MINI_VIDEOS) if f.endswith('.mp4'))[0]
+    return list(
+        itertools.islice(
+            VideoReader(osp.join(UCF24_MINI_VIDEOS, name)), NUM_FRAMES))
+
+
+def max_diffs(actual, expected):
+    """Largest box and score differences over matched detections; the
+    detections must be the same in number and labels, frame by frame."""
+    box, score, total = 0.0, 0.0, 0
+    assert len(actual) == len(expected)
+    for a, e in zip(actual, expected):
+        assert len(a) == len(e)
+        assert torch.equal(a.labels, e.labels)
+        total += len(e)
+        if len(e):
+            box = max(box, float((a.bboxes - e.bboxes).abs().max()))
+            score = max(score, float((a.scores - e.scores).abs().max()))
+    assert total > 0, 'the test needs detections to compare'
+    return box, score
+
+
+def test_manifest(exported):
+    cfg, model, out = exported
+    manifest = load_manifest(out)
+    assert sorted(
+        manifest['graphs']) == ['backbone3d', 'keyframe_head', 'per_frame']
+    assert manifest['clip_len'] == CLIP_LEN
+    assert manifest['input_size'] == list(SIZE)
+    assert manifest['strides'] == [8, 16, 32]
+    assert manifest['num_classes'] == 3 and manifest['dtype'] == 'float32'
+    assert manifest['dataset_meta'] == dict(classes=CLASSES)
+    assert manifest['graphs']['keyframe_head']['inputs'] == [
+        'frames', 'feat_3d'
+    ]
+    # Each graph's check against PyTorch at export, on batches of two.
+    for graph in manifest['graphs'].values():
+        assert graph['max_abs_diff_vs_pytorch'] < 1e-4
+
+
+@pytest.mark.parametrize('mode', ['per-frame', 'streaming'])
+def test_detections_match_pytorch(exported, frames, mode):
+    cfg, model, out = exported
+    ort_model = init_detector(cfg, out, backend='onnxruntime')
+    assert isinstance(ort_model, ORTYOWO)
+    assert ort_model.dataset_meta == dict(classes=CLASSES)
+    assert ort_model.providers == ['CPUExecutionProvider']
+    expected = YOWOVideoDetector(model, mode=mode)(frames)
+    actual = YOWOVideoDetector(ort_model, mode=mode)(frames)
+    assert len(expected) == NUM_FRAMES
+    box, score = max_diffs(actual, expected)
+    print(f'{mode}: max box diff {box:.2e} px, max score diff {score:.2e}')
+    assert box <= BOX_ATOL and score <= SCORE_ATOL
+
+
+def test_key_frame_inside_clip(exported, frames):
+    """``predict`` with a key frame before the last runs the 3D and the
+    key-frame graphs."""
+    cfg, model, out = exported
+    ort_model = ort_model_from_pytorch(model, out + '_b', CLIP_LEN, SIZE)
+    detectors = [YOWOVideoDetector(m) for m in (model, ort_model)]
+    clip = torch.stack(
+        [detectors[0].preprocess(f)[0] for f in frames[:CLIP_LEN]], dim=1)
+    meta = detectors[0].preprocess(frames[0])[1]
+    expected, actual = (
+        d.detect_clips(clip[None], [meta], key_frame_index=1)
+        for d in detectors)
+    box, score = max_diffs(actual, expected)
+    assert box <= BOX_ATOL and score <= SCORE_ATOL
+
+
+def test_refuses_exports_that_do_not_fit(exported, tmp_path):
+    cfg, _, out = exported
+    manifest = osp.join(out, 'manifest.json')
+    with pytest.raises(
+            ManifestError, match=f'{manifest}.*clip_len 4 '
+            r'\(config: 8\)'):
+        init_detector(make_cfg(clip_len=8), out, backend='onnxruntime')
+    with pytest.raises(ManifestError, match='num_classes 3 .config: 5'):
+        init_detector(
+            cfg,
+            out,
+            backend='onnxruntime',
+            cfg_options={'model.bbox_head.head_module.num_classes': 5})
+    with pytest.raises(ManifestError, match='with_3d True .config: False'):
+        init_detector(make_cfg(with_3d=False), out, backend='onnxruntime')
+    # A detector asking for another input size than the graphs take.
+    ort_model = init_detector(cfg, out, backend='onnxruntime')
+    detector = YOWOVideoDetector(ort_model, input_size=(64, 64))
+    with pytest.raises(ValueError, match='per_frame.onnx.*input "clip"'):
+        detector(np.zeros((2, 48, 64, 3), np.uint8))
+
+    # Broken directories: a copy of the export, tampered with.
+    broken = tmp_path / 'broken'
+    broken.mkdir()
+    for name in os.listdir(out):
+        (broken / name).write_bytes(open(osp.join(out, name), 'rb').read())
+    data = json.loads((broken / 'manifest.json').read_text())
+    (broken / 'backbone3d.onnx').write_bytes(b'not a graph')
+    with pytest.raises(ManifestError, match='backbone3d.onnx: SHA-256'):
+        load_manifest(str(broken))
+    for field, value, message in [
+        ('graphs',
+         dict(
+             data['graphs'],
+             per_frame=dict(
+                 data['graphs']['per_frame'],
+                 file='../per_frame.onnx')), 'not a plain file name'),
+        ('clip_len', '4', '"clip_len" must be int'),
+        ('dtype', 'float16', "dtype 'float16'"),
+        ('format', 'other', 'not an mmyowo ONNX manifest'),
+    ]:
+        (broken /
+         'manifest.json').write_text(json.dumps(dict(data, **{field: value})))
+        with pytest.raises(ManifestError, match=message):
+            load_manifest(str(broken))
+    (broken / 'manifest.json').write_text('{')
+    with pytest.raises(ManifestError, match='manifest.json: not a JSON'):
+        load_manifest(str(broken))
+    with pytest.raises(ManifestError, match='no manifest'):
+        load_manifest(str(tmp_path))
+
+
+def test_backend_arguments(exported):
+    cfg, _, out = exported
+    with pytest.raises(ValueError, match='backend must be one of'):
+        init_detector(cfg, out, backend='tensorrt')
+    with pytest.raises(ValueError, match='needs the exported directory'):
+        init_detector(cfg, backend='onnxruntime')
+    with pytest.raises(ValueError, match='runs on device "cpu"'):
+        init_detector(cfg, out, device='cuda', backend='onnxruntime')
+    # An unavailable provider is an error, not onnxruntime's silent
+    # fallback to the CPU.
+    with pytest.raises(
+            ValueError, match='NoSuchExecutionProvider.*not '
+            'available'):
+        make_session(
+            osp.join(out, 'per_frame.onnx'),
+            ['NoSuchExecutionProvider', 'CPUExecutionProvider'])
+
+
+def test_2d_only_model(frames, tmp_path):
+    """Without a 3D branch: no 3D graph, the key-frame graph reads the
+    frames alone, and both modes match PyTorch."""
+    cfg = make_cfg(with_3d=False)
+    model = make_model(cfg)
+    manifest = export_onnx_graphs(model, str(tmp_path), CLIP_LEN, SIZE)
+    assert sorted(manifest['graphs']) == ['keyframe_head', 'per_frame']
+    assert manifest['graphs']['keyframe_head']['inputs'] == ['frames']
+    assert not osp.exists(tmp_path / 'backbone3d.onnx')
+    ort_model = init_detector(cfg, str(tmp_path), backend='onnxruntime')
+    for mode in ('per-frame', 'streaming'):
+        expected = YOWOVideoDetector(model, mode=mode)(frames[:6])
+        actual = YOWOVideoDetector(ort_model, mode=mode)(frames[:6])
+        box, score = max_diffs(actual, expected)
+        assert box <= BOX_ATOL and score <= SCORE_ATOL
