@@ -283,8 +283,7 @@ class YOWOVideoDetector:
         # mmyowo's WindowTestLoop runs too: ``mim test`` and this API give
         # the same detections.
         with self.autocast():
-            return self.model.predict_windows(windows, metas,
-                                              self.frame_batch)
+            return self.model.predict_windows(windows, metas, self.frame_batch)
 
     # ------------------------------------------------------------------ #
     # whole videos

@@ -79,14 +79,15 @@ class InferenceOptions:
 def check_dtype(dtype: str, device: Union[str, torch.device]) -> None:
     """Refuse a reduced precision where it is not supported.
 
-    fp16 and bf16 run on CUDA only. On the CPU, fp16 convolutions are not
-    supported by autocast, and bf16 is refused as well: its 8-bit mantissa
-    moves the detections of a model with non-trivial BN statistics by up to
-    several pixels and its scores by a few hundredths on the ucf24-mini
-    frames (tests/deploy/test_optimize.py), while CPUs without native bf16
-    instructions (AVX512-BF16 / AMX) run it slower than fp32: no gain that
-    would justify answers that differ. (The model itself does run under CPU
-    bf16 autocast, for training: tests/deploy/test_optimize.py.)
+    fp16 and bf16 run on CUDA only. On the CPU, fp16 is refused (autocast's
+    CPU fp16 convolutions are no faster), and so is bf16: under CPU bf16
+    autocast the per-prior boxes of a small YOWO with non-trivial BN
+    statistics moved by up to 9.2 px (a fifth of the box size) and its
+    scores by 0.036 on a ucf24-mini clip (tests/deploy/test_optimize.py),
+    and on this machine's CPU (no AVX512-BF16 / AMX) it ran about 12 times
+    slower than fp32: answers that differ, for no gain. The model does run
+    under CPU bf16 autocast (training, predict), which the same tests
+    check.
 
     Raises:
         ValueError: For an unknown name, or fp16 / bf16 off CUDA.
@@ -108,11 +109,11 @@ def resolve_channels_last(channels_last: Union[bool, str],
 
     ``'auto'`` is ``True`` on CUDA, whose cuDNN convolutions (tensor cores
     above all, in fp16 / bf16) work channels-last and otherwise transpose
-    every map, and ``False`` elsewhere: on the CPU the full YOWO-Plus ran
-    slower channels-last (per-frame clip at 224x224, 16 frames, one
-    thread: see the README, "Optimized inference"), as oneDNN's blocked
-    layouts gain nothing from it and the non-conv layers (Mish, SE,
-    concatenations, the 3D pooling) get slower on it.
+    every map, and ``False`` elsewhere: on the CPU channels-last gave the
+    folded full YOWO-Plus no measurable gain (16 x 224 x 224 clip, one
+    thread, best of 5 interleaved runs: 2D branch 0.99x, 3D branch 1.03x
+    the NCHW time, whole model between 0.91x and 1.13x from run to run;
+    README, "Optimized inference"), so the CPU keeps the eager layout.
     """
     if channels_last == 'auto':
         return torch.device(device).type == 'cuda'
@@ -120,8 +121,8 @@ def resolve_channels_last(channels_last: Union[bool, str],
 
 
 def fold_conv_module(module: ConvModule) -> bool:
-    """Fold the BN of one mmcv ``ConvModule`` into its convolution, in
-    place; return whether it did.
+    """Fold the BN of one mmcv ``ConvModule`` into its convolution, in place;
+    return whether it did.
 
     A ``ConvModule`` applies its layers in ``order`` (``conv, norm, act``
     by default): only a BN that directly follows a foldable convolution and
@@ -191,22 +192,23 @@ def fuse_conv_bn(model: nn.Module) -> int:
 
 
 def to_channels_last(model: nn.Module) -> int:
-    """Put the weight of every 2D convolution in ``torch.channels_last`` and
-    of every 3D one in ``torch.channels_last_3d``, in place; return how
-    many convolutions changed.
+    """Put the weight of every 2D convolution in ``torch.channels_last`` and of
+    every 3D one in ``torch.channels_last_3d``, in place; return how many
+    convolutions changed.
 
     ``nn.Module.to(memory_format=...)`` cannot do both: a 4D format on a
     5D weight is an error.
     """
+    formats = {4: torch.channels_last, 5: torch.channels_last_3d}
     changed = 0
     for module in model.modules():
-        if isinstance(module, nn.Conv2d):
-            module.to(memory_format=torch.channels_last)
-        elif isinstance(module, nn.Conv3d):
-            module.to(memory_format=torch.channels_last_3d)
-        else:
-            continue
-        changed += 1
+        if isinstance(module, (nn.Conv2d, nn.Conv3d)):
+            weight = module.weight
+            # ``.data``: the same Parameter object, only its memory order
+            # changes (an optimizer or hook holding it stays valid).
+            weight.data = weight.data.contiguous(
+                memory_format=formats[weight.dim()])
+            changed += 1
     return changed
 
 
@@ -282,16 +284,9 @@ def optimize_for_inference(model: nn.Module,
     return OptimizedModel(model, options, channels_last, folded)
 
 
-def describe_options(options: Optional[InferenceOptions]) -> str:
-    """The options as ``fuse=..., channels_last=..., dtype=...``."""
-    options = options or InferenceOptions()
-    return (f'fuse={options.fuse}, channels_last={options.channels_last}, '
-            f'dtype={options.dtype}')
-
-
 def unfolded_pairs(model: nn.Module) -> Tuple[str, ...]:
-    """Names of the BN layers directly following a convolution that are
-    still in ``model`` (in a ``ConvModule`` or an ``nn.Sequential``)."""
+    """Names of the BN layers directly following a convolution that are still
+    in ``model`` (in a ``ConvModule`` or an ``nn.Sequential``)."""
     names = []
     for name, module in model.named_modules():
         if isinstance(module, ConvModule):

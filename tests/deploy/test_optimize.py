@@ -1,6 +1,6 @@
-"""mmyowo/deploy/optimize.py: the optimized inference copy answers as the
-eager fp32 model does, on real ucf24-mini frames; and the model runs under
-CPU bf16 autocast (train step, predict) and on the ``meta`` device.
+"""mmyowo/deploy/optimize.py: the optimized inference copy answers as the eager
+fp32 model does, on real ucf24-mini frames; and the model runs under CPU bf16
+autocast (train step, predict) and on the ``meta`` device.
 
 Tolerances (README, "Optimized inference"), against the eager fp32 model
 with non-trivial BN statistics:
@@ -40,8 +40,8 @@ SCORE_TOL = 1e-4
 #: measured under CPU autocast: 0.195 * size (9.2 px), scores 0.036; fp16
 #: keeps 3 more mantissa bits, errors about 8 times smaller (not measured
 #: here: no CUDA).
-REDUCED_TOLS = dict(fp16=dict(rel=0.05, score=0.01),
-                    bf16=dict(rel=0.25, score=0.05))
+REDUCED_TOLS = dict(
+    fp16=dict(rel=0.05, score=0.01), bf16=dict(rel=0.25, score=0.05))
 CLIP_LEN = 8
 INPUT_SIZE = (224, 224)
 FP32_OPTIONS = {
@@ -53,10 +53,9 @@ FP32_OPTIONS = {
 
 def randomize_bn(model: nn.Module, seed: int = 0) -> nn.Module:
     """Random BN statistics and affine parameters (so that folding changes
-    every convolution), and a head whose outputs are of order 1: boxes of
-    a few anchor sizes instead of the clamped extremes of a raw Kaiming
-    init, scores spread over (0, 1) instead of the ``prior_prob`` bias
-    init's 1e-4."""
+    every convolution), and a head whose outputs are of order 1: boxes of a few
+    anchor sizes instead of the clamped extremes of a raw Kaiming init, scores
+    spread over (0, 1) instead of the ``prior_prob`` bias init's 1e-4."""
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for module in model.modules():
@@ -112,9 +111,9 @@ def prior_predictions(model, clips):
 
 
 def assert_same_detections(pred, ref, box_tol, score_tol):
-    """Each reference detection has one of ``pred`` with the same label and
-    box and scores within the tolerances (order may differ where scores
-    tie within rounding)."""
+    """Each reference detection has one of ``pred`` with the same label and box
+    and scores within the tolerances (order may differ where scores tie within
+    rounding)."""
     assert len(pred) == len(ref) > 0
     dist = (ref.bboxes[:, None] - pred.bboxes[None]).abs().amax(dim=-1)
     nearest = dist.argmin(dim=1)
@@ -237,8 +236,9 @@ def test_cuda_reduced_precision(model, clip, dtype):
         ref_boxes, ref_scores = prior_predictions(cuda_model, clips)
         with fast.autocast():
             maps = fast.model(clips)
-        assert maps[0].dtype == getattr(torch, dict(
-            fp16='float16', bf16='bfloat16')[dtype])
+        assert maps[0].dtype == getattr(
+            torch,
+            dict(fp16='float16', bf16='bfloat16')[dtype])
         preds, boxes = fast.model.bbox_head.decode(maps)
         scores = preds[0, :, 4:5].sigmoid() * preds[0, :, 5:].sigmoid()
     assert boxes.dtype == torch.float32
@@ -270,7 +270,6 @@ def test_train_step_and_predict_under_cpu_bf16_autocast():
     assert len(grads) == len(list(model.parameters()))
     assert all(torch.isfinite(g).all() for g in grads)
     assert sum(float(g.abs().sum()) for g in grads) > 0
-
 
 
 def test_predict_under_cpu_bf16_autocast(model, clip):
@@ -328,4 +327,3 @@ def test_data_independent_parts_run_on_meta(with_3d, training):
         model.extract_feat_2d(frames),
         None if feat_3d is None else feat_3d.repeat_interleave(8, dim=0))
     assert [f.shape[0] for f in feats] == [16, 16, 16]
-
