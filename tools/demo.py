@@ -6,7 +6,8 @@ Usage::
         [--mode per-frame|streaming] [--score-thr 0.4] [--device cpu] \
         [--camera] [--labels FILE] [--max-frames N] \
         [--clip-len L] [--frame-interval P] [--input-size H W] [--strict] \
-        [--backend pytorch|onnxruntime] [--providers EP ...]
+        [--backend pytorch|onnxruntime] [--providers EP ...] \
+        [--no-fuse] [--channels-last auto|on|off] [--dtype fp32|fp16|bf16]
 
 INPUT is a video file, or a camera index (with ``--camera`` or as a plain
 digit string). OUTPUT is an mp4 (``mp4v``) with, per frame, every person
@@ -31,6 +32,13 @@ decoding stopped), says so in its final summary and exits 0, since the
 annotated frames written are valid; with ``--strict`` it exits 1 instead,
 after writing them. Inputs that announce no frame count (raw streams, such
 as the ucf24-mini videos) cannot be checked, which the summary states.
+
+Inference runs on an optimized copy of the model
+(mmyowo/deploy/optimize.py, README "Optimized inference"): conv + BN
+folded (``--no-fuse`` to keep the eager layers; the detections agree within
+float rounding), channels-last by default on CUDA only
+(``--channels-last``), and fp32 unless ``--dtype fp16`` / ``bf16`` asks
+for autocast, which is refused off CUDA. The demo prints what it applied.
 
 Live mode and tracking::
 
@@ -79,6 +87,7 @@ from mmyowo.apis import (ActionScore, LiveSourceError, PersonActions,
 from mmyowo.apis.inference import MODES
 from mmyowo.apis.model_init import BACKENDS
 from mmyowo.apis.results import check_score_thr
+from mmyowo.deploy.optimize import DTYPES, InferenceOptions, check_dtype
 from mmyowo.tracking import OnlineActionTracker, TrackedPerson, TrackingWriter
 from mmyowo.visualization.action_labels import draw_person_actions
 
@@ -151,11 +160,37 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         action='store_true',
         help='exit 1 if the input video decodes fewer frames '
         'than its container announces (default: warn)')
+    group = parser.add_argument_group('optimized inference')
+    group.add_argument(
+        '--no-fuse',
+        dest='fuse',
+        action='store_false',
+        help='do not fold the BN layers into the convolutions')
+    group.add_argument(
+        '--channels-last',
+        choices=('auto', 'on', 'off'),
+        default='auto',
+        help='channels-last weights (auto: on CUDA only)')
+    group.add_argument(
+        '--dtype',
+        choices=sorted(DTYPES),
+        default='fp32',
+        help='autocast precision of the network (fp16 / bf16: CUDA only; '
+        'the head decodes in fp32)')
     add_live_args(parser)
     args = parser.parse_args(argv)
+    try:
+        check_dtype(args.dtype, args.device)
+    except ValueError as err:
+        parser.error(f'--dtype: {err}')
     check_live_args(parser, args)
     if args.providers and args.backend != 'onnxruntime':
         parser.error('--providers needs --backend onnxruntime')
+    if args.backend == 'onnxruntime' and (args.dtype != 'fp32'
+                                          or args.channels_last == 'on'):
+        parser.error('--dtype and --channels-last tune the PyTorch backend; '
+                     'the onnxruntime backend runs the exported fp32 graphs '
+                     '(see README "ONNX Runtime" for TensorRT fp16)')
     if args.max_frames is not None and args.max_frames < 1:
         parser.error('--max-frames must be >= 1')
     if args.camera and not args.input.isdigit():
@@ -410,20 +445,34 @@ def run_tracked(args: argparse.Namespace, model: Any,
         sys.exit(f'error: {failure}')
 
 
+def inference_options(args: argparse.Namespace) -> InferenceOptions:
+    """The :class:`InferenceOptions` of the command line."""
+    layout = dict(auto='auto', on=True, off=False)[args.channels_last]
+    return InferenceOptions(
+        fuse=args.fuse, channels_last=layout, dtype=args.dtype)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> None:
     args = parse_args(argv)
-    model = init_detector(
-        args.config,
-        args.checkpoint,
-        device=args.device,
-        backend=args.backend,
-        providers=args.providers)
+    # --no-fuse / --channels-last / --dtype tune the PyTorch model; the
+    # onnxruntime backend runs the exported fp32 graphs as they are.
+    optimize = inference_options(args) if args.backend == 'pytorch' else None
     detector = YOWOVideoDetector(
-        model,
+        init_detector(
+            args.config,
+            args.checkpoint,
+            device=args.device,
+            backend=args.backend,
+            providers=args.providers),
         mode=args.mode,
         clip_len=args.clip_len,
         frame_interval=args.frame_interval,
-        input_size=args.input_size)
+        input_size=args.input_size,
+        optimize=optimize)
+    # The optimized copy: the loaded model is no longer referenced.
+    model = detector.model
+    if detector.optimized is not None:  # set by optimize=
+        print(f'Inference: {detector.optimized.describe()}')
     names = class_names(model.dataset_meta, args.labels,
                         model.bbox_head.num_classes)
     if args.track:

@@ -353,6 +353,34 @@ def test_demo_live_arguments(tmp_path, capsys, extra, message):
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.parametrize('dtype', ['fp16', 'bf16'])
+def test_demo_refuses_reduced_precision_on_cpu(tmp_path, capsys, dtype):
+    with pytest.raises(SystemExit):
+        demo.parse_args([
+            'c.py', 'm.pth', 'in.mp4',
+            str(tmp_path / 'o.mp4'), '--dtype', dtype
+        ])
+    assert 'CUDA only' in capsys.readouterr().err
+
+
+def test_demo_optimization_flags(model_files, tmp_path, capsys):
+    """Folding is on by default and said; --no-fuse and --channels-last reach
+    the detector."""
+    cfg_file, ckpt = model_files
+    video = osp.join(UCF24_MINI, 'v_Basketball_g07_c04.mp4')
+    common = [
+        '--max-frames', '2', '--clip-len', '3', '--input-size', '64', '64'
+    ]
+    demo.main([cfg_file, ckpt, video, str(tmp_path / 'a.mp4')] + common)
+    assert 'Inference: conv+BN folded (' in capsys.readouterr().out
+    demo.main([
+        cfg_file, ckpt, video,
+        str(tmp_path / 'b.mp4'), '--no-fuse', '--channels-last', 'on'
+    ] + common)
+    assert 'Inference: no folding, channels-last, fp32' in \
+        capsys.readouterr().out
+
+
 def test_demo_live_source_errors(model_files, tmp_path, monkeypatch):
     """A missing file or a stream that delivers nothing: a clear error
     naming it, and no empty output files."""

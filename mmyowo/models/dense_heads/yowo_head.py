@@ -150,8 +150,16 @@ class YOWOHead(BaseModule):
         return torch.cat(grids), torch.cat(anchors), torch.cat(strides)
 
     def decode(self, pred_maps: Sequence[Tensor]) -> Tuple[Tensor, Tensor]:
-        """Return raw flattened predictions and decoded xyxy boxes."""
-        preds = self.flatten_preds(pred_maps)
+        """Return raw flattened predictions and decoded xyxy boxes, in fp32.
+
+        Maps computed in reduced precision (``torch.autocast`` to fp16 /
+        bf16) are cast to fp32 first: the decoding (``exp`` of the sizes,
+        offsets of up to the input size), the losses, the score threshold
+        and NMS would otherwise run on an 8-bit (bf16) or 11-bit (fp16)
+        mantissa, e.g. box corners of a 224 input in steps of 1 px (bf16),
+        and the scores handed to the user would be bf16.
+        """
+        preds = self.flatten_preds([m.float() for m in pred_maps])
         sizes = [(x.shape[-2], x.shape[-1]) for x in pred_maps]
         grid, anchors, strides = self.grid_priors(sizes, preds.device)
         boxes = yolo_decode(preds[..., :4], grid, anchors, strides)
