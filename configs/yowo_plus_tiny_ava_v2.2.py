@@ -3,8 +3,9 @@
 # (_base_/models/yowo_plus_tiny.py), the AVA settings and schedule of
 # yowo_plus_ava_v2.2.py. Needs the full mmcv (mmdet.models).
 _base_ = [
-    '_base_/models/yowo_plus_tiny_pretrained.py', '_base_/datasets/ava_v2.2.py',
-    '_base_/schedules/sgd_staged_unfreeze.py', '_base_/default_runtime.py'
+    '_base_/models/yowo_plus_tiny_pretrained.py',
+    '_base_/datasets/ava_v2.2.py', '_base_/schedules/sgd_staged_unfreeze.py',
+    '_base_/default_runtime.py'
 ]
 
 model = dict(

@@ -193,8 +193,8 @@ def test_staged_schedule_of_each_dataset(name):
 @pytest.mark.parametrize('dataset', WITH_8_FRAMES)
 def test_tiny_variants_differ_from_the_base_ones_in_the_model_only(dataset):
     """Same data, schedule and dataset-specific head settings (classes,
-    anchors, test settings) as the base model's config; other branches,
-    fusion neck and head widths."""
+    anchors, test settings) as the base model's config; other branches, fusion
+    neck and head widths."""
     base = load(f'yowo_plus_{dataset}.py').to_dict()
     tiny = load(f'yowo_plus_tiny_{dataset}.py').to_dict()
     model_base, model_tiny = base.pop('model'), tiny.pop('model')

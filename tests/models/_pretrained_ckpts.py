@@ -152,8 +152,9 @@ def make_i3d_recognizer_checkpoint(path: str,
         recognizer = MODELS.build(model_cfg)
     return save_zoo_checkpoint(
         recognizer, path, seed,
-        dict(mmaction_version='1.2.0', epoch=100, iter=0,
-             config=I3D_ZOO_CONFIG))
+        dict(
+            mmaction_version='1.2.0', epoch=100, iter=0,
+            config=I3D_ZOO_CONFIG))
 
 
 def make_x3d_recognizer_checkpoint(path: str,
@@ -177,8 +178,7 @@ def make_x3d_recognizer_checkpoint(path: str,
         recognizer = MODELS.build(model_cfg)
     return save_zoo_checkpoint(
         recognizer, path, seed,
-        dict(mmaction_version='1.2.0', epoch=0, iter=0,
-             config=X3D_ZOO_CONFIG))
+        dict(mmaction_version='1.2.0', epoch=0, iter=0, config=X3D_ZOO_CONFIG))
 
 
 def make_yolox_detector_checkpoint(path: str,

@@ -1,9 +1,12 @@
 """YOWO-Plus tiny (configs/_base_/models/yowo_plus_tiny*.py): mmdet's
-YOLOX-tiny CSPDarknet + mmaction's X3D-S. The model-zoo checkpoints (stand-ins
-in the zoos' real layouts, built from the zoo configs shipped in mmdet and
-mmaction) load in full through the real configs; other architectures are
-refused; the model trains and predicts on 8- and 16-frame clips; each branch
-reads the input its zoo weights were trained on."""
+YOLOX-tiny CSPDarknet + mmaction's X3D-S.
+
+The model-zoo checkpoints (stand-ins in the zoos' real layouts, built from the
+zoo configs shipped in mmdet and mmaction) load in full through the real
+configs; other architectures are refused; the model trains and predicts on 8-
+and 16-frame clips; each branch reads the input its zoo weights were trained
+on.
+"""
 import copy
 import os.path as osp
 
@@ -13,11 +16,11 @@ from mmaction.registry import MODELS
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
-from .test_yowo import make_batch
 from ._pretrained_ckpts import (YOLOX_S_ZOO_CONFIG,
                                 make_i3d_recognizer_checkpoint,
                                 make_x3d_recognizer_checkpoint,
                                 make_yolox_detector_checkpoint)
+from .test_yowo import make_batch
 
 CONFIGS = osp.join(osp.dirname(__file__), '..', '..', 'configs')
 TINY_CONFIGS = ('yowo_plus_tiny_ucf24.py', 'yowo_plus_tiny_8f_ucf24.py',
@@ -139,16 +142,16 @@ def test_train_and_predict(tiny_model, clip_len):
         maps = model(data['inputs'], mode='tensor')
         (pred, ) = model(**data, mode='predict')
     # 224 / (8, 16, 32); 3 anchors x (4 box + 1 conf + 24 classes).
-    assert [tuple(m.shape[1:]) for m in maps] == [(87, 28, 28),
-                                                  (87, 14, 14), (87, 7, 7)]
+    assert [tuple(m.shape[1:]) for m in maps] == [(87, 28, 28), (87, 14, 14),
+                                                  (87, 7, 7)]
     assert pred.pred_instances.scores.shape[1] == 24
 
 
 def test_each_branch_reads_its_own_input(tiny_model):
     """X3D gets the clip as mmaction's X3D recipe normalises it (RGB, mean
-    114.75, std 57.38) at 4 frames spread over the clip, ending with the
-    last; YOLOX gets the raw BGR pixels of the key frame, as mmdet's YOLOX
-    (no mean / std, BGR decoding)."""
+    114.75, std 57.38) at 4 frames spread over the clip, ending with the last;
+    YOLOX gets the raw BGR pixels of the key frame, as mmdet's YOLOX (no mean /
+    std, BGR decoding)."""
     model = copy.deepcopy(tiny_model).eval()
     seen = {}
     for branch in ('backbone_2d', 'backbone_3d'):
@@ -166,10 +169,7 @@ def test_each_branch_reads_its_own_input(tiny_model):
         torch.testing.assert_close(seen['backbone_3d'],
                                    (inputs[:, :, frames] - 114.75) / 57.38)
         torch.testing.assert_close(
-            seen['backbone_2d'],
-            inputs[:, :, key].flip(1),
-            rtol=0,
-            atol=1e-3)
+            seen['backbone_2d'], inputs[:, :, key].flip(1), rtol=0, atol=1e-3)
 
 
 def test_frames_3d_keeps_short_clips_and_rejects_zero(tiny_model):

@@ -17,8 +17,8 @@
 _base_ = ['./yowo_plus.py']
 
 model = dict(
-    data_preprocessor=dict(mean=[114.75, 114.75, 114.75],
-                           std=[57.38, 57.38, 57.38]),
+    data_preprocessor=dict(
+        mean=[114.75, 114.75, 114.75], std=[57.38, 57.38, 57.38]),
     input_2d=dict(mean=[0., 0., 0.], std=[1., 1., 1.], flip_channels=True),
     frames_3d=4,
     backbone_2d=dict(

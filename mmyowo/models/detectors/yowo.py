@@ -106,21 +106,25 @@ class YOWO(BaseModel):
         bbox_head = dict(bbox_head, train_cfg=train_cfg, test_cfg=test_cfg)
         self.bbox_head = MODELS.build(bbox_head)
         self.frozen_branches: set = set()
-        self.input_2d = None if input_2d is None else Renormalize(
-            **input_2d, **self._preprocessor_norm())
+        self.input_2d = None
+        if input_2d is not None:
+            mean_in, std_in = self._preprocessor_norm()
+            self.input_2d = Renormalize(
+                **input_2d, mean_in=mean_in, std_in=std_in)
         if frames_3d is not None and frames_3d < 1:
-            raise ValueError(f'frames_3d must be >= 1 or None, got {frames_3d}')
+            raise ValueError(
+                f'frames_3d must be >= 1 or None, got {frames_3d}')
         self.frames_3d = frames_3d
 
-    def _preprocessor_norm(self) -> Dict[str, Optional[List[float]]]:
-        """``mean_in`` / ``std_in`` of the frames the data preprocessor
-        outputs (``None`` where it does not normalise)."""
+    def _preprocessor_norm(
+            self) -> Tuple[Optional[List[float]], Optional[List[float]]]:
+        """Mean and std of the frames the data preprocessor outputs (``None,
+        None`` where it does not normalise)."""
         preprocessor = self.data_preprocessor
         if not getattr(preprocessor, '_enable_normalize', False):
-            return dict(mean_in=None, std_in=None)
-        return dict(
-            mean_in=preprocessor.mean.flatten().tolist(),
-            std_in=preprocessor.std.flatten().tolist())
+            return None, None
+        return (preprocessor.mean.flatten().tolist(),
+                preprocessor.std.flatten().tolist())
 
     @property
     def with_3d(self) -> bool:
@@ -252,8 +256,8 @@ class YOWO(BaseModel):
         return torch.as_tensor(idx, dtype=torch.long, device=inputs.device)
 
     def extract_feat_2d(self, frames: Tensor) -> Tuple[Tensor, ...]:
-        """2D branch on ``[N, 3, H, W]`` key frames (preprocessed; mapped
-        to ``input_2d``'s normalisation where the model has one)."""
+        """2D branch on ``[N, 3, H, W]`` key frames (preprocessed; mapped to
+        ``input_2d``'s normalisation where the model has one)."""
         if self.input_2d is not None:
             frames = self.input_2d(frames)
         with self._grad_ctx('backbone_2d'):

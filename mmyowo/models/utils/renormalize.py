@@ -46,6 +46,9 @@ class Renormalize(nn.Module):
         [120.0, 110.0, 100.0]
     """
 
+    scale: torch.Tensor
+    shift: torch.Tensor
+
     def __init__(self,
                  mean: Sequence[float],
                  std: Sequence[float],
