@@ -27,7 +27,13 @@ REAL = {
     'yowo_plus_8f_jhmdb21.py': 21,
     'yowo_plus_ava_v2.2.py': 80,
     'yowo_plus_8f_ava_v2.2.py': 80,
-    'yowo_plus_custom_template.py': 3
+    'yowo_plus_custom_template.py': 3,
+    'yowo_plus_tiny_ucf24.py': 24,
+    'yowo_plus_tiny_8f_ucf24.py': 24,
+    'yowo_plus_tiny_jhmdb21.py': 21,
+    'yowo_plus_tiny_8f_jhmdb21.py': 21,
+    'yowo_plus_tiny_ava_v2.2.py': 80,
+    'yowo_plus_tiny_8f_ava_v2.2.py': 80,
 }
 SYNTHETIC = {
     'yowo_plus_synthetic.py', 'yowo_plus_synthetic_2d.py',
@@ -152,7 +158,8 @@ def test_pipelines_are_a_clip_sampler_and_transforms(name):
 
 
 def dataset_of(name: str) -> str:
-    return name[len('yowo_plus_'):-len('.py')].replace('8f_', '')
+    return name[len('yowo_plus_'):-len('.py')].replace('8f_', '').replace(
+        'tiny_', '')
 
 
 @pytest.mark.parametrize('name', sorted(REAL))
@@ -181,6 +188,29 @@ def test_staged_schedule_of_each_dataset(name):
         assert optim_wrapper.get_lr()['lr'][0] == pytest.approx(
             1e-4 * 0.5**halved), epoch
         scheduler.step()
+
+
+@pytest.mark.parametrize('dataset', WITH_8_FRAMES)
+def test_tiny_variants_differ_from_the_base_ones_in_the_model_only(dataset):
+    """Same data, schedule and dataset-specific head settings (classes,
+    anchors, test settings) as the base model's config; other branches, fusion
+    neck and head widths."""
+    base = load(f'yowo_plus_{dataset}.py').to_dict()
+    tiny = load(f'yowo_plus_tiny_{dataset}.py').to_dict()
+    model_base, model_tiny = base.pop('model'), tiny.pop('model')
+    for cfg in (base, tiny):
+        # Names of the model files' checkpoint URLs.
+        for key in [k for k in cfg if k.endswith('_ckpt')]:
+            cfg.pop(key)
+    assert base == tiny
+    head_base, head_tiny = model_base['bbox_head'], model_tiny['bbox_head']
+    assert head_tiny['head_module'].pop('in_channels') == (48, 96, 192)
+    head_base['head_module'].pop('in_channels')
+    head_base['head_module'].pop('se_ratio')
+    head_tiny['head_module'].pop('se_ratio')
+    assert head_base == head_tiny
+    assert model_tiny['backbone_2d']['type'] == 'mmdet.CSPDarknet'
+    assert model_tiny['backbone_3d']['type'] == 'X3D'
 
 
 def test_one_schedule_for_all_real_datasets():
@@ -240,10 +270,11 @@ def test_real_data_configs_follow_section_4_1(name):
         assert clip_len_of(pipeline) == expected_clip
 
 
+@pytest.mark.parametrize('variant', ('', 'tiny_'))
 @pytest.mark.parametrize('dataset', WITH_8_FRAMES)
-def test_8_frame_variants_change_only_the_clip_length(dataset):
-    full = load(f'yowo_plus_{dataset}.py').to_dict()
-    short = load(f'yowo_plus_8f_{dataset}.py').to_dict()
+def test_8_frame_variants_change_only_the_clip_length(dataset, variant):
+    full = load(f'yowo_plus_{variant}{dataset}.py').to_dict()
+    short = load(f'yowo_plus_{variant}8f_{dataset}.py').to_dict()
     for cfg in (full, short):
         # The pipelines are checked against these parts above.
         for key in ('train_pipeline', 'test_pipeline'):

@@ -12,6 +12,14 @@
   width/depth (which timm cannot build) a random mmyowo ``CSPDarknet53`` of
   that size saved in the converter's output format (``{'state_dict': ...}``
   with backbone-level keys).
+* :func:`make_yolox_detector_checkpoint`: a random mmdet ``YOLOX`` detector
+  built from mmdet's model-zoo config (``yolox_tiny_8xb8-300e_coco`` by
+  default, shipped inside the mmdet package), saved as the zoo saves it
+  (``backbone.*`` / ``neck.*`` / ``bbox_head.*`` keys).
+* :func:`make_x3d_recognizer_checkpoint`: a random mmaction X3D-S
+  ``Recognizer3D`` from mmaction's zoo config
+  ``x3d_s_13x6x1_facebook-kinetics400-rgb`` (``backbone.*`` /
+  ``cls_head.*``).
 
 Weights and BN statistics are random (seeded, without touching the global
 RNG) and ``num_batches_tracked`` is non-zero, so no tensor of a checkpoint
@@ -25,6 +33,7 @@ import timm
 import torch
 import torch.nn as nn
 from mmaction.registry import MODELS
+from mmdet.registry import MODELS as MMDET_MODELS
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from torch.nn.modules.batchnorm import _BatchNorm
@@ -39,15 +48,39 @@ TIMM_CONVERTER = osp.join(REPO, 'tools', 'model_converters',
 I3D_ZOO_CONFIG = osp.join(
     'recognition', 'i3d',
     'i3d_imagenet-pretrained-r50_8xb8-32x2x1-100e_kinetics400-rgb.py')
+#: mmaction's model-zoo config of the Kinetics-400 X3D-S whose checkpoint
+#: configs/_base_/models/yowo_plus_tiny_pretrained.py downloads.
+X3D_ZOO_CONFIG = osp.join('recognition', 'x3d',
+                          'x3d_s_13x6x1_facebook-kinetics400-rgb.py')
+#: mmdet's model-zoo configs of COCO YOLOX-tiny (whose checkpoint
+#: yowo_plus_tiny_pretrained.py downloads) and YOLOX-s.
+YOLOX_TINY_ZOO_CONFIG = osp.join('yolox', 'yolox_tiny_8xb8-300e_coco.py')
+YOLOX_S_ZOO_CONFIG = osp.join('yolox', 'yolox_s_8xb8-300e_coco.py')
 #: ``num_batches_tracked`` written into every BN of the checkpoints.
 NUM_BATCHES_TRACKED = 1234
 
 
-def mmaction_zoo_config(relative: str) -> Config:
-    """A config of mmaction's model zoo, read from the installed package."""
-    spec = importlib.util.find_spec('mmaction')
+def zoo_config(package: str, relative: str) -> Config:
+    """A config of ``package``'s model zoo (``mmaction`` or ``mmdet``), read
+    from the installed package."""
+    spec = importlib.util.find_spec(package)
     root = list(spec.submodule_search_locations)[0]
     return Config.fromfile(osp.join(root, '.mim', 'configs', relative))
+
+
+def mmaction_zoo_config(relative: str) -> Config:
+    """A config of mmaction's model zoo, read from the installed package."""
+    return zoo_config('mmaction', relative)
+
+
+def save_zoo_checkpoint(model: nn.Module, path: str, seed: int,
+                        meta: dict) -> Dict[str, torch.Tensor]:
+    """Randomise ``model`` and save it as the OpenMMLab model zoos do,
+    ``{'state_dict': ..., 'meta': ...}``; return the state dict."""
+    randomize(model, seed)
+    state_dict = model.state_dict()
+    torch.save({'state_dict': state_dict, 'meta': meta}, path)
+    return state_dict
 
 
 def randomize(module: nn.Module, seed: int = 0) -> nn.Module:
@@ -117,20 +150,61 @@ def make_i3d_recognizer_checkpoint(path: str,
     # registry, which finds mmaction's only in mmaction's scope.
     with DefaultScope.overwrite_default_scope('mmaction'):
         recognizer = MODELS.build(model_cfg)
-    randomize(recognizer, seed)
-    state_dict = recognizer.state_dict()
-    torch.save(
-        {
-            'state_dict':
-            state_dict,
-            'meta':
-            dict(
-                mmaction_version='1.2.0',
-                epoch=100,
-                iter=0,
-                config=I3D_ZOO_CONFIG)
-        }, path)
-    return state_dict
+    return save_zoo_checkpoint(
+        recognizer, path, seed,
+        dict(
+            mmaction_version='1.2.0', epoch=100, iter=0,
+            config=I3D_ZOO_CONFIG))
+
+
+def make_x3d_recognizer_checkpoint(path: str,
+                                   seed: int = 0) -> Dict[str, torch.Tensor]:
+    """Save a random mmaction X3D-S recognizer checkpoint as the zoo does.
+
+    The recognizer is built from mmaction's zoo config of the Kinetics-400
+    X3D-S (``X3D(gamma_w=1, gamma_b=2.25, gamma_d=2.2)`` and
+    ``X3DHead(num_classes=400)``).
+
+    Args:
+        path (str): Output file.
+        seed (int): Seed of the random values.
+
+    Returns:
+        dict[str, Tensor]: The saved state dict (``backbone.*`` and
+        ``cls_head.*`` keys).
+    """
+    model_cfg = mmaction_zoo_config(X3D_ZOO_CONFIG).model.to_dict()
+    with DefaultScope.overwrite_default_scope('mmaction'):
+        recognizer = MODELS.build(model_cfg)
+    return save_zoo_checkpoint(
+        recognizer, path, seed,
+        dict(mmaction_version='1.2.0', epoch=0, iter=0, config=X3D_ZOO_CONFIG))
+
+
+def make_yolox_detector_checkpoint(path: str,
+                                   config: str = YOLOX_TINY_ZOO_CONFIG,
+                                   seed: int = 0) -> Dict[str, torch.Tensor]:
+    """Save a random mmdet YOLOX detector checkpoint as the zoo does.
+
+    The detector is built from mmdet's zoo config (YOLOX-tiny by default,
+    or :data:`YOLOX_S_ZOO_CONFIG`) by mmdet's registry, which imports
+    ``mmdet.models`` (the full mmcv).
+
+    Args:
+        path (str): Output file.
+        config (str): The zoo config, relative to mmdet's ``configs``.
+        seed (int): Seed of the random values.
+
+    Returns:
+        dict[str, Tensor]: The saved state dict (``backbone.*``, ``neck.*``
+        and ``bbox_head.*`` keys).
+    """
+    model_cfg = zoo_config('mmdet', config).model.to_dict()
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        detector = MMDET_MODELS.build(model_cfg)
+    return save_zoo_checkpoint(
+        detector, path, seed,
+        dict(mmdet_version='2.19.0', epoch=300, iter=0, config=config))
 
 
 def make_timm_cspdarknet53_checkpoint(path_converted: str,

@@ -3,8 +3,6 @@ config handling of ``YOWO`` and the user path (model-zoo style I3D
 recognizer and converted timm CSPDarknet53 checkpoints loaded through the
 real UCF101-24 / J-HMDB-21 configs)."""
 import copy
-import io
-import logging
 import os.path as osp
 
 import pytest
@@ -12,7 +10,6 @@ import torch
 import torch.nn as nn
 from mmaction.registry import MODELS
 from mmengine.config import Config
-from mmengine.logging import MMLogger
 from mmengine.model import BaseModule
 from mmengine.registry import init_default_scope
 
@@ -34,18 +31,6 @@ SMALL_I3D = dict(
     conv1_stride_t=1,
     pool1_stride_t=1,
     inflate=(1, 1, 1, 1))
-
-
-@pytest.fixture
-def log():
-    """Text logged at INFO and above to mmengine's current logger."""
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setLevel(logging.INFO)
-    logger = MMLogger.get_current_instance()
-    logger.addHandler(handler)
-    yield stream
-    logger.removeHandler(handler)
 
 
 class Net(nn.Module):

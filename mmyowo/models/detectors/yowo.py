@@ -8,7 +8,7 @@ from mmengine.model import BaseModel, BaseModule
 from mmengine.structures import InstanceData
 from torch import Tensor
 
-from ..utils import load_pretrained, pop_pretrained_cfg
+from ..utils import Renormalize, load_pretrained, pop_pretrained_cfg
 
 #: torch's messages for a pooling / conv window longer than its input (the
 #: clip is shorter than a 3D backbone's temporal downsampling).
@@ -40,6 +40,19 @@ class YOWO(BaseModel):
         test_cfg (dict, optional): Passed to the head.
         data_preprocessor (dict, optional): Defaults to mmaction's
             ``ActionDataPreprocessor`` with ``format_shape='NCTHW'``.
+        input_2d (dict, optional): The 2D branch's own input normalisation,
+            ``dict(mean=..., std=..., flip_channels=False)``, for a 2D branch
+            pretrained on other inputs than the 3D branch: the key frames
+            are mapped from the data preprocessor's normalisation to this
+            one (:class:`~mmyowo.models.utils.Renormalize`), e.g.
+            ``dict(mean=[0, 0, 0], std=[1, 1, 1], flip_channels=True)`` for
+            mmdet's YOLOX (raw BGR pixels). ``None``: both branches read the
+            preprocessed frames.
+        frames_3d (int, optional): Frames the 3D branch reads: that many,
+            evenly spaced over the clip and ending with its last frame
+            (stride ``L // frames_3d``; all ``L`` frames if fewer). For a 3D
+            branch trained on sparsely sampled clips (X3D: 13 frames, one
+            in 6) and to cut its cost. ``None``: the whole clip.
         init_cfg (dict, optional): Initialisation config.
 
     Pretrained branches: a branch config's ``init_cfg=dict(type='Pretrained',
@@ -74,6 +87,8 @@ class YOWO(BaseModel):
                  train_cfg: Optional[dict] = None,
                  test_cfg: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None,
+                 input_2d: Optional[dict] = None,
+                 frames_3d: Optional[int] = None,
                  init_cfg: Optional[Union[dict, list]] = None) -> None:
         if data_preprocessor is None:
             data_preprocessor = dict(
@@ -91,6 +106,25 @@ class YOWO(BaseModel):
         bbox_head = dict(bbox_head, train_cfg=train_cfg, test_cfg=test_cfg)
         self.bbox_head = MODELS.build(bbox_head)
         self.frozen_branches: set = set()
+        self.input_2d = None
+        if input_2d is not None:
+            mean_in, std_in = self._preprocessor_norm()
+            self.input_2d = Renormalize(
+                **input_2d, mean_in=mean_in, std_in=std_in)
+        if frames_3d is not None and frames_3d < 1:
+            raise ValueError(
+                f'frames_3d must be >= 1 or None, got {frames_3d}')
+        self.frames_3d = frames_3d
+
+    def _preprocessor_norm(
+            self) -> Tuple[Optional[List[float]], Optional[List[float]]]:
+        """Mean and std of the frames the data preprocessor outputs (``None,
+        None`` where it does not normalise)."""
+        preprocessor = self.data_preprocessor
+        if not getattr(preprocessor, '_enable_normalize', False):
+            return None, None
+        return (preprocessor.mean.flatten().tolist(),
+                preprocessor.std.flatten().tolist())
 
     @property
     def with_3d(self) -> bool:
@@ -222,14 +256,25 @@ class YOWO(BaseModel):
         return torch.as_tensor(idx, dtype=torch.long, device=inputs.device)
 
     def extract_feat_2d(self, frames: Tensor) -> Tuple[Tensor, ...]:
-        """2D branch on ``[N, 3, H, W]`` key frames."""
+        """2D branch on ``[N, 3, H, W]`` key frames (preprocessed; mapped to
+        ``input_2d``'s normalisation where the model has one)."""
+        if self.input_2d is not None:
+            frames = self.input_2d(frames)
         with self._grad_ctx('backbone_2d'):
             return tuple(self.backbone_2d(frames))
 
     def extract_feat_3d(self, clips: Tensor) -> Optional[Tensor]:
-        """3D branch on ``[B, 3, L, H, W]`` clips -> ``[B, C, H/32, W/32]``."""
+        """3D branch on ``[B, 3, L, H, W]`` clips (``frames_3d`` of their
+        frames where set) -> ``[B, C, H/32, W/32]``."""
         if self.backbone_3d is None:
             return None
+        length = clips.shape[2]
+        if self.frames_3d is not None and length > self.frames_3d:
+            stride = length // self.frames_3d
+            # The last frame (the newest when streaming) and the ones
+            # ``stride`` apart before it.
+            first = length - 1 - stride * (self.frames_3d - 1)
+            clips = clips[:, :, first::stride]
         with self._grad_ctx('backbone_3d'):
             try:
                 feat = self.backbone_3d(clips)

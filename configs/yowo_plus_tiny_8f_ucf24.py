@@ -1,0 +1,15 @@
+# YOWO-Plus tiny on UCF101-24 with 8-frame clips.
+# Only the clip length differs from yowo_plus_tiny_ucf24.py. mmengine does
+# not re-evaluate a base file with a child's variables, so the
+# pipelines are rebuilt here from the dataset config's clip samplers
+# and transforms.
+_base_ = ['./yowo_plus_tiny_ucf24.py']
+
+clip_len = 8
+train_clip_sampler = dict(_base_.train_clip_sampler, clip_len=clip_len)
+test_clip_sampler = dict(_base_.test_clip_sampler, clip_len=clip_len)
+train_pipeline = [train_clip_sampler, *_base_.train_transforms]
+test_pipeline = [test_clip_sampler, *_base_.test_transforms]
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = dict(dataset=dict(pipeline=test_pipeline))
