@@ -94,15 +94,16 @@ for model in $MODELS; do
   echo "[gpu_check] tested $model: $(cat "$OUT/test_$model.seconds") s"
 done
 
-# 4. Inference benchmark of each model (random weights: speed only).
-for model in $MODELS; do
-  # shellcheck disable=SC2086
-  "$PY" tools/analysis/benchmark.py "configs/gpu_check/$model.py" \
-    --device "$DEVICE" --clip-lens 16 --batch-sizes $BENCH_BATCHES \
-    --dtypes $BENCH_DTYPES > "$OUT/bench_$model.md" 2> "$OUT/bench_$model.log" \
-    || { tail -30 "$OUT/bench_$model.log"; exit 1; }
-  echo "[gpu_check] benchmarked $model"
-done
+# 4. Inference benchmark of the models side by side (random weights: speed
+#    only): eager fp32 and the optimized path at each precision.
+configs=()
+for model in $MODELS; do configs+=("configs/gpu_check/$model.py"); done
+# shellcheck disable=SC2086
+"$PY" tools/analysis/benchmark.py "${configs[@]}" --device "$DEVICE" \
+  --backends eager optimized --dtypes $BENCH_DTYPES --clip-lens 16 \
+  --batch-sizes $BENCH_BATCHES --out "$OUT/bench_models.md" \
+  > "$OUT/bench_models.log" 2>&1 || { tail -30 "$OUT/bench_models.log"; exit 1; }
+echo "[gpu_check] benchmarked $MODELS"
 
 echo "$(( $(date +%s) - START ))" > "$OUT/total.seconds"
 "$PY" tools/gpu_check/report.py "$OUT"

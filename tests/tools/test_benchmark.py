@@ -1,0 +1,101 @@
+"""tools/analysis/benchmark.py: the bound and the target ratios against hand
+computations, and one side-by-side run of every backend on a small model."""
+import importlib.util
+import os.path as osp
+
+import pytest
+
+from tests._paths import REPO
+
+BENCHMARK = osp.join(REPO, 'tools', 'analysis', 'benchmark.py')
+SYNTHETIC = osp.join(REPO, 'configs', 'yowo_plus_synthetic.py')
+SYNTHETIC_2D = osp.join(REPO, 'configs', 'yowo_plus_synthetic_2d.py')
+
+
+@pytest.fixture(scope='module')
+def bench():
+    spec = importlib.util.spec_from_file_location('mmyowo_benchmark',
+                                                  BENCHMARK)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_streaming_bound(bench):
+    # 3D 80 ms per clip, 15 + 5 ms per frame, L = 8: 100 ms per frame
+    # per-frame against 10 + 20 = 30 ms streaming.
+    assert bench.streaming_bound(0.08, 0.015, 0.005, 8) == \
+        pytest.approx(100 / 30)
+    assert bench.streaming_bound(0.0, 0.01, 0.0, 16) == 1.0
+
+
+def row(model, backend, streaming, per_frame, speedup=2.0, bound=2.0,
+        threads=1):
+    return dict(
+        model=model,
+        backend=backend,
+        dtype='fp32',
+        threads=threads,
+        clip_len=16,
+        batch=1,
+        streaming=streaming,
+        per_frame=per_frame,
+        speedup=speedup,
+        bound=bound)
+
+
+def test_target_ratios(bench):
+    rows = [
+        row('base', 'eager', 0.300, 0.900),
+        row('base', 'onnxruntime', 0.200, 0.600, speedup=1.7),
+        row('tiny', 'eager', 0.040, 0.080),
+        row('tiny', 'onnxruntime', 0.035, 0.070, speedup=1.9),
+    ]
+    lines = bench.target_ratios(rows)
+    text = '\n'.join(lines)
+    # tiny / base streaming: 0.04 / 0.3 and 0.035 / 0.2.
+    assert ('streaming cost tiny / base (eager fp32, 1 thread(s), L=16, '
+            'batch 1): 0.133 (1/7.5; target <= 1/6: met)') in text
+    assert ('streaming cost tiny / base (onnxruntime fp32, 1 thread(s), '
+            'L=16, batch 1): 0.175 (1/5.7; target <= 1/6: NOT met)') in text
+    # onnxruntime over eager: 0.9 / 0.6, 0.3 / 0.2, 0.08 / 0.07, 0.04 /
+    # 0.035.
+    assert ('onnxruntime / eager fp32 throughput, base per-frame '
+            '(1 thread(s), L=16, batch 1): 1.50x (target >= 1.3x: met)'
+            ) in text
+    assert 'base streaming (1 thread(s), L=16, batch 1): 1.50x' in text
+    assert ('tiny per-frame (1 thread(s), L=16, batch 1): 1.14x (target >= '
+            '1.3x: NOT met)') in text
+    # 1.7 / 2 = 85% and 1.9 / 2 = 95% of the bound.
+    assert lines[-1] == ('- streaming speed-up >= 90% of its bound: 3 of 4 '
+                         'rows (not: base onnxruntime fp32 1t 85%)')
+
+
+def test_side_by_side_run(bench, tmp_path):
+    out = tmp_path / 'bench.md'
+    report = bench.main([
+        SYNTHETIC, SYNTHETIC_2D, '--backends', 'eager', 'optimized',
+        'onnxruntime', '--dtypes', 'fp32', 'bf16', '--threads', '1',
+        '--clip-lens', '4', '--shape', '64', '64', '--repeats', '1',
+        '--warmup', '0', '--no-flops', '--out',
+        str(out)
+    ])
+    assert out.read_text() == report + '\n'
+    table = [
+        line for line in report.splitlines()
+        if line.startswith('| yowo_plus_synthetic')
+    ]
+    settings = [tuple(c.strip() for c in line.split('|')[1:7])
+                for line in table]
+    expected = [(model, backend, 'fp32', '1', '4', '1')
+                for model in ('yowo_plus_synthetic', 'yowo_plus_synthetic_2d')
+                for backend in ('eager', 'optimized', 'onnxruntime')]
+    assert settings == expected
+    # The 2D-only model has no 3D pass, so no streaming gain to bound.
+    assert all(line.split('|')[7].strip() == '0.0' for line in table[3:])
+    assert 'streaming cost yowo_plus_synthetic_2d / yowo_plus_synthetic ' \
+        '(eager fp32' in report
+    assert 'onnxruntime / eager fp32 throughput, yowo_plus_synthetic ' \
+        'streaming' in report
+    assert "- skipped: optimized bf16: dtype 'bf16' is supported on CUDA " \
+        'only' in report
