@@ -15,7 +15,13 @@ classes under the metric's ``score_thr`` are 0).
   actor boxes of each frame, with their track ids; hypotheses are the
   tracked persons whose best smoothed score reaches ``score_thr`` (the
   persons the demo labels); matched at IoU >= 0.5. Reported: IDF1, ID
-  switches, MOTA (and IDP, IDR).
+  switches, MOTA (and IDP, IDR). Next to them, what the detections alone
+  allow (no tracking): ``labelled recall`` / ``labelled precision``, the
+  share of annotated actor boxes matched (IoU >= 0.5, one to one, per frame)
+  by a detection whose best score reaches ``score_thr``, and the share of
+  such detections that match one. Identities cannot be found where no
+  labelled detection is, so IDR and IDP are bounded by about these (IDF1 by
+  their harmonic mean), whatever the tracker.
 * **Online tubes** (track x smoothed class): per track and class, each span
   where the class was active (between its start and end events), with the
   track's boxes and smoothed scores, scored by the mean smoothed score; their
@@ -143,6 +149,37 @@ def identity_metrics(tracked: Dict[str, List[TrackedFrame]], gt: dict,
     }
 
 
+def detection_coverage(grouped: List[Frames], videos: Sequence[str], gt: dict,
+                       tracks: Optional[dict],
+                       score_thr: float) -> Dict[str, float]:
+    """Labelled recall and precision of the raw detections (module
+    docstring): greedy one-to-one matching per frame, best IoU first."""
+    matched = num_gt = num_det = 0
+    for index, video in enumerate(videos):
+        truth = gt_identities(gt, video, tracks)
+        for frame in set(truth) | set(grouped[index]):
+            objects = np.array([b for _, b in truth.get(frame, [])],
+                               np.float64).reshape(-1, 4)
+            boxes, scores = grouped[index].get(
+                frame, (np.zeros((0, 4)), np.zeros((0, 1))))
+            boxes = np.asarray(boxes, np.float64)[
+                np.asarray(scores).max(axis=1, initial=0.0) >= score_thr]
+            num_gt += len(objects)
+            num_det += len(boxes)
+            if not len(objects) or not len(boxes):
+                continue
+            iou = box_iou(objects[:, None], boxes[None])
+            while iou.size and iou.max() >= 0.5:
+                i, j = np.unravel_index(iou.argmax(), iou.shape)
+                matched += 1
+                iou[i, :] = -1
+                iou[:, j] = -1
+    return {
+        'labelled recall': matched / num_gt if num_gt else float('nan'),
+        'labelled precision': matched / num_det if num_det else float('nan')
+    }
+
+
 def online_tubes(video: str, frames: List[TrackedFrame],
                  num_classes: int) -> Dict[int, List[tuple]]:
     """Tubes of one video: per track and class, each active span (from its
@@ -203,6 +240,8 @@ def evaluate_tracking(results: Dict[str, Any],
         for i, video in enumerate(videos)
     }
     identity = identity_metrics(tracked, gt, tracks, score_thr)
+    identity.update(
+        detection_coverage(grouped, videos, gt, tracks, score_thr))
     tubes: Dict[int, List[tuple]] = defaultdict(list)
     for video, frames in tracked.items():
         for label, found in online_tubes(video, frames, num_classes).items():

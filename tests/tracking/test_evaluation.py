@@ -92,6 +92,7 @@ def test_perfect_tracking_of_crossing_actors(files, capsys):
     assert metrics['IDF1'] == pytest.approx(1.0)
     assert metrics['ID switches'] == 0
     assert metrics['MOTA'] == pytest.approx(1.0)
+    assert metrics['labelled recall'] == metrics['labelled precision'] == 1
     assert metrics['online video-mAP@0.5'] == pytest.approx(1.0)
     assert metrics['offline video-mAP@0.5'] == pytest.approx(1.0)
     assert 'synthetic_tracks.json' in metrics['identities']
@@ -114,3 +115,21 @@ def test_label_swap_splits_the_online_tubes(files):
     assert metrics['IDF1'] == pytest.approx(1.0)
     assert metrics['online tubes'] == 4
     assert metrics['online video-mAP@0.5'] == 0.0
+
+
+def test_labelled_coverage_bounds_the_identity_metrics(files):
+    """Actor b's detections score under the threshold on frames 21-40 and a
+    spurious labelled box appears on frames 1-10: labelled recall 60/80,
+    precision 60/70, and IDR / IDP cannot exceed them."""
+    tmp_path, ann, _ = files
+    rows = detections(crossing_gt())
+    rows[(rows[:, 2] == 1) & (rows[:, 1] > 20), 3] = 0.1
+    extra = [[0, f, 0, 0.8, 250, 10, 300, 60] for f in range(1, 11)]
+    res = str(tmp_path / 'partial.npz')
+    save_detection_results(res, np.vstack([rows, extra]), ['v'], NAMES, ann,
+                           0)
+    metrics = load_tool().main([res])
+    assert metrics['labelled recall'] == pytest.approx(60 / 80)
+    assert metrics['labelled precision'] == pytest.approx(60 / 70)
+    assert metrics['IDR'] <= metrics['labelled recall'] + 1e-9
+    assert metrics['IDP'] <= metrics['labelled precision'] + 1e-9
