@@ -20,7 +20,8 @@
 # yowo_plus_tiny_synthetic_224", configs/gpu_check/), GPU_CHECK_BENCH_BATCHES
 # ("1 8"), GPU_CHECK_BENCH_DTYPES ("fp32 fp16 bf16"), GPU_CHECK_CFG_OPTIONS
 # (extra --cfg-options for every mim call, e.g. a smaller batch for a dry run
-# on a CPU), PYTHON (python3).
+# on a CPU), GPU_CHECK_BENCH_ARGS (extra benchmark arguments, e.g.
+# "--repeats 1 --warmup 0"), PYTHON (python3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$(pwd)
@@ -32,6 +33,7 @@ MODELS=${GPU_CHECK_MODELS:-"yowo_plus_synthetic_224 yowo_plus_tiny_synthetic_224
 BENCH_BATCHES=${GPU_CHECK_BENCH_BATCHES:-"1 8"}
 BENCH_DTYPES=${GPU_CHECK_BENCH_DTYPES:-"fp32 fp16 bf16"}
 read -r -a EXTRA <<< "${GPU_CHECK_CFG_OPTIONS:-}"
+read -r -a BENCH_ARGS <<< "${GPU_CHECK_BENCH_ARGS:-}"
 PY=${PYTHON:-python3}
 SITE=${GPU_CHECK_SITE:-/tmp/mmyowo-gpu-site}
 DATA=data/gpu_check_synthetic
@@ -102,6 +104,7 @@ for model in $MODELS; do configs+=("configs/gpu_check/$model.py"); done
 "$PY" tools/analysis/benchmark.py "${configs[@]}" --device "$DEVICE" \
   --backends eager optimized --dtypes $BENCH_DTYPES --clip-lens 16 \
   --batch-sizes $BENCH_BATCHES --out "$OUT/bench_models.md" \
+  ${BENCH_ARGS[@]+"${BENCH_ARGS[@]}"} \
   > "$OUT/bench_models.log" 2>&1 || { tail -30 "$OUT/bench_models.log"; exit 1; }
 echo "[gpu_check] benchmarked $MODELS"
 

@@ -9,6 +9,7 @@ import os.path as osp
 import re
 import subprocess
 
+import pytest
 from mmengine.config import Config
 
 from tests._paths import REPO
@@ -53,10 +54,14 @@ def test_the_script_parses():
                    check=True)
 
 
-def test_base_config_is_the_base_model_on_the_224_synthetic_set():
-    cfg = Config.fromfile(osp.join(CONFIGS, 'yowo_plus_synthetic_224.py'))
+@pytest.mark.parametrize('name,model', [
+    ('yowo_plus_synthetic_224.py', 'yowo_plus.py'),
+    ('yowo_plus_tiny_synthetic_224.py', 'yowo_plus_tiny.py'),
+])
+def test_configs_are_the_models_on_the_224_synthetic_set(name, model):
+    cfg = Config.fromfile(osp.join(CONFIGS, name))
     base = Config.fromfile(
-        osp.join(REPO, 'configs', '_base_', 'models', 'yowo_plus.py'))
+        osp.join(REPO, 'configs', '_base_', 'models', model))
     model = cfg.model.to_dict()
     expected = base.model.to_dict()
     expected['bbox_head']['head_module']['num_classes'] = 4
