@@ -196,7 +196,8 @@ def make_torchvision_checkpoint(path: str,
     return state_dict
 
 
-def serve_torchvision_checkpoint(monkeypatch: pytest.MonkeyPatch, home: str,
+def serve_torchvision_checkpoint(monkeypatch: pytest.MonkeyPatch,
+                                 home: str,
                                  arch: str,
                                  seed: int = 0) -> Dict[str, torch.Tensor]:
     """Make ``torchvision://ARCH`` resolve to a local random stand-in.
@@ -214,8 +215,7 @@ def serve_torchvision_checkpoint(monkeypatch: pytest.MonkeyPatch, home: str,
     name = f'{arch}-standin.pth'
     cache = osp.join(home, 'checkpoints')
     os.makedirs(cache, exist_ok=True)
-    state_dict = make_torchvision_checkpoint(
-        osp.join(cache, name), arch, seed)
+    state_dict = make_torchvision_checkpoint(osp.join(cache, name), arch, seed)
     monkeypatch.setenv('MMYOWO_HOME', home)
     urls = dict(mmengine_checkpoint.get_torchvision_models())
     urls[arch] = f'https://download.pytorch.org/models/{name}'

@@ -54,16 +54,17 @@ def tiny_cfg(name, x3d_path=None):
 
 @pytest.fixture(scope='module')
 def tiny_model(x3d_checkpoint):
-    """configs/yowo_plus_tiny_ucf24.py built with the local X3D checkpoint,
-    not initialised; tests work on deep copies."""
+    """configs/yowo_plus_tiny_ucf24.py built with the local X3D checkpoint, not
+    initialised; tests work on deep copies."""
     init_default_scope('mmaction')
     return MODELS.build(tiny_cfg(TINY_CONFIGS[0], x3d_checkpoint[0]))
 
 
 def test_zoo_checkpoints_load_in_full(tiny_model, x3d_checkpoint, tmp_path,
                                       monkeypatch, log):
-    mobilenet = serve_torchvision_checkpoint(
-        monkeypatch, str(tmp_path / 'home'), 'mobilenet_v3_large')
+    mobilenet = serve_torchvision_checkpoint(monkeypatch,
+                                             str(tmp_path / 'home'),
+                                             'mobilenet_v3_large')
     model = copy.deepcopy(tiny_model)
     assert model.pretrained_cfgs['backbone_2d']['checkpoint'] == MOBILENET
     model.init_weights()

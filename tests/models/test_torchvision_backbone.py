@@ -102,6 +102,5 @@ def test_imagenet_weights_load_through_the_torchvision_scheme(
     assert (f'loaded {n}/{n} tensors ({n_params}/{n_params} parameters) of '
             f'backbone_2d from torchvision://{arch} (missing 0, unexpected '
             f'{unexpected}, shape-mismatched 0') in log.getvalue()
-    assert os.listdir(os.path.join(home, 'checkpoints')) == [
-        f'{arch}-standin.pth'
-    ]
+    assert os.listdir(os.path.join(home,
+                                   'checkpoints')) == [f'{arch}-standin.pth']
