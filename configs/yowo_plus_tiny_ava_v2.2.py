@@ -1,7 +1,7 @@
-# YOWO-Plus tiny on AVA v2.2, 16-frame clips at 224x224: YOLOX-tiny's
-# CSPDarknet (COCO) + X3D-S (Kinetics-400)
+# YOWO-Plus tiny on AVA v2.2, 16-frame clips at 224x224: torchvision's
+# MobileNetV3-Large (ImageNet) + X3D-S (Kinetics-400)
 # (_base_/models/yowo_plus_tiny.py), the AVA settings and schedule of
-# yowo_plus_ava_v2.2.py. Needs the full mmcv (mmdet.models).
+# yowo_plus_ava_v2.2.py. mmcv-lite suffices.
 _base_ = [
     '_base_/models/yowo_plus_tiny_pretrained.py',
     '_base_/datasets/ava_v2.2.py', '_base_/schedules/sgd_staged_unfreeze.py',

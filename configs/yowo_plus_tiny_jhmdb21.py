@@ -1,7 +1,7 @@
 # YOWO-Plus tiny on J-HMDB-21 (split 1), 16-frame clips at 224x224:
-# YOLOX-tiny's CSPDarknet (COCO) + X3D-S (Kinetics-400)
+# torchvision's MobileNetV3-Large (ImageNet) + X3D-S (Kinetics-400)
 # (_base_/models/yowo_plus_tiny.py), the J-HMDB-21 schedule of
-# yowo_plus_jhmdb21.py (§4.1). Needs the full mmcv (mmdet.models).
+# yowo_plus_jhmdb21.py (§4.1). mmcv-lite suffices.
 _base_ = [
     '_base_/models/yowo_plus_tiny_pretrained.py', '_base_/datasets/jhmdb21.py',
     '_base_/schedules/sgd_staged_unfreeze.py', '_base_/default_runtime.py'

@@ -1,8 +1,8 @@
-# YOWO-Plus tiny on UCF101-24, 16-frame clips at 224x224: YOLOX-tiny's
-# CSPDarknet (COCO) + X3D-S (Kinetics-400) with a narrower fusion neck and
-# head (_base_/models/yowo_plus_tiny.py; about 1/8 of yowo_plus_ucf24.py's
-# FLOPs per streamed frame, configs/README.md). Schedule and anchors as in
-# yowo_plus_ucf24.py. Needs the full mmcv (mmdet.models).
+# YOWO-Plus tiny on UCF101-24, 16-frame clips at 224x224: torchvision's
+# MobileNetV3-Large (ImageNet) + X3D-S (Kinetics-400) with a narrower fusion
+# neck and head (_base_/models/yowo_plus_tiny.py; about 1/9 of
+# yowo_plus_ucf24.py's FLOPs per streamed frame, configs/README.md).
+# Schedule and anchors as in yowo_plus_ucf24.py. mmcv-lite suffices.
 _base_ = [
     '_base_/models/yowo_plus_tiny_pretrained.py', '_base_/datasets/ucf24.py',
     '_base_/schedules/sgd_staged_unfreeze.py', '_base_/default_runtime.py'

@@ -209,7 +209,7 @@ def test_tiny_variants_differ_from_the_base_ones_in_the_model_only(dataset):
     head_base['head_module'].pop('se_ratio')
     head_tiny['head_module'].pop('se_ratio')
     assert head_base == head_tiny
-    assert model_tiny['backbone_2d']['type'] == 'mmdet.CSPDarknet'
+    assert model_tiny['backbone_2d']['type'] == 'TorchvisionBackbone'
     assert model_tiny['backbone_3d']['type'] == 'X3D'
 
 

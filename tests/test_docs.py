@@ -115,7 +115,7 @@ def test_api_reference_lists_every_public_name_with_its_file():
             if defining_file(obj) not in rows.get(name, ()):
                 missing.append(f'{where}.{name} ({defining_file(obj)})')
         elif not any(
-                re.search(rf'^{name} = ', read(path), re.M)
+                re.search(rf'^{name}(: [^=]+)? = ', read(path), re.M)
                 for path in rows.get(name, ())):
             missing.append(f'{where}.{name} (constant)')
     assert not missing, ('docs/api.md lacks a row (or the right file) for: ' +

@@ -12,10 +12,11 @@
   width/depth (which timm cannot build) a random mmyowo ``CSPDarknet53`` of
   that size saved in the converter's output format (``{'state_dict': ...}``
   with backbone-level keys).
-* :func:`make_yolox_detector_checkpoint`: a random mmdet ``YOLOX`` detector
-  built from mmdet's model-zoo config (``yolox_tiny_8xb8-300e_coco`` by
-  default, shipped inside the mmdet package), saved as the zoo saves it
-  (``backbone.*`` / ``neck.*`` / ``bbox_head.*`` keys).
+* :func:`make_torchvision_checkpoint`: a random torchvision classifier
+  (e.g. ``mobilenet_v3_large``) saved as torchvision publishes its ImageNet
+  weights: a plain state dict under torchvision's names, classifier
+  included; :func:`serve_torchvision_checkpoint` makes
+  ``torchvision://ARCH`` resolve to it without downloading.
 * :func:`make_x3d_recognizer_checkpoint`: a random mmaction X3D-S
   ``Recognizer3D`` from mmaction's zoo config
   ``x3d_s_13x6x1_facebook-kinetics400-rgb`` (``backbone.*`` /
@@ -26,16 +27,19 @@ RNG) and ``num_batches_tracked`` is non-zero, so no tensor of a checkpoint
 equals a freshly initialised module's by accident.
 """
 import importlib.util
+import os
 import os.path as osp
 from typing import Dict, Optional
 
+import pytest
 import timm
 import torch
 import torch.nn as nn
+import torchvision
 from mmaction.registry import MODELS
-from mmdet.registry import MODELS as MMDET_MODELS
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
+from mmengine.runner import checkpoint as mmengine_checkpoint
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmyowo.models.backbones import CSPDarknet53
@@ -52,25 +56,15 @@ I3D_ZOO_CONFIG = osp.join(
 #: configs/_base_/models/yowo_plus_tiny_pretrained.py downloads.
 X3D_ZOO_CONFIG = osp.join('recognition', 'x3d',
                           'x3d_s_13x6x1_facebook-kinetics400-rgb.py')
-#: mmdet's model-zoo configs of COCO YOLOX-tiny (whose checkpoint
-#: yowo_plus_tiny_pretrained.py downloads) and YOLOX-s.
-YOLOX_TINY_ZOO_CONFIG = osp.join('yolox', 'yolox_tiny_8xb8-300e_coco.py')
-YOLOX_S_ZOO_CONFIG = osp.join('yolox', 'yolox_s_8xb8-300e_coco.py')
 #: ``num_batches_tracked`` written into every BN of the checkpoints.
 NUM_BATCHES_TRACKED = 1234
 
 
-def zoo_config(package: str, relative: str) -> Config:
-    """A config of ``package``'s model zoo (``mmaction`` or ``mmdet``), read
-    from the installed package."""
-    spec = importlib.util.find_spec(package)
-    root = list(spec.submodule_search_locations)[0]
-    return Config.fromfile(osp.join(root, '.mim', 'configs', relative))
-
-
 def mmaction_zoo_config(relative: str) -> Config:
     """A config of mmaction's model zoo, read from the installed package."""
-    return zoo_config('mmaction', relative)
+    spec = importlib.util.find_spec('mmaction')
+    root = list(spec.submodule_search_locations)[0]
+    return Config.fromfile(osp.join(root, '.mim', 'configs', relative))
 
 
 def save_zoo_checkpoint(model: nn.Module, path: str, seed: int,
@@ -181,30 +175,53 @@ def make_x3d_recognizer_checkpoint(path: str,
         dict(mmaction_version='1.2.0', epoch=0, iter=0, config=X3D_ZOO_CONFIG))
 
 
-def make_yolox_detector_checkpoint(path: str,
-                                   config: str = YOLOX_TINY_ZOO_CONFIG,
-                                   seed: int = 0) -> Dict[str, torch.Tensor]:
-    """Save a random mmdet YOLOX detector checkpoint as the zoo does.
-
-    The detector is built from mmdet's zoo config (YOLOX-tiny by default,
-    or :data:`YOLOX_S_ZOO_CONFIG`) by mmdet's registry, which imports
-    ``mmdet.models`` (the full mmcv).
+def make_torchvision_checkpoint(path: str,
+                                arch: str,
+                                seed: int = 0) -> Dict[str, torch.Tensor]:
+    """Save a random torchvision classifier as torchvision publishes its
+    ImageNet weights: a plain state dict under torchvision's module names,
+    classifier included.
 
     Args:
         path (str): Output file.
-        config (str): The zoo config, relative to mmdet's ``configs``.
+        arch (str): torchvision builder name, e.g. ``'mobilenet_v3_large'``.
         seed (int): Seed of the random values.
 
     Returns:
-        dict[str, Tensor]: The saved state dict (``backbone.*``, ``neck.*``
-        and ``bbox_head.*`` keys).
+        dict[str, Tensor]: The saved state dict.
     """
-    model_cfg = zoo_config('mmdet', config).model.to_dict()
-    with DefaultScope.overwrite_default_scope('mmdet'):
-        detector = MMDET_MODELS.build(model_cfg)
-    return save_zoo_checkpoint(
-        detector, path, seed,
-        dict(mmdet_version='2.19.0', epoch=300, iter=0, config=config))
+    model = randomize(torchvision.models.get_model(arch, weights=None), seed)
+    state_dict = model.state_dict()
+    torch.save(state_dict, path)
+    return state_dict
+
+
+def serve_torchvision_checkpoint(monkeypatch: pytest.MonkeyPatch,
+                                 home: str,
+                                 arch: str,
+                                 seed: int = 0) -> Dict[str, torch.Tensor]:
+    """Make ``torchvision://ARCH`` resolve to a local random stand-in.
+
+    mmengine maps the name to torchvision's URL and mmyowo reads the file
+    from its cache, ``$MMYOWO_HOME/checkpoints/<URL basename>``. The stand-in
+    (:func:`make_torchvision_checkpoint`) is put there under a name without
+    hash (the real name's SHA-256 prefix would not match random weights),
+    ``MMYOWO_HOME`` is set to ``home`` and mmengine's URL table is patched
+    to that name, so nothing is downloaded.
+
+    Returns:
+        dict[str, Tensor]: The stand-in's state dict.
+    """
+    name = f'{arch}-standin.pth'
+    cache = osp.join(home, 'checkpoints')
+    os.makedirs(cache, exist_ok=True)
+    state_dict = make_torchvision_checkpoint(osp.join(cache, name), arch, seed)
+    monkeypatch.setenv('MMYOWO_HOME', home)
+    urls = dict(mmengine_checkpoint.get_torchvision_models())
+    urls[arch] = f'https://download.pytorch.org/models/{name}'
+    monkeypatch.setattr(mmengine_checkpoint, 'get_torchvision_models',
+                        lambda: urls)
+    return state_dict
 
 
 def make_timm_cspdarknet53_checkpoint(path_converted: str,

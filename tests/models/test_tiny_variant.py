@@ -1,11 +1,12 @@
-"""YOWO-Plus tiny (configs/_base_/models/yowo_plus_tiny*.py): mmdet's
-YOLOX-tiny CSPDarknet + mmaction's X3D-S.
+"""YOWO-Plus tiny (configs/_base_/models/yowo_plus_tiny*.py): torchvision's
+MobileNetV3-Large + mmaction's X3D-S.
 
-The model-zoo checkpoints (stand-ins in the zoos' real layouts, built from the
-zoo configs shipped in mmdet and mmaction) load in full through the real
-configs; other architectures are refused; the model trains and predicts on 8-
-and 16-frame clips; each branch reads the input its zoo weights were trained
-on.
+The model-zoo checkpoints (stand-ins in the zoos' real formats: torchvision's
+plain state dict, reached through the config's ``torchvision://`` name, and
+an mmaction recognizer built from the zoo config shipped in mmaction) load in
+full through the real configs; other architectures are refused; the model
+trains and predicts on 8- and 16-frame clips; each branch reads the input its
+zoo weights were trained on.
 """
 import copy
 import os.path as osp
@@ -16,10 +17,10 @@ from mmaction.registry import MODELS
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
-from ._pretrained_ckpts import (YOLOX_S_ZOO_CONFIG,
-                                make_i3d_recognizer_checkpoint,
+from ._pretrained_ckpts import (make_i3d_recognizer_checkpoint,
+                                make_torchvision_checkpoint,
                                 make_x3d_recognizer_checkpoint,
-                                make_yolox_detector_checkpoint)
+                                serve_torchvision_checkpoint)
 from .test_yowo import make_batch
 
 CONFIGS = osp.join(osp.dirname(__file__), '..', '..', 'configs')
@@ -28,70 +29,94 @@ TINY_CONFIGS = ('yowo_plus_tiny_ucf24.py', 'yowo_plus_tiny_8f_ucf24.py',
                 'yowo_plus_tiny_ava_v2.2.py', 'yowo_plus_tiny_8f_ava_v2.2.py')
 BUFFER_SUFFIXES = ('running_mean', 'running_var', 'num_batches_tracked')
 PREFIX = 'backbone.'
+#: torchvision's ImageNet normalisation (0.485/0.456/0.406 and
+#: 0.229/0.224/0.225 of 255), RGB.
+IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1) * 255
+IMAGENET_STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1) * 255
+#: The 2D checkpoint as yowo_plus_tiny_pretrained.py names it.
+MOBILENET = 'torchvision://mobilenet_v3_large'
 
 
 @pytest.fixture(scope='module')
-def zoo_checkpoints(tmp_path_factory):
-    root = tmp_path_factory.mktemp('zoo')
-    yolox, x3d = str(root / 'yolox_tiny_coco.pth'), str(root / 'x3d_s.pth')
-    return dict(
-        backbone_2d=(yolox, make_yolox_detector_checkpoint(yolox)),
-        backbone_3d=(x3d, make_x3d_recognizer_checkpoint(x3d)))
+def x3d_checkpoint(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp('zoo') / 'x3d_s.pth')
+    return path, make_x3d_recognizer_checkpoint(path)
 
 
-def tiny_cfg(name, checkpoints):
+def tiny_cfg(name, x3d_path=None):
+    """The model of ``configs/NAME``; the 2D branch keeps the config's
+    ``torchvision://`` checkpoint, the 3D branch reads ``x3d_path``."""
     cfg = Config.fromfile(osp.join(CONFIGS, name)).model
-    for branch, (path, _) in checkpoints.items():
-        cfg[branch].init_cfg.checkpoint = path
+    if x3d_path is not None:
+        cfg.backbone_3d.init_cfg.checkpoint = x3d_path
     return cfg
 
 
 @pytest.fixture(scope='module')
-def tiny_model(zoo_checkpoints):
-    """configs/yowo_plus_tiny_ucf24.py built with the local checkpoints, not
+def tiny_model(x3d_checkpoint):
+    """configs/yowo_plus_tiny_ucf24.py built with the local X3D checkpoint, not
     initialised; tests work on deep copies."""
     init_default_scope('mmaction')
-    return MODELS.build(tiny_cfg(TINY_CONFIGS[0], zoo_checkpoints))
+    return MODELS.build(tiny_cfg(TINY_CONFIGS[0], x3d_checkpoint[0]))
 
 
-def test_zoo_checkpoints_load_in_full(tiny_model, zoo_checkpoints, log):
+def test_zoo_checkpoints_load_in_full(tiny_model, x3d_checkpoint, tmp_path,
+                                      monkeypatch, log):
+    mobilenet = serve_torchvision_checkpoint(monkeypatch,
+                                             str(tmp_path / 'home'),
+                                             'mobilenet_v3_large')
     model = copy.deepcopy(tiny_model)
+    assert model.pretrained_cfgs['backbone_2d']['checkpoint'] == MOBILENET
     model.init_weights()
     text = log.getvalue()
-    counts = {}
-    for branch, (path, full) in zoo_checkpoints.items():
-        state = {
-            k[len(PREFIX):]: v
-            for k, v in full.items() if k.startswith(PREFIX)
-        }
-        own = getattr(model, branch).state_dict()
-        # Every tensor of the branch comes from the checkpoint.
-        assert set(own) == set(state), branch
-        for key, value in state.items():
-            assert torch.equal(own[key], value), (branch, key)
-        n = len(state)
-        n_params = sum(not k.endswith(BUFFER_SUFFIXES) for k in state)
-        assert f'loaded {n}/{n} tensors ({n_params}/{n_params} parameters) ' \
-            f'of {branch} from {path} (missing 0, unexpected 0, ' \
-            f"shape-mismatched 0; prefix='backbone.', {len(full) - n} keys " \
-            'outside it ignored)' in text, branch
-        counts[branch] = (n, n_params)
-    # From the architectures. YOLOX-tiny's CSPDarknet (1/3 depth: 1/3/3/1
-    # CSP blocks of 2 convs): stem 1 conv, per stage a downsampling conv and
-    # a CSP layer (3 convs + its blocks), SPP 2 convs in the last stage:
-    # 1 + 6 + 10 + 10 + 8 = 35 conv + BN modules, 35 * 3 parameters,
-    # 35 * 6 tensors. X3D-S (stage depths 3/5/11/7):
-    # conv1_s + conv1_t + 26 blocks * 3 + 4 downsamples + conv5 = 85 convs,
-    # all but conv1_s with BN, and 15 SE modules (every other block) with
-    # two biased 1x1x1 convs: 85 + 84 * 2 + 15 * 4 = 313 parameters,
-    # 313 + 84 * 3 = 565 tensors.
-    assert counts == dict(backbone_2d=(210, 105), backbone_3d=(565, 313))
+
+    # 2D: torchvision's plain state dict, loaded without prefix; only the
+    # classifier (two Linear layers: 4 tensors) is left over.
+    own = model.backbone_2d.state_dict()
+    features = {
+        k: v
+        for k, v in mobilenet.items() if not k.startswith('classifier.')
+    }
+    assert set(own) == set(features)
+    for key, value in features.items():
+        assert torch.equal(own[key], value), key
+    n = len(features)
+    n_params = sum(not k.endswith(BUFFER_SUFFIXES) for k in features)
+    assert f'loaded {n}/{n} tensors ({n_params}/{n_params} parameters) of ' \
+        f'backbone_2d from {MOBILENET} (missing 0, unexpected 4, ' \
+        'shape-mismatched 0; prefix=None)' in text
+    # From the architecture: MobileNetV3-Large's features have 62 bias-free
+    # convs, 46 BN and 8 SE modules (two biased 1x1 convs each):
+    # 62 + 46 * 2 + 8 * 2 = 170 parameters, 170 + 46 * 3 = 308 tensors.
+    assert (n, n_params) == (308, 170)
+
+    # 3D: mmaction's whole recognizer, branch under ``backbone.``.
+    path, full = x3d_checkpoint
+    state = {
+        k[len(PREFIX):]: v
+        for k, v in full.items() if k.startswith(PREFIX)
+    }
+    own = model.backbone_3d.state_dict()
+    assert set(own) == set(state)
+    for key, value in state.items():
+        assert torch.equal(own[key], value), key
+    n = len(state)
+    n_params = sum(not k.endswith(BUFFER_SUFFIXES) for k in state)
+    assert f'loaded {n}/{n} tensors ({n_params}/{n_params} parameters) ' \
+        f'of backbone_3d from {path} (missing 0, unexpected 0, ' \
+        f"shape-mismatched 0; prefix='backbone.', {len(full) - n} keys " \
+        'outside it ignored)' in text
+    # X3D-S (stage depths 3/5/11/7): conv1_s + conv1_t + 26 blocks * 3 +
+    # 4 downsamples + conv5 = 85 convs, all but conv1_s with BN, and 15 SE
+    # modules (every other block) with two biased 1x1x1 convs:
+    # 85 + 84 * 2 + 15 * 4 = 313 parameters, 313 + 84 * 3 = 565 tensors.
+    assert (n, n_params) == (565, 313)
 
 
 @pytest.mark.parametrize('name', TINY_CONFIGS[1:])
 def test_every_tiny_config_has_the_tested_branches(name):
-    ucf24 = tiny_cfg(TINY_CONFIGS[0], {})
-    other = tiny_cfg(name, {})
+    ucf24 = tiny_cfg(TINY_CONFIGS[0])
+    other = tiny_cfg(name)
     for part in ('backbone_2d', 'backbone_3d', 'neck_3d', 'neck',
                  'data_preprocessor', 'input_2d', 'frames_3d'):
         assert other[part] == ucf24[part], part
@@ -101,20 +126,26 @@ def test_every_tiny_config_has_the_tested_branches(name):
 
 
 def test_other_architectures_are_refused(tiny_model, tmp_path):
-    yolox_s, i3d = str(tmp_path / 'yolox_s.pth'), str(tmp_path / 'i3d.pth')
-    make_yolox_detector_checkpoint(yolox_s, YOLOX_S_ZOO_CONFIG)
+    # MobileNetV3-Small shares MobileNetV3-Large's layer names, not their
+    # shapes.
+    small, i3d = str(tmp_path / 'small.pth'), str(tmp_path / 'i3d.pth')
+    make_torchvision_checkpoint(small, 'mobilenet_v3_small')
     make_i3d_recognizer_checkpoint(
         i3d,
         base_channels=8,
         depth=18,
         inflate=((1, 1), (1, 0), (1, 0), (0, 1)))
-    for branch, path in (('backbone_2d', yolox_s), ('backbone_3d', i3d)):
+    for branch, path, prefix in (('backbone_2d', small, 'None'),
+                                 ('backbone_3d', i3d, "'backbone.'")):
         model = copy.deepcopy(tiny_model)
+        # Only the tested branch (the other one's file is not here).
+        for other in set(model.pretrained_cfgs) - {branch}:
+            del model.pretrained_cfgs[other]
         model.pretrained_cfgs[branch]['checkpoint'] = path
         with pytest.raises(
                 ValueError,
                 match=f'{osp.basename(path)} does not fit {branch} '
-                r"\(prefix='backbone.'\)"):
+                rf'\(prefix={prefix}\)'):
             model.init_weights()
 
 
@@ -150,8 +181,8 @@ def test_train_and_predict(tiny_model, clip_len):
 def test_each_branch_reads_its_own_input(tiny_model):
     """X3D gets the clip as mmaction's X3D recipe normalises it (RGB, mean
     114.75, std 57.38) at 4 frames spread over the clip, ending with the last;
-    YOLOX gets the raw BGR pixels of the key frame, as mmdet's YOLOX (no mean /
-    std, BGR decoding)."""
+    MobileNetV3 gets the key frame as torchvision's ImageNet recipe normalises
+    it (RGB, ImageNet mean / std)."""
     model = copy.deepcopy(tiny_model).eval()
     seen = {}
     for branch in ('backbone_2d', 'backbone_3d'):
@@ -169,7 +200,10 @@ def test_each_branch_reads_its_own_input(tiny_model):
         torch.testing.assert_close(seen['backbone_3d'],
                                    (inputs[:, :, frames] - 114.75) / 57.38)
         torch.testing.assert_close(
-            seen['backbone_2d'], inputs[:, :, key].flip(1), rtol=0, atol=1e-3)
+            seen['backbone_2d'],
+            (inputs[:, :, key] - IMAGENET_MEAN) / IMAGENET_STD,
+            rtol=0,
+            atol=1e-5)
 
 
 def test_frames_3d_keeps_short_clips_and_rejects_zero(tiny_model):
@@ -182,7 +216,7 @@ def test_frames_3d_keeps_short_clips_and_rejects_zero(tiny_model):
         model.extract_feat_3d(clip)
     assert torch.equal(seen[0], clip)
     init_default_scope('mmaction')
-    cfg = tiny_cfg(TINY_CONFIGS[0], {})
+    cfg = tiny_cfg(TINY_CONFIGS[0])
     cfg.frames_3d = 0
     with pytest.raises(ValueError, match='frames_3d must be >= 1'):
         MODELS.build(cfg)

@@ -2,21 +2,17 @@
 forward, its freezing, and ImageNet weights loaded through YOWO the way a
 user names them (``torchvision://ARCH``), from a stand-in checkpoint saved
 in torchvision's format."""
-import io
-import logging
 import os
 
 import pytest
 import torch
 import torchvision
 from mmaction.registry import MODELS
-from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
-from mmengine.runner import checkpoint as mmengine_checkpoint
 
 from mmyowo.models.backbones import ARCHS, TorchvisionBackbone
 from ._cfgs import small_yowo_cfg
-from ._pretrained_ckpts import randomize
+from ._pretrained_ckpts import randomize, serve_torchvision_checkpoint
 
 
 def torchvision_outputs(model, names, x):
@@ -76,36 +72,15 @@ def test_bad_arguments_are_refused():
         TorchvisionBackbone('mobilenet_v3_small', frozen_stages=4)
 
 
-@pytest.fixture
-def log():
-    """Text logged at INFO and above to mmengine's current logger."""
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setLevel(logging.INFO)
-    logger = MMLogger.get_current_instance()
-    logger.addHandler(handler)
-    yield stream
-    logger.removeHandler(handler)
-
-
 def test_imagenet_weights_load_through_the_torchvision_scheme(
         tmp_path, monkeypatch, log):
     # The user's config names torchvision://mobilenet_v3_small; mmyowo maps
-    # it to torchvision's URL and reads the file from its own cache. The
-    # stand-in is a random torchvision model saved as torchvision publishes
-    # it (a plain state dict with the classifier), already in the cache
-    # under a name without hash (the real name's SHA-256 prefix would not
-    # match random weights), so nothing is downloaded.
+    # it to torchvision's URL and reads the file from its own cache, where a
+    # random torchvision model saved as torchvision publishes it (a plain
+    # state dict with the classifier) already is, so nothing is downloaded.
     arch = 'mobilenet_v3_small'
-    source = randomize(torchvision.models.get_model(arch), seed=5)
-    cache = tmp_path / 'home' / 'checkpoints'
-    cache.mkdir(parents=True)
-    torch.save(source.state_dict(), cache / f'{arch}-standin.pth')
-    monkeypatch.setenv('MMYOWO_HOME', str(tmp_path / 'home'))
-    urls = dict(mmengine_checkpoint.get_torchvision_models())
-    urls[arch] = f'https://download.pytorch.org/models/{arch}-standin.pth'
-    monkeypatch.setattr(mmengine_checkpoint, 'get_torchvision_models',
-                        lambda: urls)
+    home = str(tmp_path / 'home')
+    expected = serve_torchvision_checkpoint(monkeypatch, home, arch, seed=5)
 
     cfg = small_yowo_cfg()
     cfg['backbone_2d'] = dict(
@@ -117,7 +92,6 @@ def test_imagenet_weights_load_through_the_torchvision_scheme(
     model = MODELS.build(cfg)
     model.init_weights()
 
-    expected = source.state_dict()
     own = model.backbone_2d.state_dict()
     for key, value in own.items():
         assert torch.equal(value, expected[key]), key
@@ -128,4 +102,5 @@ def test_imagenet_weights_load_through_the_torchvision_scheme(
     assert (f'loaded {n}/{n} tensors ({n_params}/{n_params} parameters) of '
             f'backbone_2d from torchvision://{arch} (missing 0, unexpected '
             f'{unexpected}, shape-mismatched 0') in log.getvalue()
-    assert os.listdir(cache) == [f'{arch}-standin.pth']
+    assert os.listdir(os.path.join(home,
+                                   'checkpoints')) == [f'{arch}-standin.pth']

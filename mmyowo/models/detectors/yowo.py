@@ -45,9 +45,11 @@ class YOWO(BaseModel):
             pretrained on other inputs than the 3D branch: the key frames
             are mapped from the data preprocessor's normalisation to this
             one (:class:`~mmyowo.models.utils.Renormalize`), e.g.
-            ``dict(mean=[0, 0, 0], std=[1, 1, 1], flip_channels=True)`` for
-            mmdet's YOLOX (raw BGR pixels). ``None``: both branches read the
-            preprocessed frames.
+            ``dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12,
+            57.375])`` for torchvision's ImageNet models (the tiny configs'
+            MobileNetV3-Large), ``dict(mean=[0, 0, 0], std=[1, 1, 1],
+            flip_channels=True)`` for mmdet's YOLOX (raw BGR pixels).
+            ``None``: both branches read the preprocessed frames.
         frames_3d (int, optional): Frames the 3D branch reads: that many,
             evenly spaced over the clip and ending with its last frame
             (stride ``L // frames_3d``; all ``L`` frames if fewer). For a 3D

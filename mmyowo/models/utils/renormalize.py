@@ -3,8 +3,10 @@
 A YOWO model normalises its clips once, in its data preprocessor, and both
 branches read the result. Branches pretrained in different ecosystems may
 expect different inputs: mmaction's Kinetics X3D reads RGB normalised with
-mean 114.75 / std 57.38, while mmdet's COCO YOLOX reads raw BGR pixels
-(0-255, no mean or std, since its ``DetDataPreprocessor`` has none).
+mean 114.75 / std 57.38, torchvision's ImageNet models RGB normalised with
+ImageNet's mean / std (123.675/116.28/103.53, 58.395/57.12/57.375), and
+mmdet's COCO YOLOX raw BGR pixels (0-255, no mean or std, since its
+``DetDataPreprocessor`` has none).
 :class:`Renormalize` maps the preprocessed key frame to what the 2D branch
 was trained on, per channel ``c`` of the branch input:
 
