@@ -14,16 +14,12 @@ clip_sampler = dict(type='KFRSampleFrames', clip_len=clip_len)
 resize = dict(type='Resize', scale=img_scale, keep_ratio=False)
 # The synthetic pipelines with the clip length and size changed.
 train_pipeline = [
-    clip_sampler, *[
-        resize if t['type'] == 'Resize' else t
-        for t in _base_.train_transforms
-    ]
+    clip_sampler,
+    *[resize if t['type'] == 'Resize' else t for t in _base_.train_transforms]
 ]
 test_pipeline = [
-    dict(clip_sampler, test_mode=True), *[
-        resize if t['type'] == 'Resize' else t
-        for t in _base_.test_transforms
-    ]
+    dict(clip_sampler, test_mode=True),
+    *[resize if t['type'] == 'Resize' else t for t in _base_.test_transforms]
 ]
 data = dict(
     type='SpatioTemporalActionDataset',

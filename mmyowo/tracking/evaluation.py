@@ -152,18 +152,21 @@ def identity_metrics(tracked: Dict[str, List[TrackedFrame]], gt: dict,
 def detection_coverage(grouped: List[Frames], videos: Sequence[str], gt: dict,
                        tracks: Optional[dict],
                        score_thr: float) -> Dict[str, float]:
-    """Labelled recall and precision of the raw detections (module
-    docstring): greedy one-to-one matching per frame, best IoU first."""
+    """Labelled recall and precision of the raw detections.
+
+    See the module docstring; greedy one-to-one matching per frame, best IoU
+    first.
+    """
     matched = num_gt = num_det = 0
     for index, video in enumerate(videos):
         truth = gt_identities(gt, video, tracks)
         for frame in set(truth) | set(grouped[index]):
             objects = np.array([b for _, b in truth.get(frame, [])],
                                np.float64).reshape(-1, 4)
-            boxes, scores = grouped[index].get(
-                frame, (np.zeros((0, 4)), np.zeros((0, 1))))
-            boxes = np.asarray(boxes, np.float64)[
-                np.asarray(scores).max(axis=1, initial=0.0) >= score_thr]
+            boxes, scores = grouped[index].get(frame, (np.zeros(
+                (0, 4)), np.zeros((0, 1))))
+            boxes = np.asarray(boxes, np.float64)[np.asarray(scores).max(
+                axis=1, initial=0.0) >= score_thr]
             num_gt += len(objects)
             num_det += len(boxes)
             if not len(objects) or not len(boxes):
@@ -240,8 +243,7 @@ def evaluate_tracking(results: Dict[str, Any],
         for i, video in enumerate(videos)
     }
     identity = identity_metrics(tracked, gt, tracks, score_thr)
-    identity.update(
-        detection_coverage(grouped, videos, gt, tracks, score_thr))
+    identity.update(detection_coverage(grouped, videos, gt, tracks, score_thr))
     tubes: Dict[int, List[tuple]] = defaultdict(list)
     for video, frames in tracked.items():
         for label, found in online_tubes(video, frames, num_classes).items():

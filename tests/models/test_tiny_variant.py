@@ -70,12 +70,14 @@ def test_zoo_checkpoints_load_in_full(tiny_model, x3d_checkpoint, tmp_path,
     model.init_weights()
     text = log.getvalue()
 
-    # 2D: torchvision's plain state dict, loaded without prefix; only the
-    # classifier (two Linear layers: 4 tensors) is left over.
+    # 2D: torchvision's plain state dict, loaded without prefix; left over
+    # are the 1x1 widening conv + BN after the last block (features.16: 6
+    # tensors) and the classifier (two Linear layers: 4 tensors).
     own = model.backbone_2d.state_dict()
     features = {
         k: v
-        for k, v in mobilenet.items() if not k.startswith('classifier.')
+        for k, v in mobilenet.items()
+        if not k.startswith(('classifier.', 'features.16.'))
     }
     assert set(own) == set(features)
     for key, value in features.items():
@@ -83,12 +85,14 @@ def test_zoo_checkpoints_load_in_full(tiny_model, x3d_checkpoint, tmp_path,
     n = len(features)
     n_params = sum(not k.endswith(BUFFER_SUFFIXES) for k in features)
     assert f'loaded {n}/{n} tensors ({n_params}/{n_params} parameters) of ' \
-        f'backbone_2d from {MOBILENET} (missing 0, unexpected 4, ' \
+        f'backbone_2d from {MOBILENET} (missing 0, unexpected 10, ' \
         'shape-mismatched 0; prefix=None)' in text
-    # From the architecture: MobileNetV3-Large's features have 62 bias-free
-    # convs, 46 BN and 8 SE modules (two biased 1x1 convs each):
-    # 62 + 46 * 2 + 8 * 2 = 170 parameters, 170 + 46 * 3 = 308 tensors.
-    assert (n, n_params) == (308, 170)
+    # From the architecture: MobileNetV3-Large's features up to the last
+    # block (features.15) have 61 bias-free convs, 45 BN and 8 SE modules
+    # (two biased 1x1 convs each): 61 + 45 * 2 + 8 * 2 = 167 parameters,
+    # 167 + 45 * 3 = 302 tensors. Unexpected: the dropped 1x1 widening
+    # conv + BN (features.16, 6 tensors) and the classifier's 4.
+    assert (n, n_params) == (302, 167)
 
     # 3D: mmaction's whole recognizer, branch under ``backbone.``.
     path, full = x3d_checkpoint

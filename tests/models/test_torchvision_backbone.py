@@ -39,8 +39,15 @@ def test_levels_are_torchvision_intermediates(arch):
     # and only the classifier side is left over.
     result = net.load_state_dict(source.state_dict(), strict=False)
     assert result.missing_keys == []
+    # Left over: the classifier, and MobileNetV3's 1x1 widening conv after
+    # its last block (features.16 / features.12).
+    widening = {
+        'mobilenet_v3_large': 'features.16.',
+        'mobilenet_v3_small': 'features.12.'
+    }.get(arch, 'fc.')
     assert result.unexpected_keys and all(
-        k.startswith(('classifier.', 'fc.')) for k in result.unexpected_keys)
+        k.startswith(('classifier.', 'fc.', widening))
+        for k in result.unexpected_keys)
     x = torch.randn(2, 3, 96, 128)
     with torch.no_grad():
         outs = net(x)
@@ -97,8 +104,9 @@ def test_imagenet_weights_load_through_the_torchvision_scheme(
         assert torch.equal(value, expected[key]), key
     n = len(own)
     n_params = len(list(model.backbone_2d.parameters()))
-    unexpected = len(expected) - n  # the classifier's tensors
-    assert unexpected == 4
+    # The classifier's 4 tensors and the widening conv + BN (features.12).
+    unexpected = len(expected) - n
+    assert unexpected == 4 + 6
     assert (f'loaded {n}/{n} tensors ({n_params}/{n_params} parameters) of '
             f'backbone_2d from torchvision://{arch} (missing 0, unexpected '
             f'{unexpected}, shape-mismatched 0') in log.getvalue()

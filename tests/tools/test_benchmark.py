@@ -29,7 +29,12 @@ def test_streaming_bound(bench):
     assert bench.streaming_bound(0.0, 0.01, 0.0, 16) == 1.0
 
 
-def row(model, backend, streaming, per_frame, speedup=2.0, bound=2.0,
+def row(model,
+        backend,
+        streaming,
+        per_frame,
+        speedup=2.0,
+        bound=2.0,
         threads=1):
     return dict(
         model=model,
@@ -60,9 +65,9 @@ def test_target_ratios(bench):
             'L=16, batch 1): 0.175 (1/5.7; target <= 1/6: NOT met)') in text
     # onnxruntime over eager: 0.9 / 0.6, 0.3 / 0.2, 0.08 / 0.07, 0.04 /
     # 0.035.
-    assert ('onnxruntime / eager fp32 throughput, base per-frame '
-            '(1 thread(s), L=16, batch 1): 1.50x (target >= 1.3x: met)'
-            ) in text
+    assert (
+        'onnxruntime / eager fp32 throughput, base per-frame '
+        '(1 thread(s), L=16, batch 1): 1.50x (target >= 1.3x: met)') in text
     assert 'base streaming (1 thread(s), L=16, batch 1): 1.50x' in text
     assert ('tiny per-frame (1 thread(s), L=16, batch 1): 1.14x (target >= '
             '1.3x: NOT met)') in text
@@ -85,8 +90,9 @@ def test_side_by_side_run(bench, tmp_path):
         line for line in report.splitlines()
         if line.startswith('| yowo_plus_synthetic')
     ]
-    settings = [tuple(c.strip() for c in line.split('|')[1:7])
-                for line in table]
+    settings = [
+        tuple(c.strip() for c in line.split('|')[1:7]) for line in table
+    ]
     expected = [(model, backend, 'fp32', '1', '4', '1')
                 for model in ('yowo_plus_synthetic', 'yowo_plus_synthetic_2d')
                 for backend in ('eager', 'optimized', 'onnxruntime')]

@@ -1,8 +1,10 @@
 """tools/gpu_check.sh and its parts: the configs it trains, the wheels it
-brings, the report it writes, and a dry run of the whole script on the CPU
-(no AMP, a few iterations) in an environment made like the GPU machines':
+brings, the report it writes, and a dry run of the whole script on the CPU (no
+AMP, a few iterations) in an environment made like the GPU machines':
+
 the pinned wheels installed into a private folder, mmcv-lite instead of the
-full mmcv."""
+full mmcv.
+"""
 import json
 import os
 import os.path as osp
@@ -50,7 +52,8 @@ def test_wheels_are_the_pinned_stack_with_mmcv_lite():
 
 
 def test_the_script_parses():
-    subprocess.run(['bash', '-n', osp.join(REPO, 'tools', 'gpu_check.sh')],
+    subprocess.run(['bash', '-n',
+                    osp.join(REPO, 'tools', 'gpu_check.sh')],
                    check=True)
 
 
@@ -74,8 +77,7 @@ def test_configs_are_the_models_on_the_224_synthetic_set(name, model):
         t for t in cfg.train_pipeline + cfg.test_pipeline
         if t['type'] == 'Resize'
     ]
-    assert len(resizes) == 2 and all(t['scale'] == (224, 224)
-                                     for t in resizes)
+    assert len(resizes) == 2 and all(t['scale'] == (224, 224) for t in resizes)
     assert cfg.val_dataloader is None and cfg.val_cfg is None
 
 
@@ -86,8 +88,8 @@ def write_training(work, iters, losses, times, memory):
         for it, loss, t in zip(iters, losses, times):
             f.write(
                 json.dumps(
-                    dict(iter=it, loss=loss, time=t, memory=memory,
-                         lr=1e-3)) + '\n')
+                    dict(iter=it, loss=loss, time=t, memory=memory, lr=1e-3)) +
+                '\n')
 
 
 def test_report_reads_what_the_script_leaves(tmp_path):

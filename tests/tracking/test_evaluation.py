@@ -126,8 +126,7 @@ def test_labelled_coverage_bounds_the_identity_metrics(files):
     rows[(rows[:, 2] == 1) & (rows[:, 1] > 20), 3] = 0.1
     extra = [[0, f, 0, 0.8, 250, 10, 300, 60] for f in range(1, 11)]
     res = str(tmp_path / 'partial.npz')
-    save_detection_results(res, np.vstack([rows, extra]), ['v'], NAMES, ann,
-                           0)
+    save_detection_results(res, np.vstack([rows, extra]), ['v'], NAMES, ann, 0)
     metrics = load_tool().main([res])
     assert metrics['labelled recall'] == pytest.approx(60 / 80)
     assert metrics['labelled precision'] == pytest.approx(60 / 70)

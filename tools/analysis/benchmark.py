@@ -48,7 +48,7 @@ import platform
 import statistics
 import tempfile
 import time
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import torch
 from mmengine.config import DictAction
@@ -188,10 +188,7 @@ def target_ratios(rows: List[Dict[str, Any]]) -> List[str]:
         return lines
     setting = ('backend', 'dtype', 'threads', 'clip_len', 'batch')
     reference = rows[0]['model']
-    base = {
-        _key(r, *setting): r
-        for r in rows if r['model'] == reference
-    }
+    base = {_key(r, *setting): r for r in rows if r['model'] == reference}
     for r in rows:
         ref = base.get(_key(r, *setting))
         if r['model'] == reference or ref is None:
@@ -221,11 +218,11 @@ def target_ratios(rows: List[Dict[str, Any]]) -> List[str]:
                 f"(target >= 1.3x: {'met' if ratio >= 1.3 else 'NOT met'})")
     short = [r for r in rows if r['speedup'] / r['bound'] < BOUND_TARGET]
     lines.append(f'- streaming speed-up >= {BOUND_TARGET:.0%} of its bound: '
-                 f'{len(rows) - len(short)} of {len(rows)} rows' + (
-                     '' if not short else ' (not: ' + '; '.join(
-                         f"{r['model']} {r['backend']} {r['dtype']} "
-                         f"{r['threads']}t {r['speedup'] / r['bound']:.0%}"
-                         for r in short) + ')'))
+                 f'{len(rows) - len(short)} of {len(rows)} rows' +
+                 ('' if not short else ' (not: ' +
+                  '; '.join(f"{r['model']} {r['backend']} {r['dtype']} "
+                            f"{r['threads']}t {r['speedup'] / r['bound']:.0%}"
+                            for r in short) + ')'))
     return lines
 
 
@@ -308,8 +305,8 @@ def build_model(config: str, checkpoint: Optional[str],
 
 
 def detectors(model: torch.nn.Module, args: argparse.Namespace,
-              device: torch.device, clip_len: int, threads: int,
-              tmp_dir: str, skipped: List[str]) -> Iterator[tuple]:
+              device: torch.device, clip_len: int, threads: int, tmp_dir: str,
+              skipped: List[str]) -> Iterator[tuple]:
     """``(backend, dtype, detector)`` for each asked backend / dtype."""
     settings = dict(
         mode='streaming',
@@ -328,9 +325,7 @@ def detectors(model: torch.nn.Module, args: argparse.Namespace,
                     skipped.append(f'optimized {dtype}: {err}')
                     continue
                 yield backend, dtype, YOWOVideoDetector(
-                    model,
-                    optimize=InferenceOptions(dtype=dtype),
-                    **settings)
+                    model, optimize=InferenceOptions(dtype=dtype), **settings)
         elif device.type != 'cpu':
             skipped.append(f'onnxruntime on {device}: the backend runs on '
                            'the CPU here (see README "ONNX Runtime" for the '
@@ -393,8 +388,9 @@ def main(argv=None) -> str:
                                     threads=threads,
                                     clip_len=clip_len,
                                     batch=batch))
-                            print(format_timings(rows[-1:]).splitlines()[-1],
-                                  flush=True)
+                            print(
+                                format_timings(rows[-1:]).splitlines()[-1],
+                                flush=True)
     out += ['', format_timings(rows), '', 'Targets (ratios within this run):']
     out += target_ratios(rows)
     for line in sorted(set(skipped)):

@@ -38,8 +38,8 @@ def training_row(work_dir: str) -> Optional[Dict[str, object]]:
     """Iterations, final loss, median s/iter (second half) and peak memory of
     one training, from its ``scalars.json``; ``None`` when it logged no
     iteration (fewer iterations than the logger's interval)."""
-    files = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data',
-                                      'scalars.json')))
+    files = sorted(
+        glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))
     if not files:
         return None
     records = []

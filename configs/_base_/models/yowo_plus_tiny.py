@@ -4,8 +4,8 @@
 # are plain PyTorch modules: the model builds, trains and predicts where only
 # mmcv-lite installs (no mmcv compiled ops, no mmdet.models).
 # * 2D: torchvision's MobileNetV3-Large (``TorchvisionBackbone``), its
-#   feature layers under torchvision's own names, 40/112/960 channels at
-#   strides 8/16/32.
+#   feature layers under torchvision's own names up to its last block,
+#   40/112/160 channels at strides 8/16/32.
 # * 3D: mmaction's X3D-S (gamma_w 1, gamma_b 2.25, gamma_d 2.2, as in
 #   mmaction's x3d_s_13x6x1_facebook-kinetics400-rgb.py): 432 channels at
 #   spatial stride 32, no temporal stride; I3DNeck averages over time.
@@ -31,7 +31,7 @@ model = dict(
         _delete_=True, type='X3D', gamma_w=1, gamma_b=2.25, gamma_d=2.2),
     neck_3d=dict(in_channels=432),
     neck=dict(
-        in_channels_2d=(40, 112, 960),
+        in_channels_2d=(40, 112, 160),
         in_channels_3d=432,
         out_channels=(48, 96, 192)),
     bbox_head=dict(head_module=dict(in_channels=(48, 96, 192), se_ratio=8)))

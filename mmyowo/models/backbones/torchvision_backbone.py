@@ -43,7 +43,10 @@ class ArchSpec(NamedTuple):
 
 
 def _features(num: int) -> Tuple[str, ...]:
-    """``features.0`` .. ``features.{num-1}``."""
+    """``features.0`` ..
+
+    ``features.{num-1}``.
+    """
     return tuple(f'features.{i}' for i in range(num))
 
 
@@ -51,14 +54,18 @@ def _features(num: int) -> Tuple[str, ...]:
 #: ImageNet weights at ``torchvision://NAME``.
 ARCHS: Dict[str, ArchSpec] = {
     # MobileNetV3 (Howard et al. 2019): inverted residuals + SE + h-swish.
+    # The stride-32 level is the last block's output (160 / 96 channels),
+    # not the classifier's 1x1 widening to 960 / 576 channels, which is
+    # dropped: fused at that width the neck's stride-32 level alone would
+    # hold 9.6 M parameters (measured on the tiny variant's neck).
     'mobilenet_v3_large':
     ArchSpec(
-        _features(17), ('features.6', 'features.12', 'features.16'),
-        (40, 112, 960)),
+        _features(16), ('features.6', 'features.12', 'features.15'),
+        (40, 112, 160)),
     'mobilenet_v3_small':
     ArchSpec(
-        _features(13), ('features.3', 'features.8', 'features.12'),
-        (24, 48, 576)),
+        _features(12), ('features.3', 'features.8', 'features.11'),
+        (24, 48, 96)),
     # ShuffleNetV2 (Ma et al. 2018); conv5 (1024 channels) is the stride-32
     # level, as torchvision's classifier reads it.
     'shufflenet_v2_x1_0':
@@ -66,10 +73,11 @@ ARCHS: Dict[str, ArchSpec] = {
              ('stage2', 'stage3', 'conv5'), (116, 232, 1024)),
     # RegNetY-400MF (Radosavovic et al. 2020).
     'regnet_y_400mf':
-    ArchSpec(('stem', 'trunk_output.block1', 'trunk_output.block2',
-              'trunk_output.block3', 'trunk_output.block4'),
-             ('trunk_output.block2', 'trunk_output.block3',
-              'trunk_output.block4'), (104, 208, 440)),
+    ArchSpec(
+        ('stem', 'trunk_output.block1', 'trunk_output.block2',
+         'trunk_output.block3', 'trunk_output.block4'),
+        ('trunk_output.block2', 'trunk_output.block3', 'trunk_output.block4'),
+        (104, 208, 440)),
 }
 
 
@@ -96,7 +104,7 @@ class TorchvisionBackbone(BaseModule):
         >>> import torch
         >>> net = TorchvisionBackbone('mobilenet_v3_small')
         >>> [tuple(f.shape) for f in net(torch.zeros(1, 3, 64, 64))]
-        [(1, 24, 8, 8), (1, 48, 4, 4), (1, 576, 2, 2)]
+        [(1, 24, 8, 8), (1, 48, 4, 4), (1, 96, 2, 2)]
     """
 
     def __init__(self,
@@ -167,8 +175,8 @@ class TorchvisionBackbone(BaseModule):
                 param.requires_grad = False
 
     def train(self, mode: bool = True) -> 'TorchvisionBackbone':
-        """Set the mode; frozen layers (and all BN with ``norm_eval``) stay
-        in eval mode."""
+        """Set the mode; frozen layers (and all BN with ``norm_eval``) stay in
+        eval mode."""
         super().train(mode)
         self._freeze()
         if mode and self.norm_eval:
