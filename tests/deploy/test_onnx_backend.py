@@ -16,7 +16,9 @@ from mmyowo.deploy import (ORTYOWO, ManifestError, export_onnx_graphs,
                            load_manifest, ort_model_from_pytorch)
 from mmyowo.deploy.onnx_backend import make_session
 from .._paths import UCF24_MINI_VIDEOS
+from .._weights import randomize_bn, tame_head
 from ..models._cfgs import small_yowo_cfg
+from ._detections import max_matched_diffs
 
 CLIP_LEN = 4
 SIZE = (128, 128)  # network input (h, w); the videos are 320x240
@@ -42,32 +44,15 @@ def make_cfg(clip_len=CLIP_LEN, size=SIZE, with_3d=True):
             ]))
 
 
-def randomize_bn(model):
-    """Non-trivial BN statistics, so that a mis-exported BN shows."""
-    generator = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
-                n = module.num_features
-                module.running_mean.copy_(
-                    torch.randn(n, generator=generator) * 0.1)
-                module.running_var.copy_(
-                    torch.rand(n, generator=generator) + 0.5)
-
-
 def make_model(cfg):
-    """Random weights, tamed to look like a trained head's output: with the
-    prediction convs' default init the logits saturate, so that many boxes clip
-    to the same frame-wide box with the same score, and their order (hence NMS)
-    is decided by rounding; scaled down, the boxes stay near their distinct
-    anchors and the scores spread."""
+    """Random weights with non-trivial BN running statistics (so that a
+    mis-exported BN shows) and a tamed head (so that the detections' order is
+    not decided by rounding; ``tests/_weights.py``)."""
     torch.manual_seed(0)
     with pytest.warns(UserWarning, match='no checkpoint'):
         model = init_detector(cfg)
-    randomize_bn(model)
-    with torch.no_grad():
-        for conv in model.bbox_head.head_module.preds:
-            conv.weight.mul_(0.1)
+    randomize_bn(model, seed=1, affine=False)
+    tame_head(model)
     return model
 
 
@@ -89,22 +74,6 @@ def frames():
     return list(
         itertools.islice(
             VideoReader(osp.join(UCF24_MINI_VIDEOS, name)), NUM_FRAMES))
-
-
-def max_diffs(actual, expected):
-    """Largest box and score differences over matched detections; the
-    detections must be the same in number and labels, frame by frame."""
-    box, score, total = 0.0, 0.0, 0
-    assert len(actual) == len(expected)
-    for a, e in zip(actual, expected):
-        assert len(a) == len(e)
-        assert torch.equal(a.labels, e.labels)
-        total += len(e)
-        if len(e):
-            box = max(box, float((a.bboxes - e.bboxes).abs().max()))
-            score = max(score, float((a.scores - e.scores).abs().max()))
-    assert total > 0, 'the test needs detections to compare'
-    return box, score
 
 
 def test_manifest(exported):
@@ -135,7 +104,7 @@ def test_detections_match_pytorch(exported, frames, mode):
     expected = YOWOVideoDetector(model, mode=mode)(frames)
     actual = YOWOVideoDetector(ort_model, mode=mode)(frames)
     assert len(expected) == NUM_FRAMES
-    box, score = max_diffs(actual, expected)
+    box, score = max_matched_diffs(actual, expected)
     print(f'{mode}: max box diff {box:.2e} px, max score diff {score:.2e}')
     assert box <= BOX_ATOL and score <= SCORE_ATOL
 
@@ -152,7 +121,7 @@ def test_key_frame_inside_clip(exported, frames):
     expected, actual = (
         d.detect_clips(clip[None], [meta], key_frame_index=1)
         for d in detectors)
-    box, score = max_diffs(actual, expected)
+    box, score = max_matched_diffs(actual, expected)
     assert box <= BOX_ATOL and score <= SCORE_ATOL
 
 
@@ -239,5 +208,31 @@ def test_2d_only_model(frames, tmp_path):
     for mode in ('per-frame', 'streaming'):
         expected = YOWOVideoDetector(model, mode=mode)(frames[:6])
         actual = YOWOVideoDetector(ort_model, mode=mode)(frames[:6])
-        box, score = max_diffs(actual, expected)
+        box, score = max_matched_diffs(actual, expected)
+        assert box <= BOX_ATOL and score <= SCORE_ATOL
+
+
+def test_fast_variant_at_full_size(frames, tmp_path):
+    """The fast variant as its configs build it (MobileNetV3 + X3D-S,
+    ``configs/_base_/models/yowo_plus_tiny.py``; L = 16 at 224x224), exported
+    and run through onnxruntime, gives PyTorch's detections in both modes: the
+    tolerances hold for the graphs users export, not only for a small test
+    model."""
+    tiny = Config.fromfile(
+        osp.join(
+            osp.dirname(__file__), '..', '..', 'configs', '_base_', 'models',
+            'yowo_plus_tiny.py'))
+    cfg = make_cfg(clip_len=16, size=(224, 224))
+    cfg.model = tiny.model
+    model = make_model(cfg)
+    export_onnx_graphs(model, str(tmp_path), 16, (224, 224))
+    ort_model = init_detector(cfg, str(tmp_path), backend='onnxruntime')
+    # One full streaming window and a partial one.
+    clip = frames[:18]
+    for mode in ('per-frame', 'streaming'):
+        expected = YOWOVideoDetector(model, mode=mode)(clip)
+        actual = YOWOVideoDetector(ort_model, mode=mode)(clip)
+        box, score = max_matched_diffs(actual, expected)
+        print(f'{mode}: max box diff {box:.2e} px, max score diff '
+              f'{score:.2e}')
         assert box <= BOX_ATOL and score <= SCORE_ATOL

@@ -12,6 +12,7 @@ from mmaction.registry import MODELS
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
+from .._weights import randomize_bn
 from ..models._cfgs import small_yowo_cfg
 
 TOOL = osp.join(
@@ -28,26 +29,13 @@ def _load_tool():
 export_onnx = _load_tool()
 
 
-def _randomize_bn(model):
-    """Non-trivial BN statistics, so that a mis-exported BN shows."""
-    generator = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
-                n = module.num_features
-                module.running_mean.copy_(
-                    torch.randn(n, generator=generator) * 0.1)
-                module.running_var.copy_(
-                    torch.rand(n, generator=generator) + 0.5)
-
-
 def test_export_matches_pytorch(tmp_path):
     clip_len, shape = 4, (64, 96)
     cfg = small_yowo_cfg(num_classes=3)
     init_default_scope('mmaction')
     torch.manual_seed(0)
     model = MODELS.build(cfg)
-    _randomize_bn(model)
+    randomize_bn(model, seed=1, affine=False)
     model.eval()
     cfg_file = str(tmp_path / 'cfg.py')
     Config(dict(model=cfg)).dump(cfg_file)

@@ -6,9 +6,9 @@ import os.path as osp
 import pytest
 import timm
 import torch
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmyowo.models.backbones import CSPDarknet53
+from .._weights import randomize_bn
 
 TOOL = osp.join(
     osp.dirname(__file__), '..', '..', 'tools', 'model_converters',
@@ -34,20 +34,10 @@ convert_timm_cspdarknet53 = _load_tool().convert_timm_cspdarknet53
 
 
 def _randomize(model: torch.nn.Module) -> torch.nn.Module:
-    """Random weights and BN statistics, so that a wrong mapping of any BN
+    """Random BN parameters and statistics, so that a wrong mapping of any BN
     tensor changes the output (default init has mean 0 / var 1 / weight 1
     everywhere, which hides swaps)."""
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, _BatchNorm):
-                n = module.num_features
-                module.weight.copy_(torch.rand(n, generator=generator) + 0.5)
-                module.bias.copy_(torch.randn(n, generator=generator) * 0.1)
-                module.running_mean.copy_(
-                    torch.randn(n, generator=generator) * 0.1)
-                module.running_var.copy_(
-                    torch.rand(n, generator=generator) + 0.5)
+    randomize_bn(model)
     return model.eval()
 
 
