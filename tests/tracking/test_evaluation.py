@@ -7,9 +7,10 @@ import os.path as osp
 import numpy as np
 import pytest
 
-from mmyowo.datasets.annotations import save_annotations
-from mmyowo.evaluation.functional import save_detection_results
-from mmyowo.tracking.evaluation import group_detections
+from mmyowo.datasets.annotations import load_annotations, save_annotations
+from mmyowo.evaluation.functional import (load_detection_results,
+                                          save_detection_results)
+from mmyowo.tracking.evaluation import evaluate_tracking, group_detections
 
 TOOL = osp.join(
     osp.dirname(__file__), '..', '..', 'tools', 'analysis', 'eval_tracking.py')
@@ -93,8 +94,12 @@ def test_perfect_tracking_of_crossing_actors(files, capsys):
     assert metrics['ID switches'] == 0
     assert metrics['MOTA'] == pytest.approx(1.0)
     assert metrics['labelled recall'] == metrics['labelled precision'] == 1
-    assert metrics['online video-mAP@0.5'] == pytest.approx(1.0)
-    assert metrics['offline video-mAP@0.5'] == pytest.approx(1.0)
+    assert metrics['labelled recall, inside actions'] == 1
+    for protocol in ('yowo', 'st'):
+        assert metrics[f'online video-mAP@0.5 ({protocol})'] == pytest.approx(
+            1.0)
+        assert metrics[f'offline video-mAP@0.5 ({protocol})'] == (
+            pytest.approx(1.0))
     assert 'synthetic_tracks.json' in metrics['identities']
     assert json.load(open(out))['IDF1'] == pytest.approx(1.0)
     assert 'IDF1' in capsys.readouterr().out
@@ -114,13 +119,17 @@ def test_label_swap_splits_the_online_tubes(files):
     metrics = tool.main([res])
     assert metrics['IDF1'] == pytest.approx(1.0)
     assert metrics['online tubes'] == 4
-    assert metrics['online video-mAP@0.5'] == 0.0
+    assert metrics['online video-mAP@0.5 (yowo)'] == 0.0
+    assert metrics['online video-mAP@0.5 (st)'] == 0.0
 
 
 def test_labelled_coverage_bounds_the_identity_metrics(files):
     """Actor b's detections score under the threshold on frames 21-40 and a
     spurious labelled box appears on frames 1-10: labelled recall 60/80,
-    precision 60/70, and IDR / IDP cannot exceed them."""
+    precision 60/70, and IDR / IDP cannot exceed them. Split by position
+    (first / last 3 frames of each 40-frame tube): at the boundaries a's 6
+    boxes and b's frames 1-3 are found (9/12), inside a's 34 and b's frames
+    4-20 (51/68)."""
     tmp_path, ann, _ = files
     rows = detections(crossing_gt())
     rows[(rows[:, 2] == 1) & (rows[:, 1] > 20), 3] = 0.1
@@ -130,5 +139,46 @@ def test_labelled_coverage_bounds_the_identity_metrics(files):
     metrics = load_tool().main([res])
     assert metrics['labelled recall'] == pytest.approx(60 / 80)
     assert metrics['labelled precision'] == pytest.approx(60 / 70)
+    assert metrics['labelled recall, first/last 3 frames of actions'] == (
+        pytest.approx(9 / 12))
+    assert metrics['labelled recall, inside actions'] == pytest.approx(51 / 68)
     assert metrics['IDR'] <= metrics['labelled recall'] + 1e-9
     assert metrics['IDP'] <= metrics['labelled precision'] + 1e-9
+
+
+def test_offline_protocols_on_an_action_covering_part_of_the_video(tmp_path):
+    """One actor annotated on frames 11-25 of 40, detected perfectly there and
+    nowhere else.
+
+    The YOWO protocol's offline tubes span the whole video (frames without a
+    detection borrow their neighbour's): temporal IoU 15/40 < 0.5, AP 0. The
+    'st' linker trims its tube to frames 11-25: AP 1, as the online tube
+    (started and ended by the events) under both matchings.
+    """
+    gt = crossing_gt()
+    a = gt['gttubes']['v'][0][0]
+    gt['gttubes']['v'] = {0: [a[10:25]]}
+    ann = str(tmp_path / 'gt.pkl')
+    save_annotations(gt, ann)
+    rows = [[0, row[0], 0, 0.9, *row[1:5]] for row in a[10:25]]
+    res = str(tmp_path / 'part.npz')
+    save_detection_results(res, np.array(rows), ['v'], NAMES, ann, 0)
+    metrics = load_tool().main([res, '--edge-frames', '2'])
+    assert metrics['offline video-mAP@0.5 (yowo)'] == 0.0
+    assert metrics['offline video-mAP@0.5 (st)'] == pytest.approx(1.0)
+    assert metrics['online video-mAP@0.5 (yowo)'] == pytest.approx(1.0)
+    assert metrics['online video-mAP@0.5 (st)'] == pytest.approx(1.0)
+    assert metrics['offline tubes (st)'] == 1
+    assert metrics['labelled recall, first/last 2 frames of actions'] == 1
+
+
+@pytest.mark.parametrize('kwargs, match', [
+    (dict(protocols=('yowo', 'act')), 'protocols'),
+    (dict(protocols=()), 'protocols'),
+    (dict(edge_frames=0), 'edge_frames'),
+])
+def test_evaluate_tracking_rejects_bad_options(files, kwargs, match):
+    _, ann, res = files
+    with pytest.raises(ValueError, match=match):
+        evaluate_tracking(
+            load_detection_results(res), load_annotations(ann), **kwargs)

@@ -6,7 +6,8 @@ Usage::
     python tools/analysis/eval_tracking.py RESULTS.npz \
         [--ann-file GT.pkl] [--tracks-file TRACKS.json] [--score-thr 0.4] \
         [--iou-thr 0.5] [--smooth ema|window|none] [--smooth-alpha 0.5] \
-        [--smooth-window 5] [--tracker-cfg FILE] [--out METRICS.json]
+        [--smooth-window 5] [--tracker-cfg FILE] [--protocols yowo st] \
+        [--edge-frames 3] [--out METRICS.json]
 
 ``RESULTS.npz`` is written by ``mim test`` (``test_evaluator.results_file``;
 ``tools/run_main.sh`` writes ``work_dirs/<name>/test/results.npz``). The
@@ -52,12 +53,28 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--tracker-cfg', help='config file with a "tracker" dict')
     parser.add_argument('--fps', type=float, default=25.0)
+    parser.add_argument(
+        '--protocols',
+        nargs='+',
+        choices=('yowo', 'st'),
+        default=['yowo', 'st'],
+        help='video-mAP protocols of the online vs offline comparison '
+        '(those of mim test: yowo = the paper\'s, whole-video offline tubes; '
+        'st = temporally trimmed offline tubes, ACT\'s matching)')
+    parser.add_argument(
+        '--edge-frames',
+        type=int,
+        default=3,
+        help='frames at each end of an action counted as its boundary in '
+        'the split labelled recall')
     parser.add_argument('--out', help='write the metrics as JSON here')
     args = parser.parse_args(argv)
     if not 0.0 <= args.score_thr <= 1.0:
         parser.error(f'--score-thr must be in [0, 1], got {args.score_thr}')
     if not 0.0 < args.iou_thr <= 1.0:
         parser.error(f'--iou-thr must be in (0, 1], got {args.iou_thr}')
+    if args.edge_frames < 1:
+        parser.error(f'--edge-frames must be >= 1, got {args.edge_frames}')
     return args
 
 
@@ -88,6 +105,8 @@ def main(argv: Optional[List[str]] = None) -> dict:
         score_thr=args.score_thr,
         iou_thr=args.iou_thr,
         fps=args.fps,
+        protocols=args.protocols,
+        edge_frames=args.edge_frames,
         tracker=tracker,
         smoothing=dict(
             method=args.smooth,
