@@ -41,6 +41,8 @@ classes under the metric's ``score_thr`` are 0).
   action. Both use ``mim test``'s defaults (``+1``-pixel boxes, default
   linking options).
 """
+import json
+import os.path as osp
 from collections import defaultdict
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -111,6 +113,74 @@ def track_video(frames: Frames, num_frames: int, class_names: Sequence[str],
     return tracked
 
 
+def load_track_ids(path: str, gt: dict) -> Dict[str, Dict[str, List[int]]]:
+    """Read and check an actors' track-id file (``synthetic_tracks.json``).
+
+    The file holds ``{video_id: {str(label): [track_id, ...]}}``: the track
+    id of each ground-truth tube of ``gt['gttubes'][video_id][label]``, in
+    the same order (a label may list fewer ids than it has tubes: the others
+    get an identity of their own). One actor may carry several tubes (one
+    per action), but never two boxes in one frame.
+
+    Args:
+        path: The JSON file.
+        gt: The canonical ground truth the ids refer to.
+
+    Returns:
+        The ids, as read.
+
+    Raises:
+        FileNotFoundError: If ``path`` does not exist.
+        ValueError: Naming the file, for invalid JSON, another layout, a
+            video or label without ground-truth tubes, more ids than tubes,
+            an id that is not a non-negative integer, or one identity on two
+            boxes of one frame.
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'track-id file not found: {path}')
+    with open(path, encoding='utf-8') as f:
+        try:
+            tracks = json.load(f)
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise ValueError(f'{path}: invalid JSON: {err}') from err
+    if not isinstance(tracks, dict):
+        raise ValueError(f'{path}: expected {{video_id: {{label: [track '
+                         f'ids]}}}}, got a {type(tracks).__name__}')
+    for video, per_label in tracks.items():
+        tubes = gt['gttubes'].get(video)
+        if tubes is None:
+            raise ValueError(f'{path}: video {video!r} has no ground-truth '
+                             'tubes')
+        if not isinstance(per_label, dict):
+            raise ValueError(f'{path}: video {video!r}: expected {{label: '
+                             f'[track ids]}}, got a '
+                             f'{type(per_label).__name__}')
+        boxes_of: Dict[Tuple[int, int], int] = {}
+        for key, ids in per_label.items():
+            label = int(key) if key.isascii() and key.isdigit() else None
+            if label is None or label not in tubes:
+                raise ValueError(f'{path}: video {video!r}: label {key!r} '
+                                 'has no ground-truth tubes')
+            if not isinstance(ids, list) or not all(
+                    type(i) is int and i >= 0 for i in ids):
+                raise ValueError(f'{path}: video {video!r}, label {key}: '
+                                 'expected a list of non-negative integer '
+                                 f'track ids, got {ids!r:.80}')
+            if len(ids) > len(tubes[label]):
+                raise ValueError(f'{path}: video {video!r}, label {key}: '
+                                 f'{len(ids)} track ids for '
+                                 f'{len(tubes[label])} tubes')
+            for identity, tube in zip(ids, tubes[label]):
+                for frame in np.asarray(tube)[:, 0].astype(int).tolist():
+                    count = boxes_of.get((identity, frame), 0) + 1
+                    if count > 1:
+                        raise ValueError(
+                            f'{path}: video {video!r}: track id {identity} '
+                            f'is on two boxes of frame {frame}')
+                    boxes_of[(identity, frame)] = count
+    return tracks
+
+
 def gt_identities(gt: dict, video: str,
                   tracks: Optional[dict]) -> Dict[int, List[tuple]]:
     """``{frame: [(identity, box, edge), ...]}`` of a video's annotated actors;
@@ -122,8 +192,10 @@ def gt_identities(gt: dict, video: str,
     for label, tubes in sorted(gt['gttubes'].get(video, {}).items()):
         names = ids.get(str(label))
         for index, tube in enumerate(tubes):
+            # Tubes without a listed id get their own, negative (listed ids
+            # are >= 0, see load_track_ids).
             identity = names[index] if names and index < len(names) else (
-                1000 + serial)
+                -1 - serial)
             serial += 1
             tube = np.asarray(tube)
             for k, row in enumerate(tube):

@@ -182,3 +182,46 @@ def test_evaluate_tracking_rejects_bad_options(files, kwargs, match):
     with pytest.raises(ValueError, match=match):
         evaluate_tracking(
             load_detection_results(res), load_annotations(ann), **kwargs)
+
+
+@pytest.mark.parametrize('content, match', [
+    ('{"v": ', 'invalid JSON'),
+    ('[3, 7]', 'got a list'),
+    ('{"w": {"0": [3]}}', "video 'w' has no ground-truth"),
+    ('{"v": [3]}', 'got a list'),
+    ('{"v": {"2": [3]}}', "label '2' has no ground-truth"),
+    ('{"v": {"x": [3]}}', "label 'x'"),
+    ('{"v": {"0": [3, 4]}}', '2 track ids for 1 tubes'),
+    ('{"v": {"0": ["3"]}}', 'non-negative integer'),
+    ('{"v": {"0": [true]}}', 'non-negative integer'),
+    ('{"v": {"0": [-1]}}', 'non-negative integer'),
+    ('{"v": {"0": [3], "1": [3]}}', 'track id 3 is on two boxes of frame 1'),
+])
+def test_bad_track_id_files_are_refused(files, content, match):
+    """The track-id file is input like any annotation file: a clear error
+    naming it, never a crash inside the metrics."""
+    tmp_path, _, res = files
+    bad = tmp_path / 'bad_tracks.json'
+    bad.write_text(content)
+    with pytest.raises(ValueError, match=match) as info:
+        load_tool().main([res, '--tracks-file', str(bad)])
+    assert str(bad) in str(info.value)
+
+
+def test_one_actor_may_carry_two_tubes(files):
+    """An actor doing one action, then another (two tubes, one id, no common
+    frame) is one identity: switching action is no ID switch."""
+    tmp_path, ann, _ = files
+    gt = crossing_gt()
+    a = gt['gttubes']['v'][0][0]
+    gt['gttubes']['v'] = {0: [a[:20]], 1: [a[20:]]}
+    ann = str(tmp_path / 'one_actor.pkl')
+    save_annotations(gt, ann)
+    tracks = tmp_path / 'one_actor.json'
+    tracks.write_text(json.dumps({'v': {'0': [5], '1': [5]}}))
+    rows = [[0, row[0], int(row[0] > 20), 0.9, *row[1:5]] for row in a]
+    res = str(tmp_path / 'one_actor.npz')
+    save_detection_results(res, np.array(rows), ['v'], NAMES, ann, 0)
+    metrics = load_tool().main([res, '--tracks-file', str(tracks)])
+    assert metrics['IDF1'] == pytest.approx(1.0)
+    assert metrics['ID switches'] == 0

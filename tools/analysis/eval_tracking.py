@@ -27,7 +27,7 @@ from mmengine.config import Config
 from mmyowo.datasets.annotations import load_annotations
 from mmyowo.engine.atomic_io import atomic_write_text
 from mmyowo.evaluation.functional import load_detection_results
-from mmyowo.tracking.evaluation import evaluate_tracking
+from mmyowo.tracking.evaluation import evaluate_tracking, load_track_ids
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -88,10 +88,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
     default_tracks = osp.join(osp.dirname(ann_file), 'synthetic_tracks.json')
     if tracks_file is None and osp.isfile(default_tracks):
         tracks_file = default_tracks
-    tracks = None
-    if tracks_file:
-        with open(tracks_file, encoding='utf-8') as f:
-            tracks = json.load(f)
+    tracks = load_track_ids(tracks_file, gt) if tracks_file else None
     tracker = None
     if args.tracker_cfg:
         tracker = Config.fromfile(args.tracker_cfg).get('tracker')
