@@ -94,6 +94,18 @@ def test_manifest(exported):
         assert graph['max_abs_diff_vs_pytorch'] < 1e-4
 
 
+def test_graphs_use_the_sigmoid_mish(exported):
+    """The 2D branch's Mish is exported as one Sigmoid (mmyowo/deploy/
+    export_ops.py), not as Softplus and Tanh, and the model given to the export
+    keeps its nn.Mish."""
+    import onnx
+    _, model, out = exported
+    for name in ('per_frame.onnx', 'keyframe_head.onnx'):
+        ops = {n.op_type for n in onnx.load(osp.join(out, name)).graph.node}
+        assert 'Sigmoid' in ops and not ops & {'Softplus', 'Tanh', 'Mish'}
+    assert any(isinstance(m, torch.nn.Mish) for m in model.modules())
+
+
 @pytest.mark.parametrize('mode', ['per-frame', 'streaming'])
 def test_detections_match_pytorch(exported, frames, mode):
     cfg, model, out = exported
