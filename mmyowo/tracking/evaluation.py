@@ -155,7 +155,7 @@ def load_track_ids(path: str, gt: dict) -> Dict[str, Dict[str, List[int]]]:
             raise ValueError(f'{path}: video {video!r}: expected {{label: '
                              f'[track ids]}}, got a '
                              f'{type(per_label).__name__}')
-        boxes_of: Dict[Tuple[int, int], int] = {}
+        seen: set = set()  # (identity, frame) pairs of this video
         for key, ids in per_label.items():
             label = int(key) if key.isascii() and key.isdigit() else None
             if label is None or label not in tubes:
@@ -172,12 +172,11 @@ def load_track_ids(path: str, gt: dict) -> Dict[str, Dict[str, List[int]]]:
                                  f'{len(tubes[label])} tubes')
             for identity, tube in zip(ids, tubes[label]):
                 for frame in np.asarray(tube)[:, 0].astype(int).tolist():
-                    count = boxes_of.get((identity, frame), 0) + 1
-                    if count > 1:
+                    if (identity, frame) in seen:
                         raise ValueError(
                             f'{path}: video {video!r}: track id {identity} '
                             f'is on two boxes of frame {frame}')
-                    boxes_of[(identity, frame)] = count
+                    seen.add((identity, frame))
     return tracks
 
 
