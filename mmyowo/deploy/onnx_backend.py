@@ -171,7 +171,14 @@ def make_session(path: str,
                  providers: Optional[Sequence[Provider]] = None) -> Any:
     """An onnxruntime session on ``path``: every graph optimisation
     (``ORT_ENABLE_ALL``), ``torch.get_num_threads()`` intra-op threads (so that
-    the thread settings of a run apply to both backends).
+    the thread settings of a run apply to both backends), worker threads that
+    sleep rather than spin between runs.
+
+    A backend holds up to three sessions, run one after another, each with
+    its own thread pool. Spinning workers of the session that just ran take
+    the cores from the next one: at 2 threads on 2 cores the fast variant's
+    streaming went from 22.5 to 14.9 ms per frame without spinning (same
+    run, ``tools/analysis/benchmark.py``).
 
     Raises:
         ValueError: A requested provider is not available in this
@@ -194,6 +201,7 @@ def make_session(path: str,
         ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = torch.get_num_threads()
     options.inter_op_num_threads = 1
+    options.add_session_config_entry('session.intra_op.allow_spinning', '0')
     return ort.InferenceSession(
         path, sess_options=options, providers=providers)
 

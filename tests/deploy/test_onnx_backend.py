@@ -113,6 +113,10 @@ def test_detections_match_pytorch(exported, frames, mode):
     assert isinstance(ort_model, ORTYOWO)
     assert ort_model.dataset_meta == dict(classes=CLASSES)
     assert ort_model.providers == ['CPUExecutionProvider']
+    # The sessions run one after another: their workers must not spin.
+    for session in ort_model.sessions.values():
+        assert session.get_session_options().get_session_config_entry(
+            'session.intra_op.allow_spinning') == '0'
     expected = YOWOVideoDetector(model, mode=mode)(frames)
     actual = YOWOVideoDetector(ort_model, mode=mode)(frames)
     assert len(expected) == NUM_FRAMES
@@ -224,6 +228,19 @@ def test_2d_only_model(frames, tmp_path):
         assert box <= BOX_ATOL and score <= SCORE_ATOL
 
 
+def grouped_conv_ranks(path: str) -> set:
+    """The ranks of the weights of a graph's grouped ``Conv`` nodes."""
+    import onnx
+    graph = onnx.load(path).graph
+    dims = {t.name: len(t.dims) for t in graph.initializer}
+    ranks = set()
+    for node in graph.node:
+        groups = [a.i for a in node.attribute if a.name == 'group']
+        if node.op_type == 'Conv' and groups and groups[0] > 1:
+            ranks.add(dims[node.input[1]])
+    return ranks
+
+
 def test_fast_variant_at_full_size(frames, tmp_path):
     """The fast variant as its configs build it (MobileNetV3 + X3D-S,
     ``configs/_base_/models/yowo_plus_tiny.py``; L = 16 at 224x224), exported
@@ -238,6 +255,13 @@ def test_fast_variant_at_full_size(frames, tmp_path):
     cfg.model = tiny.model
     model = make_model(cfg)
     export_onnx_graphs(model, str(tmp_path), 16, (224, 224))
+    # X3D's depthwise 3D convolutions are exported as grouped 2D ones
+    # (export_ops.BandedDepthwiseConv3d); the model keeps its nn.Conv3d.
+    assert grouped_conv_ranks(osp.join(str(tmp_path),
+                                       'backbone3d.onnx')) == {4}
+    assert any(
+        isinstance(m, torch.nn.Conv3d) and m.groups == m.in_channels > 1
+        for m in model.modules())
     ort_model = init_detector(cfg, str(tmp_path), backend='onnxruntime')
     # One full streaming window and a partial one.
     clip = frames[:18]
