@@ -37,7 +37,7 @@ REAL = {
 }
 SYNTHETIC = {
     'yowo_plus_synthetic.py', 'yowo_plus_synthetic_2d.py',
-    'yowo_plus_synthetic_kflast.py'
+    'yowo_plus_synthetic_kflast.py', 'yowo_plus_synthetic_live.py'
 }
 # Per dataset: epochs, the (1-based) epochs whose lr is half the previous
 # one's, and the epochs from which the 3D / 2D branch train. J-HMDB-21:
@@ -357,6 +357,15 @@ def test_synthetic_key_frame_last_ablation_only_changes_the_sampler():
         full[key]['dataset'].pop('pipeline')
         ablation[key]['dataset'].pop('pipeline')
         assert full[key] == ablation[key]
+
+
+def test_synthetic_live_recipe_only_changes_the_temporal_stride():
+    kflast = load('yowo_plus_synthetic_kflast.py').to_dict()
+    live = load('yowo_plus_synthetic_live.py').to_dict()
+    assert kflast['model']['backbone_3d']['conv1_stride_t'] == 2
+    assert live['model']['backbone_3d'].pop('conv1_stride_t') == 1
+    kflast['model']['backbone_3d'].pop('conv1_stride_t')
+    assert live == kflast
 
 
 @pytest.mark.parametrize('name', LEAF_CONFIGS)
