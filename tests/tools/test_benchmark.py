@@ -29,6 +29,31 @@ def test_streaming_bound(bench):
     assert bench.streaming_bound(0.0, 0.01, 0.0, 16) == 1.0
 
 
+def test_combine_rounds(bench):
+    # Three rounds of one row: the median of each timing, the ratios from
+    # those medians (not the median of the rounds' ratios).
+    rounds = [
+        dict(zip(bench.TIMINGS, timings)) for timings in (
+            # t3d, tkf, tpost, per_frame, per_frame_latency, streaming,
+            # streaming_window
+            (0.08, 0.015, 0.005, 0.10, 0.10, 0.030, 0.24),
+            (0.16, 0.030, 0.010, 0.30, 0.30, 0.050, 0.40),
+            (0.12, 0.020, 0.002, 0.20, 0.20, 0.025, 0.20))
+    ]
+    row = bench.combine_rounds(rounds, 8)
+    assert row['t3d'] == pytest.approx(0.12)
+    assert row['tkf'] == pytest.approx(0.020)
+    assert row['tpost'] == pytest.approx(0.005)
+    assert row['per_frame'] == pytest.approx(0.20)
+    assert row['streaming'] == pytest.approx(0.030)
+    assert row['streaming_window'] == pytest.approx(0.24)
+    assert row['speedup'] == pytest.approx(0.20 / 0.030)
+    # (120 + 20 + 5) / (15 + 20 + 5) ms.
+    assert row['bound'] == pytest.approx(145 / 40)
+    with pytest.raises(ValueError, match='no rounds'):
+        bench.combine_rounds([], 8)
+
+
 def row(model,
         backend,
         streaming,
@@ -82,10 +107,11 @@ def test_side_by_side_run(bench, tmp_path):
         SYNTHETIC, SYNTHETIC_2D, '--backends', 'eager', 'optimized',
         'onnxruntime', '--dtypes', 'fp32', 'bf16', '--threads', '1',
         '--clip-lens', '4', '--shape', '64', '64', '--repeats', '1',
-        '--warmup', '0', '--no-flops', '--out',
+        '--warmup', '0', '--rounds', '2', '--no-flops', '--out',
         str(out)
     ])
     assert out.read_text() == report + '\n'
+    assert 'then the median over 2 interleaved rounds' in report
     table = [
         line for line in report.splitlines()
         if line.startswith('| yowo_plus_synthetic')

@@ -7,8 +7,8 @@ Usage::
         [--checkpoints CKPT ...] [--backends eager optimized onnxruntime] \
         [--dtypes fp32 fp16 bf16] [--threads 1 2] [--clip-lens 16] \
         [--batch-sizes 1] [--shape 224 224] [--device cpu|cuda] \
-        [--repeats 5] [--warmup 2] [--frame-batch auto] [--no-flops] \
-        [--out TABLE.md] [--cfg-options ...]
+        [--repeats 5] [--warmup 2] [--rounds 1] [--frame-batch auto] \
+        [--no-flops] [--out TABLE.md] [--cfg-options ...]
 
 A config may hold only ``model`` (configs/_base_/models/yowo_plus.py);
 without a checkpoint the model gets its initial weights (speed does not
@@ -39,6 +39,12 @@ against eager fp32, and streaming against its bound.
 Inputs are random, already normalised tensors: decoding and resizing are
 not timed. Warm-up calls precede the timed ones; CUDA is synchronised
 around every timed call.
+
+``--rounds R`` measures the whole grid ``R`` times in turn and reports,
+per row, the median of each timing over the rounds. On a shared machine
+whose speed drifts over minutes, rows measured one after another (e.g.
+eager, then onnxruntime) see different machines; interleaved rounds spread
+the drift over the rows alike, so it biases the ratios within the run less.
 """
 import argparse
 import importlib.util
@@ -135,18 +141,40 @@ def measure(detector: YOWOVideoDetector, batch: int, warmup: int,
             if feat_3d is not None else 0.0
         tkf = timed(lambda: model.key_frame_maps(key_frames, feat_3d)) / batch
     tpost = timed(lambda: head.predict_by_feat(maps, metas)) / batch
-    per_frame = per_frame_call / batch
-    streaming = window_call / (batch * clip_len)
+    return with_ratios(
+        dict(
+            t3d=t3d,
+            tkf=tkf,
+            tpost=tpost,
+            per_frame=per_frame_call / batch,
+            per_frame_latency=per_frame_call,
+            streaming=window_call / (batch * clip_len),
+            streaming_window=window_call), clip_len)
+
+
+#: The timings of a :func:`measure` row (seconds); the rest derive from them.
+TIMINGS = ('t3d', 'tkf', 'tpost', 'per_frame', 'per_frame_latency',
+           'streaming', 'streaming_window')
+
+
+def with_ratios(timings: Dict[str, float], clip_len: int) -> Dict[str, float]:
+    """``timings`` plus the streaming ``speedup`` and its ``bound``."""
     return dict(
-        t3d=t3d,
-        tkf=tkf,
-        tpost=tpost,
-        per_frame=per_frame,
-        per_frame_latency=per_frame_call,
-        streaming=streaming,
-        streaming_window=window_call,
-        speedup=per_frame / streaming,
-        bound=streaming_bound(t3d, tkf, tpost, clip_len))
+        timings,
+        speedup=timings['per_frame'] / timings['streaming'],
+        bound=streaming_bound(timings['t3d'], timings['tkf'], timings['tpost'],
+                              clip_len))
+
+
+def combine_rounds(rounds: List[Dict[str, float]],
+                   clip_len: int) -> Dict[str, float]:
+    """One row from the :func:`measure` rows of the same setting in several
+    rounds: the median of each timing, the ratios computed from those."""
+    if not rounds:
+        raise ValueError('no rounds to combine')
+    return with_ratios(
+        {name: statistics.median(r[name] for r in rounds)
+         for name in TIMINGS}, clip_len)
 
 
 def format_timings(rows: List[Dict[str, Any]]) -> str:
@@ -255,6 +283,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--repeats', type=int, default=5)
     parser.add_argument('--warmup', type=int, default=2)
     parser.add_argument(
+        '--rounds',
+        type=int,
+        default=1,
+        help='measure the whole grid this many times in turn; each row '
+        'reports the median over the rounds (see the module docstring)')
+    parser.add_argument(
         '--frame-batch',
         default='auto',
         help='streaming: most frames per 2D / neck / head call: an int, '
@@ -266,8 +300,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--out', help='also write the report to this file')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     args = parser.parse_args(argv)
-    if args.repeats < 1 or args.warmup < 0:
-        parser.error('--repeats must be >= 1 and --warmup >= 0')
+    if args.repeats < 1 or args.warmup < 0 or args.rounds < 1:
+        parser.error('--repeats and --rounds must be >= 1 and --warmup >= 0')
     if min(args.batch_sizes) < 1 or min(args.clip_lens) < 1:
         parser.error('batch sizes and clip lengths must be >= 1')
     if args.threads and min(args.threads) < 1:
@@ -348,49 +382,68 @@ def main(argv=None) -> str:
         machine = f'CPU ({platform.processor() or platform.machine()})'
     out: List[str] = [
         f'Input {args.shape[0]}x{args.shape[1]}, device: {machine}; '
-        f'median of {args.repeats} runs after {args.warmup} warm-up runs; '
-        'streaming frame_batch '
+        f'median of {args.repeats} runs after {args.warmup} warm-up runs' +
+        (f', then the median over {args.rounds} interleaved rounds'
+         if args.rounds > 1 else '') + '; streaming frame_batch '
         f'{resolve_frame_batch(args.frame_batch, device) or "all"}'
     ]
     print(out[0], flush=True)
     thread_counts = args.threads or [torch.get_num_threads()]
     summary = None if args.no_flops else load_model_summary()
-    rows: List[Dict[str, Any]] = []
     skipped: List[str] = []
     checkpoints = args.checkpoints or [None] * len(args.configs)
-    for config, checkpoint in zip(args.configs, checkpoints):
-        name = osp.splitext(osp.basename(config))[0]
-        model = build_model(config, checkpoint, args.cfg_options)
-        if summary is not None:
-            flops = {
-                n: summary.summarize(model, n, args.shape)
-                for n in args.clip_lens
-            }
-            out += ['', f'{name}:', summary.format_table(flops)]
-            print('\n'.join(out[-3:]), flush=True)
-        model.to(device)
-        with tempfile.TemporaryDirectory() as tmp_dir:
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        # Every row's detector is made first, so that the rounds can visit
+        # the rows in turn.
+        cells: List[Dict[str, Any]] = []
+        for index, (config,
+                    checkpoint) in enumerate(zip(args.configs, checkpoints)):
+            name = osp.splitext(osp.basename(config))[0]
+            model = build_model(config, checkpoint, args.cfg_options)
+            if summary is not None:
+                flops = {
+                    n: summary.summarize(model, n, args.shape)
+                    for n in args.clip_lens
+                }
+                out += ['', f'{name}:', summary.format_table(flops)]
+                print('\n'.join(out[-3:]), flush=True)
+            model.to(device)
             for threads in thread_counts:
+                # onnxruntime sessions take the thread count when made.
                 torch.set_num_threads(threads)
                 for clip_len in args.clip_lens:
                     for backend, dtype, detector in detectors(
-                            model, args, device, clip_len, threads, tmp_dir,
-                            skipped):
-                        for batch in args.batch_sizes:
-                            row = measure(detector, batch, args.warmup,
-                                          args.repeats)
-                            rows.append(
-                                dict(
-                                    row,
-                                    model=name,
-                                    backend=backend,
-                                    dtype=dtype,
-                                    threads=threads,
-                                    clip_len=clip_len,
-                                    batch=batch))
-                            print(
-                                format_timings(rows[-1:]).splitlines()[-1],
-                                flush=True)
+                            model, args, device, clip_len, threads,
+                            osp.join(tmp_dir, str(index)), skipped):
+                        cells += [
+                            dict(
+                                detector=detector,
+                                model=name,
+                                backend=backend,
+                                dtype=dtype,
+                                threads=threads,
+                                clip_len=clip_len,
+                                batch=batch,
+                                rounds=[]) for batch in args.batch_sizes
+                        ]
+        for round_index in range(args.rounds):
+            for cell in cells:
+                torch.set_num_threads(cell['threads'])
+                cell['rounds'].append(
+                    measure(cell['detector'], cell['batch'], args.warmup,
+                            args.repeats))
+                line = format_timings([dict(cell, **cell['rounds'][-1])
+                                       ]).splitlines()[-1]
+                prefix = (f'round {round_index + 1}/{args.rounds} '
+                          if args.rounds > 1 else '')
+                print(prefix + line, flush=True)
+    rows = [
+        dict(
+            combine_rounds(cell['rounds'], cell['clip_len']), **{
+                k: v
+                for k, v in cell.items() if k not in ('detector', 'rounds')
+            }) for cell in cells
+    ]
     out += ['', format_timings(rows), '', 'Targets (ratios within this run):']
     out += target_ratios(rows)
     for line in sorted(set(skipped)):
