@@ -101,7 +101,7 @@ def test_target_ratios(bench):
                          'rows (not: base onnxruntime fp32 1t 85%)')
 
 
-def test_side_by_side_run(bench, tmp_path):
+def test_side_by_side_run(bench, tmp_path, capsys):
     out = tmp_path / 'bench.md'
     report = bench.main([
         SYNTHETIC, SYNTHETIC_2D, '--backends', 'eager', 'optimized',
@@ -112,6 +112,15 @@ def test_side_by_side_run(bench, tmp_path):
     ])
     assert out.read_text() == report + '\n'
     assert 'then the median over 2 interleaved rounds' in report
+    # Interleaved: every row once in round 1, then every row in round 2.
+    printed = [
+        line for line in capsys.readouterr().out.splitlines()
+        if line.startswith('round ')
+    ]
+    assert [line.split(' | ')[0] for line in printed] == \
+        ['round 1/2'] * 6 + ['round 2/2'] * 6
+    assert [line.split(' | ')[1:7] for line in printed[:6]] == \
+        [line.split(' | ')[1:7] for line in printed[6:]]
     table = [
         line for line in report.splitlines()
         if line.startswith('| yowo_plus_synthetic')
@@ -123,6 +132,12 @@ def test_side_by_side_run(bench, tmp_path):
                 for model in ('yowo_plus_synthetic', 'yowo_plus_synthetic_2d')
                 for backend in ('eager', 'optimized', 'onnxruntime')]
     assert settings == expected
+    # Each row's streaming time is the median (of two: the mean) of its
+    # rounds' (printed to 0.1 ms).
+    for index, line in enumerate(table):
+        rounds = [float(r.split('|')[12]) for r in printed[index::6]]
+        assert float(line.split('|')[12]) == pytest.approx(
+            sum(rounds) / 2, abs=0.1)
     # The 2D-only model has no 3D pass, so no streaming gain to bound.
     assert all(line.split('|')[7].strip() == '0.0' for line in table[3:])
     assert 'streaming cost yowo_plus_synthetic_2d / yowo_plus_synthetic ' \

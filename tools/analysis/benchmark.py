@@ -45,6 +45,8 @@ per row, the median of each timing over the rounds. On a shared machine
 whose speed drifts over minutes, rows measured one after another (e.g.
 eager, then onnxruntime) see different machines; interleaved rounds spread
 the drift over the rows alike, so it biases the ratios within the run less.
+Every row's detector (models, optimized copies, onnxruntime sessions) is
+made before the first measurement and held until the last.
 """
 import argparse
 import importlib.util
