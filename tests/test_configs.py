@@ -365,13 +365,13 @@ def test_synthetic_live_recipe_changes_the_temporal_stride_and_epochs():
     assert kflast['model']['backbone_3d']['conv1_stride_t'] == 2
     assert live['model']['backbone_3d'].pop('conv1_stride_t') == 1
     kflast['model']['backbone_3d'].pop('conv1_stride_t')
-    # 5 epochs, validated at the last, the cosine schedule ending there.
-    assert (kflast['max_epochs'], live['max_epochs']) == (3, 5)
+    # 8 epochs, validated at the last, the cosine schedule ending there.
+    assert (kflast['max_epochs'], live['max_epochs']) == (3, 8)
     assert live['train_cfg'] == dict(
-        kflast['train_cfg'], max_epochs=5, val_begin=5)
+        kflast['train_cfg'], max_epochs=8, val_begin=8)
     (warmup, cosine), (kf_warmup, kf_cosine) = (live['param_scheduler'],
                                                 kflast['param_scheduler'])
-    assert warmup == kf_warmup and cosine == dict(kf_cosine, end=5)
+    assert warmup == kf_warmup and cosine == dict(kf_cosine, end=8)
     for name in ('max_epochs', 'train_cfg', 'param_scheduler'):
         live.pop(name)
         kflast.pop(name)

@@ -24,7 +24,11 @@ classes under the metric's ``score_thr`` are 0).
   their harmonic mean), whatever the tracker.
   The labelled recall is also split by where the annotated box lies in
   its action: its first or last ``edge_frames`` frames (the action's
-  boundaries, where a clip holds both motion and rest) or inside.
+  boundaries, where a clip holds both motion and rest) or inside; and the
+  labelled detections that match no annotated actor are counted, with those
+  on an actor within ``edge_frames`` frames before or after one of its
+  actions apart (:func:`boundary_side`): a detector that places the
+  actions' boundaries late labels the actor on the frames after them.
 * **Online tubes** (track x smoothed class): per track and class, each span
   where the class was active (between its start and end events), with the
   track's boxes and smoothed scores, scored by the mean smoothed score. Their
@@ -55,6 +59,8 @@ from mmyowo.evaluation.functional import (box_iou, check_videos, video_ap,
 from .online import OnlineActionTracker, TrackedFrame
 
 Frames = Dict[int, Tuple[np.ndarray, np.ndarray]]
+#: A ground-truth tube's ``(first frame, first box, last frame, last box)``.
+TubeEnds = Tuple[int, np.ndarray, int, np.ndarray]
 
 #: Video-mAP protocols, as ``mim test``'s ``FrameMAPMetric``: per protocol,
 #: ``(AP of given tubes, offline linking + AP)``, both with ``+1``-pixel
@@ -246,24 +252,75 @@ def identity_metrics(tracked: Dict[str, List[TrackedFrame]], gt: dict,
     }
 
 
+def _tube_ends(gt: dict, video: str) -> List[TubeEnds]:
+    """``(first frame, first box, last frame, last box)`` of each of a video's
+    ground-truth tubes."""
+    ends = []
+    for tubes in gt['gttubes'].get(video, {}).values():
+        for tube in tubes:
+            tube = np.asarray(tube, np.float64)
+            first, last = tube[0], tube[-1]
+            ends.append((int(first[0]), first[1:5], int(last[0]), last[1:5]))
+    return ends
+
+
+def boundary_side(box: np.ndarray, frame: int, ends: Sequence[TubeEnds],
+                  edge_frames: int) -> Optional[str]:
+    """Whether a labelled box that matches no annotated actor sits on an actor
+    just before or just after one of its actions.
+
+    ``'before'``: within ``edge_frames`` frames before a tube's first frame,
+    at IoU >= 0.5 with that first box; ``'after'``: within ``edge_frames``
+    frames after its last frame, at IoU >= 0.5 with that last box (an actor
+    near where its action starts or ends); the tube of highest IoU decides.
+    ``None`` otherwise.
+
+    Example:
+        >>> ends = [(10, np.array([0., 0., 10., 10.]), 20,
+        ...          np.array([50., 0., 60., 10.]))]
+        >>> boundary_side(np.array([0., 0., 10., 10.]), 8, ends, 3)
+        'before'
+        >>> boundary_side(np.array([50., 0., 60., 10.]), 24, ends, 3) is None
+        True
+    """
+    best, side = 0.5, None
+    for first, first_box, last, last_box in ends:
+        candidates = []
+        if 0 < first - frame <= edge_frames:
+            candidates.append((first_box, 'before'))
+        if 0 < frame - last <= edge_frames:
+            candidates.append((last_box, 'after'))
+        for ref, name in candidates:
+            iou = float(box_iou(ref, box))
+            if iou >= best:
+                best, side = iou, name
+    return side
+
+
 def detection_coverage(grouped: List[Frames],
                        videos: Sequence[str],
                        gt: dict,
                        tracks: Optional[dict],
                        score_thr: float,
-                       edge_frames: int = 3) -> Dict[str, float]:
-    """Labelled recall and precision of the raw detections, and the recall at
-    the actions' boundaries and inside them.
+                       edge_frames: int = 3) -> Dict[str, Any]:
+    """Labelled recall and precision of the raw detections, the recall at the
+    actions' boundaries and inside them, and where the labelled detections that
+    match no annotated actor lie.
 
     See the module docstring; greedy one-to-one matching per frame, best IoU
     first. A box is at a boundary when it is one of the first or last
-    ``edge_frames`` frames of its tube.
+    ``edge_frames`` frames of its tube. An unmatched labelled detection is
+    counted as just before or just after an action by
+    :func:`boundary_side`, else elsewhere (a still actor further from its
+    action, a distractor, a duplicate or a misplaced box).
     """
     found = {True: 0, False: 0}  # at a boundary -> matched boxes
     total = {True: 0, False: 0}
+    false_pos = {'before': 0, 'after': 0, None: 0}
     num_det = 0
     for index, video in enumerate(videos):
         truth = gt_identities(gt, video, tracks)
+        ends = _tube_ends(gt, video)
         for frame in set(truth) | set(grouped[index]):
             objects = truth.get(frame, [])
             at_edge = [edge < edge_frames for _, _, edge in objects]
@@ -276,14 +333,17 @@ def detection_coverage(grouped: List[Frames],
             boxes = np.asarray(boxes, np.float64)[np.asarray(scores).max(
                 axis=1, initial=0.0) >= score_thr]
             num_det += len(boxes)
-            if not len(objects) or not len(boxes):
-                continue
-            iou = box_iou(obj_boxes[:, None], boxes[None])
+            unmatched = np.ones(len(boxes), bool)
+            iou = box_iou(obj_boxes[:, None],
+                          boxes[None]).reshape(len(obj_boxes), len(boxes))
             while iou.size and iou.max() >= 0.5:
                 i, j = np.unravel_index(iou.argmax(), iou.shape)
                 found[at_edge[i]] += 1
+                unmatched[j] = False
                 iou[i, :] = -1
                 iou[:, j] = -1
+            for box in boxes[unmatched]:
+                false_pos[boundary_side(box, frame, ends, edge_frames)] += 1
     matched, num_gt = sum(found.values()), sum(total.values())
 
     def share(num: int, den: int) -> float:
@@ -297,7 +357,13 @@ def detection_coverage(grouped: List[Frames],
         f'labelled recall, first/last {edge_frames} frames of actions':
         share(found[True], total[True]),
         'labelled recall, inside actions':
-        share(found[False], total[False])
+        share(found[False], total[False]),
+        'labelled false positives':
+        sum(false_pos.values()),
+        f'labelled false positives, {edge_frames} frames before actions':
+        false_pos['before'],
+        f'labelled false positives, {edge_frames} frames after actions':
+        false_pos['after'],
     }
 
 
