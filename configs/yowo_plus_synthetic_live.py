@@ -9,7 +9,8 @@
 # - 8 epochs instead of 3 (the cosine schedule stretched to match).
 # Measured once each (README, "Live video"), IDF1 / frame-mAP@0.5: 0.801 /
 # 93.2 for the key-frame-last recipe, 0.843 / 93.3 with the full-resolution
-# stem at 3 epochs, 0.878 / 96.7 at 5 epochs, 0.901 / 97.9 at 8 epochs (53 min
+# stem at 3 epochs, 0.878 / 96.7 at 5 epochs, 0.901 / 97.9 at 8 epochs (a
+# second training, seed 1: 0.880 / 97.8; 53 min
 # of training on 2 cores, 0.5-0.6 s per iteration against 0.37-0.47 s for
 # yowo_plus_synthetic.py).
 # Streaming (one 3D pass per window) still runs, but only a KFRS model is
