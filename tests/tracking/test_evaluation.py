@@ -176,8 +176,9 @@ def test_false_positives_split_by_action_boundary(tmp_path):
     """One actor annotated on frames 11-25 of 40 and detected there, plus
     labelled boxes where it rests: on its first box on frames 7-10 (8-10 are
     within 3 frames before the action, 7 is not), on its last box on frames
-    26-27 (after it), 30 px off its last box on frames 28-29 (IoU < 0.5:
-    elsewhere), and one unlabelled box on frame 26 (not counted)."""
+    26, 27 and 29 (within 3 frames after it, 29 is not), 30 px off its last
+    box on frames 28 and 30 (IoU < 0.5: elsewhere), and one unlabelled box
+    on frame 26 (not counted). With a 4-frame window, 7 and 29 join."""
     gt = crossing_gt()
     a = gt['gttubes']['v'][0][0]
     gt['gttubes']['v'] = {0: [a[10:25]]}
@@ -186,19 +187,21 @@ def test_false_positives_split_by_action_boundary(tmp_path):
     first, last = a[10, 1:5], a[24, 1:5]
     rows = [[0, row[0], 0, 0.9, *row[1:5]] for row in a[10:25]]
     rows += [[0, f, 0, 0.9, *first] for f in (7, 8, 9, 10)]
-    rows += [[0, f, 1, 0.8, *last] for f in (26, 27)]
-    rows += [[0, f, 0, 0.9, *(last + [30, 0, 30, 0])] for f in (28, 29)]
+    rows += [[0, f, 1, 0.8, *last] for f in (26, 27, 29)]
+    rows += [[0, f, 0, 0.9, *(last + [30, 0, 30, 0])] for f in (28, 30)]
     rows += [[0, 26, 0, 0.1, *(first - 100)]]
     res = str(tmp_path / 'rest.npz')
     save_detection_results(res, np.array(rows), ['v'], NAMES, ann, 0)
     metrics = load_tool().main([res])
     assert metrics['labelled recall'] == 1
-    assert metrics['labelled precision'] == pytest.approx(15 / 23)
-    assert metrics['labelled false positives'] == 8
+    assert metrics['labelled precision'] == pytest.approx(15 / 24)
+    assert metrics['labelled false positives'] == 9
     assert metrics['labelled false positives, 3 frames before actions'] == 3
     assert metrics['labelled false positives, 3 frames after actions'] == 2
     metrics = load_tool().main([res, '--edge-frames', '4'])
+    assert metrics['labelled false positives'] == 9
     assert metrics['labelled false positives, 4 frames before actions'] == 4
+    assert metrics['labelled false positives, 4 frames after actions'] == 3
 
 
 @pytest.mark.parametrize('kwargs, match', [
