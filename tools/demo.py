@@ -89,6 +89,8 @@ from mmyowo.apis.model_init import BACKENDS
 from mmyowo.apis.results import check_score_thr
 from mmyowo.deploy.optimize import DTYPES, InferenceOptions, check_dtype
 from mmyowo.tracking import OnlineActionTracker, TrackedPerson, TrackingWriter
+from mmyowo.utils.atomic_io import atomic_output_path
+from mmyowo.utils.dataset_meta import check_dataset_meta
 from mmyowo.visualization.action_labels import draw_person_actions
 
 
@@ -198,6 +200,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     if not args.camera and same_file(args.input, args.output):
         parser.error(f'OUTPUT {args.output!r} is the INPUT video: writing it '
                      'would destroy the input; choose another output path')
+    if '%' in osp.basename(args.output):
+        # OpenCV would read it as an image-sequence pattern and write files
+        # under names the atomic rename never sees.
+        parser.error(f'OUTPUT {args.output!r}: a video file name, not an '
+                     'image-sequence pattern (no "%")')
     return args
 
 
@@ -271,21 +278,43 @@ def check_live_args(parser: argparse.ArgumentParser,
     args.track = bool(args.track or args.live or args.out_json or args.out_csv)
 
 
-def class_names(dataset_meta: Optional[dict], labels_file: Optional[str],
-                num_classes: int) -> List[str]:
-    """Class names from the checkpoint, else a labels file, else indices."""
+def class_names(dataset_meta: Optional[dict],
+                labels_file: Optional[str],
+                num_classes: int,
+                source: str = 'the checkpoint') -> List[str]:
+    """Class names from the checkpoint, else a labels file, else indices.
+
+    Args:
+        dataset_meta: The model's ``dataset_meta`` (from the checkpoint or
+            the export), ``None`` if it has none.
+        labels_file: ``--labels``: one name a line.
+        num_classes: The model's number of classes.
+        source: The checkpoint, for messages.
+
+    Raises:
+        CheckpointLoadError: Naming ``source``, if ``dataset_meta`` is not a
+            dict or its ``classes`` are not ``num_classes`` strs.
+        ValueError: Naming ``labels_file``, if it is not UTF-8 text or does
+            not hold ``num_classes`` names.
+    """
+    dataset_meta = check_dataset_meta(dataset_meta, source, num_classes)
     names = (dataset_meta or {}).get('classes')
-    source = 'the checkpoint\'s meta.dataset_meta.classes'
-    if not names and labels_file:
-        with open(labels_file, encoding='utf-8') as f:
-            names = [line.strip() for line in f if line.strip()]
-        source = labels_file
+    if names is not None:
+        return list(names)
+    names = []
+    if labels_file:
+        try:
+            with open(labels_file, encoding='utf-8') as f:
+                names = [line.strip() for line in f if line.strip()]
+        except UnicodeDecodeError as err:
+            raise ValueError(
+                f'{labels_file}: not UTF-8 text ({err})') from None
     if not names:
         return [str(i) for i in range(num_classes)]
     if len(names) != num_classes:
-        raise ValueError(f'{source}: {len(names)} class names for a model '
-                         f'with {num_classes} classes')
-    return list(names)
+        raise ValueError(f'{labels_file}: {len(names)} class names for a '
+                         f'model with {num_classes} classes')
+    return names
 
 
 def draw_detections(image: np.ndarray, pred: InstanceData,
@@ -391,52 +420,59 @@ def run_tracked(args: argparse.Namespace, model: Any,
     processed, last_status = 0, 0.0
     stats = None
     failure = None
-    try:
-        for result in results:
-            time_s = result.time if args.live else result.index / fps
-            tracked = online.update(result.pred, result.index, time_s)
-            image = cv2.cvtColor(result.frame, cv2.COLOR_RGB2BGR)
-            writer_files.write_frame(tracked, (image.shape[1], image.shape[0]))
-            for event in tracked.events:
-                print(f'\n{event}' if args.live else str(event), flush=True)
-            if writer is None:
-                size = (image.shape[1], image.shape[0])
-                writer = cv2.VideoWriter(args.output,
-                                         cv2.VideoWriter_fourcc(*'mp4v'), fps,
-                                         size)
-                if not writer.isOpened():
-                    raise OSError(f'{args.output}: cannot open the video '
-                                  'writer (mp4v)')
-            draw_tracked(image, tracked.persons, names, args.score_thr)
-            if (image.shape[1], image.shape[0]) != size:
-                image = cv2.resize(image, size)  # a source changing size
-            writer.write(image)
-            processed += 1
-            if args.live:
-                stats = result.stats
-                now = time.monotonic()
-                if now - last_status >= 0.25:
-                    last_status = now
-                    print(f'\r{stats}', end='', file=sys.stderr, flush=True)
-            if args.max_frames and processed >= args.max_frames:
-                break
-    except KeyboardInterrupt:
-        print('\ninterrupted (Ctrl-C): closing', file=sys.stderr)
-    except LiveSourceError as err:
-        failure = str(err)
-    finally:
-        close = getattr(results, 'close', None)
-        if close is not None:
-            close()  # stops the reader thread of the live source
-        if not args.live:
-            reader.close()
-        for event in online.finish():
-            print(str(event))
-            writer_files.write_events([event])
-        # A source that never delivered a frame leaves no empty files.
-        writer_files.close(keep=processed > 0)
-        if writer is not None:
-            writer.release()
+    # Written under a temporary name (with the suffix, from which OpenCV
+    # picks the container) and renamed once released: an error half way
+    # leaves the previous output, not a truncated video.
+    with atomic_output_path(args.output) as video_tmp:
+        try:
+            for result in results:
+                time_s = result.time if args.live else result.index / fps
+                tracked = online.update(result.pred, result.index, time_s)
+                image = cv2.cvtColor(result.frame, cv2.COLOR_RGB2BGR)
+                writer_files.write_frame(tracked,
+                                         (image.shape[1], image.shape[0]))
+                for event in tracked.events:
+                    print(
+                        f'\n{event}' if args.live else str(event), flush=True)
+                if writer is None:
+                    size = (image.shape[1], image.shape[0])
+                    writer = cv2.VideoWriter(video_tmp,
+                                             cv2.VideoWriter_fourcc(*'mp4v'),
+                                             fps, size)
+                    if not writer.isOpened():
+                        raise OSError(f'{args.output}: cannot open the video '
+                                      'writer (mp4v)')
+                draw_tracked(image, tracked.persons, names, args.score_thr)
+                if (image.shape[1], image.shape[0]) != size:
+                    image = cv2.resize(image, size)  # a source changing size
+                writer.write(image)
+                processed += 1
+                if args.live:
+                    stats = result.stats
+                    now = time.monotonic()
+                    if now - last_status >= 0.25:
+                        last_status = now
+                        print(
+                            f'\r{stats}', end='', file=sys.stderr, flush=True)
+                if args.max_frames and processed >= args.max_frames:
+                    break
+        except KeyboardInterrupt:
+            print('\ninterrupted (Ctrl-C): closing', file=sys.stderr)
+        except LiveSourceError as err:
+            failure = str(err)
+        finally:
+            close = getattr(results, 'close', None)
+            if close is not None:
+                close()  # stops the reader thread of the live source
+            if not args.live:
+                reader.close()
+            for event in online.finish():
+                print(str(event))
+                writer_files.write_events([event])
+            # A source that never delivered a frame leaves no empty files.
+            writer_files.close(keep=processed > 0)
+            if writer is not None:
+                writer.release()
     summary = f'\n{args.output}: {processed} frames processed'
     if stats is not None:
         summary += f' ({stats})'
@@ -474,7 +510,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     if detector.optimized is not None:  # set by optimize=
         print(f'Inference: {detector.optimized.describe()}')
     names = class_names(model.dataset_meta, args.labels,
-                        model.bbox_head.num_classes)
+                        model.bbox_head.num_classes, args.checkpoint)
     if args.track:
         run_tracked(args, model, detector, names)
         return
@@ -493,32 +529,37 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     progress = ProgressBar(total)
     busy = 0.0  # seconds spent in the detector (decoding included)
     results = detector.iter_video(frames)
-    try:
-        while True:
-            tic = time.perf_counter()
-            result = next(results, None)
-            busy += time.perf_counter() - tic
-            if result is None:
-                break
-            image = cv2.cvtColor(result.frame, cv2.COLOR_RGB2BGR)
-            if writer is None:
-                size = (image.shape[1], image.shape[0])
-                writer = cv2.VideoWriter(args.output,
-                                         cv2.VideoWriter_fourcc(*'mp4v'),
-                                         reader.fps or 25.0, size)
-                if not writer.isOpened():
-                    raise OSError(f'{args.output}: cannot open the video '
-                                  'writer (mp4v)')
-            elif (image.shape[1], image.shape[0]) != size:
-                image = cv2.resize(image, size)
-            draw_detections(image, result.pred, names, args.score_thr)
-            draw_fps(image, (result.index + 1) / max(busy, 1e-9))
-            writer.write(image)
-            progress.update()
-    finally:
-        reader.close()
-        if writer is not None:
-            writer.release()
+    # As in run_tracked: renamed into place once complete.
+    with atomic_output_path(args.output) as video_tmp:
+        try:
+            while True:
+                tic = time.perf_counter()
+                result = next(results, None)
+                busy += time.perf_counter() - tic
+                if result is None:
+                    break
+                image = cv2.cvtColor(result.frame, cv2.COLOR_RGB2BGR)
+                if writer is None:
+                    size = (image.shape[1], image.shape[0])
+                    writer = cv2.VideoWriter(video_tmp,
+                                             cv2.VideoWriter_fourcc(*'mp4v'),
+                                             reader.fps or 25.0, size)
+                    if not writer.isOpened():
+                        raise OSError(f'{args.output}: cannot open the video '
+                                      'writer (mp4v)')
+                elif (image.shape[1], image.shape[0]) != size:
+                    image = cv2.resize(image, size)
+                draw_detections(image, result.pred, names, args.score_thr)
+                draw_fps(image, (result.index + 1) / max(busy, 1e-9))
+                writer.write(image)
+                progress.update()
+        except KeyboardInterrupt:
+            # How a camera recording ends: keep the video made so far.
+            print('\ninterrupted (Ctrl-C): closing', file=sys.stderr)
+        finally:
+            reader.close()
+            if writer is not None:
+                writer.release()
     print(f'\n{args.output}: {progress.completed} frames, '
           f'{progress.completed / max(busy, 1e-9):.2f} FPS ({args.mode})'
           f'{input_check(reader)}')

@@ -2,7 +2,7 @@
 import copy
 import warnings
 from pathlib import Path
-from typing import Optional, Sequence, Union
+from typing import Mapping, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
@@ -11,7 +11,8 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.utils import import_modules_from_strings
 
-from mmyowo.utils.checkpoint import load_model_checkpoint
+from mmyowo.utils.checkpoint import CheckpointLoadError, load_model_checkpoint
+from mmyowo.utils.dataset_meta import check_dataset_meta
 
 #: Backends of :func:`init_detector`.
 BACKENDS = ('pytorch', 'onnxruntime')
@@ -63,6 +64,10 @@ def init_detector(config: Union[str, Path, Config],
         ValueError: Unknown backend, or onnxruntime without a directory or
             on another device than the CPU.
         mmyowo.deploy.ManifestError: The export does not fit the config.
+        mmyowo.utils.CheckpointLoadError: The checkpoint cannot be loaded,
+            or its ``meta`` / ``meta['dataset_meta']`` is not a dict or its
+            class names are not a list of str, one per class of the model
+            (:func:`checkpoint_dataset_meta`).
     """
     if backend not in BACKENDS:
         raise ValueError(f'backend must be one of {BACKENDS}, got '
@@ -103,12 +108,44 @@ def init_detector(config: Union[str, Path, Config],
                       'random')
     else:
         ckpt = load_model_checkpoint(model, checkpoint)
-        dataset_meta = (ckpt.get('meta') or {}).get('dataset_meta')
+        dataset_meta = checkpoint_dataset_meta(ckpt, checkpoint,
+                                               model_num_classes(model))
     model.cfg = config
     model.dataset_meta = dataset_meta
     model.to(device)
     model.eval()
     return model
+
+
+def model_num_classes(model: nn.Module) -> Optional[int]:
+    """The number of classes of a detector's head, ``None`` if it has none."""
+    num_classes = getattr(
+        getattr(model, 'bbox_head', None), 'num_classes', None)
+    return num_classes if isinstance(num_classes, int) else None
+
+
+def checkpoint_dataset_meta(checkpoint: Mapping,
+                            filename: str,
+                            num_classes: Optional[int] = None
+                            ) -> Optional[dict]:
+    """A loaded checkpoint's ``meta['dataset_meta']``, checked
+    (:func:`check_dataset_meta`); ``None`` if it has none.
+
+    Raises:
+        CheckpointLoadError: Naming ``filename``, if ``meta`` is not a dict
+            or ``dataset_meta`` is refused.
+    """
+    meta = checkpoint.get('meta')
+    if meta is None:
+        return None
+    if not isinstance(meta, dict):
+        raise CheckpointLoadError(f'{filename}: meta must be a dict, got a '
+                                  f'{type(meta).__name__}')
+    return check_dataset_meta(
+        meta.get('dataset_meta'),
+        filename,
+        num_classes,
+        what='meta.dataset_meta')
 
 
 def load_config(config: Union[str, Path, Config],

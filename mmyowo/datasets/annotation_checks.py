@@ -66,6 +66,9 @@ def _integer(value: Any, what: str) -> int:
     except (TypeError, ValueError) as err:
         raise ValueError(f'{what} must be an integer, got {value!r:.60}') \
             from err
+    except OverflowError as err:
+        # An int beyond float's range: no frame count or size is that big.
+        raise ValueError(f'{what} is out of range: {value!r:.60}') from err
     if not number.is_integer():
         raise ValueError(f'{what} must be an integer, got {value!r}')
     return int(number)

@@ -47,7 +47,7 @@ from typing import Any, Dict, List, Tuple
 import numpy as np
 
 from mmyowo.fileio import load_data_pickle
-from mmyowo.utils.atomic_io import atomic_write_bytes
+from mmyowo.utils.atomic_io import atomic_write_bytes, load_json
 from .annotation_checks import (DEFAULT_BOX_TOLERANCE, normalize_annotations,
                                 validate_annotations)
 
@@ -92,11 +92,7 @@ def load_annotations(path: str,
         # PickleRefusedError is a ValueError naming the file.
         raw, _ = load_data_pickle(data, path)
     elif suffix == '.json':
-        with open(path, 'r', encoding='utf-8') as f:
-            try:
-                raw = json.load(f)
-            except json.JSONDecodeError as err:
-                raise ValueError(f'{path}: invalid JSON: {err}') from err
+        raw = load_json(path, ValueError)
     else:
         raise ValueError(f'{path}: unknown annotation format {suffix!r} '
                          '(expected .pkl or .json)')

@@ -26,10 +26,12 @@ the ActivityNet evaluator rejects as invalid box data).
 """
 import csv
 from collections import OrderedDict
-from typing import Dict, List, Optional, Sequence, Set, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 from mmaction.evaluation import read_labelmap
+
+from ..utils.text_io import not_utf8_message
 
 #: Tolerance on the normalised box corners (AVA writes 3 decimals).
 BOX_TOLERANCE = 1e-3
@@ -43,18 +45,36 @@ class AVAFileError(ValueError):
     """An AVA annotation file is malformed; the message names file and line."""
 
 
-def _rows(path: str):
-    """Yield ``(line_number, fields)`` of the non-blank CSV lines."""
+def _rows(path: str) -> Iterator[Tuple[int, List[str]]]:
+    """Yield ``(line_number, fields)`` of the non-blank CSV lines.
+
+    Raises:
+        AVAFileError: The file cannot be opened, is not UTF-8 text (a
+            byte-order mark is accepted) or is not CSV (a field longer than
+            the csv module's limit), naming the line.
+    """
     try:
-        handle = open(path, newline='')
+        # utf-8-sig: a byte-order mark would otherwise start the first
+        # video id, which then matches no frame folder.
+        handle = open(path, newline='', encoding='utf-8-sig')
     except OSError as err:
         raise AVAFileError(f'{path}: cannot read the file ({err})') from err
     with handle:
-        for number, fields in enumerate(csv.reader(handle), start=1):
-            fields = [f.strip() for f in fields]
-            if not any(fields):
-                continue
-            yield number, fields
+        reader = csv.reader(handle)
+        try:
+            for number, fields in enumerate(reader, start=1):
+                fields = [f.strip() for f in fields]
+                if not any(fields):
+                    continue
+                yield number, fields
+        except UnicodeDecodeError as err:
+            raise AVAFileError(
+                not_utf8_message(path, err,
+                                 lambda n: f'{path}, line {n}')) from None
+        except csv.Error as err:
+            raise AVAFileError(
+                f'{path}, line {reader.line_num}: not CSV text: {err}'
+            ) from None
 
 
 def _parse(path: str, number: int, text: str, kind: type, what: str):
@@ -202,7 +222,7 @@ def read_ava_label_map(path: str) -> Dict[int, str]:
             id twice.
     """
     try:
-        with open(path) as handle:
+        with open(path, encoding='utf-8') as handle:
             label_map, _ = read_labelmap(handle)
     except (OSError, ValueError, IndexError) as err:
         raise AVAFileError(

@@ -28,7 +28,6 @@ ONNX files are input too: they are read by onnxruntime (protobuf, no
 pickle), and the manifest, a JSON file, is checked field by field against
 the config before any graph is loaded; a mismatch names the file.
 """
-import json
 import os.path as osp
 from typing import Any, Dict, List, Optional, Sequence, Union
 
@@ -40,6 +39,8 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from mmyowo.models.detectors.yowo import YOWO, predict_windows_with
+from mmyowo.utils.atomic_io import load_json
+from mmyowo.utils.dataset_meta import check_dataset_meta
 from .onnx_export import (GRAPH_FILES, MANIFEST_FORMAT, MANIFEST_NAME,
                           MANIFEST_VERSION, export_onnx_graphs, sha256_file)
 
@@ -71,8 +72,9 @@ def load_manifest(onnx_dir: str) -> dict:
 
     Checks the format and version, the types of the fields the runtime
     uses, that every graph the model needs is listed with a plain file name
-    in ``onnx_dir``, and that each file's SHA-256 is the one recorded (a
-    graph from another export is refused).
+    in ``onnx_dir``, that each file's SHA-256 is the one recorded (a
+    graph from another export is refused), and that ``dataset_meta``, if
+    any, is a dict whose ``classes``, if any, are a list of str.
 
     Raises:
         ManifestError: Naming the file and the problem.
@@ -81,11 +83,7 @@ def load_manifest(onnx_dir: str) -> dict:
     if not osp.isfile(path):
         raise ManifestError(f'{path}: no manifest; export the directory with '
                             'tools/deployment/export_onnx.py --out-dir')
-    try:
-        with open(path, encoding='utf-8') as f:
-            manifest = json.load(f)
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ManifestError(f'{path}: not a JSON manifest ({err})') from err
+    manifest = load_json(path, ManifestError)
     if not isinstance(manifest,
                       dict) or manifest.get('format') != MANIFEST_FORMAT:
         raise ManifestError(f'{path}: not an mmyowo ONNX manifest (format '
@@ -127,6 +125,7 @@ def load_manifest(onnx_dir: str) -> dict:
                                 'export')
         for key in ('inputs', 'outputs'):
             _field(entry, key, list, f'{path} graph "{name}"')
+    check_dataset_meta(manifest.get('dataset_meta'), path, error=ManifestError)
     return manifest
 
 

@@ -5,15 +5,26 @@ pickled object graph in ``<archive>/data.pkl``) whose central directory and
 end record come last. A file cut short by a kill, a full disk or an older,
 non-atomic writer therefore lacks the end record and is not a readable zip;
 a file damaged later fails the members' CRC-32 check. Neither check
-unpickles anything, so they are safe on untrusted files.
+unpickles anything, so they are safe on untrusted files. Records that
+:mod:`zipfile` cannot read (encrypted, patch data: torch.save writes
+neither), broken compressed streams and read errors are reasons too, so
+that auto-resume skips such a file instead of crashing on it.
 """
 import os
 import os.path as osp
 import re
 import zipfile
+import zlib
 from typing import List, Optional, Sequence, Tuple
 
 from .atomic_io import is_temporary
+
+#: Zip flag bits of records zipfile cannot read, and what they mean.
+_UNREADABLE_FLAGS = {
+    0x1: 'is encrypted',
+    0x20: 'holds patch data',
+    0x40: 'is encrypted'
+}
 
 
 def checkpoint_problem(path: str, verify_crc: bool = True) -> Optional[str]:
@@ -27,7 +38,7 @@ def checkpoint_problem(path: str, verify_crc: bool = True) -> Optional[str]:
     Returns:
         str | None: ``None`` for a complete torch zip checkpoint, else a
         short reason (missing, empty, truncated or not a torch checkpoint,
-        corrupt member).
+        a record that cannot be read, corrupt member, read error).
     """
     if not osp.exists(path):
         return 'the file does not exist'
@@ -41,13 +52,38 @@ def checkpoint_problem(path: str, verify_crc: bool = True) -> Optional[str]:
             if not any(n == 'data.pkl' or n.endswith('/data.pkl')
                        for n in names):
                 return 'the zip archive has no data.pkl record'
+            for info in archive.infolist():
+                for bit, what in _UNREADABLE_FLAGS.items():
+                    if info.flag_bits & bit:
+                        return (f'record {info.filename} {what} (torch.save '
+                                'writes plain records)')
             if verify_crc:
-                bad = archive.testzip()
-                if bad is not None:
-                    return f'record {bad} fails its CRC check'
+                return _crc_problem(archive)
     except zipfile.BadZipFile as err:
         return ('it is not a complete torch zip archive (truncated, or not '
                 f'written by torch.save): {err}')
+    except (OSError, UnicodeDecodeError) as err:
+        # Unreadable (permissions, I/O error) or a name that is not the
+        # UTF-8 its record claims.
+        return f'it cannot be read: {type(err).__name__}: {err}'
+    return None
+
+
+def _crc_problem(archive: zipfile.ZipFile) -> Optional[str]:
+    """Why a record of ``archive`` fails to read back, or ``None``."""
+    for info in archive.infolist():
+        try:
+            with archive.open(info) as stream:
+                while stream.read(1 << 20):
+                    pass
+        except zipfile.BadZipFile as err:
+            return f'record {info.filename} fails its CRC check ({err})'
+        except (zlib.error, EOFError, RuntimeError, NotImplementedError,
+                OSError, UnicodeDecodeError) as err:
+            # A broken compressed stream (zlib.error, EOFError) or a record
+            # zipfile cannot open (RuntimeError, NotImplementedError).
+            return (f'record {info.filename} cannot be read '
+                    f'({type(err).__name__}: {err})')
     return None
 
 

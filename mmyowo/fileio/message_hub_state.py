@@ -26,6 +26,8 @@ from typing import Any, Dict, List, Mapping
 import numpy as np
 from mmengine.logging import HistoryBuffer
 
+from .safe_pickle import short_repr
+
 #: Key that marks a dict as a plain ``HistoryBuffer`` (its value is the
 #: format version).
 HISTORY_BUFFER_KEY = '__history_buffer__'
@@ -61,7 +63,7 @@ def plain_history_buffer(max_length: Any, log_history: Any, count_history: Any,
         not isinstance(max_length, bool)
     if not is_int or not 0 < int(max_length) <= MAX_HISTORY_LENGTH:
         raise ValueError(f'{where}: a message-hub history has max_length '
-                         f'{max_length!r:.40} (expected 1 to '
+                         f'{short_repr(max_length, 40)} (expected 1 to '
                          f'{MAX_HISTORY_LENGTH})')
     logs = _numbers(log_history, where, 'log')
     counts = _numbers(count_history, where, 'count')

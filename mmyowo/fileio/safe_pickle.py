@@ -34,9 +34,26 @@ Resources are bounded: declared lengths cannot exceed the bytes left,
 the opcode count (hence the number of objects) is capped by
 :class:`PickleLimits`, nesting depth is capped, dictionary keys and set
 members must be strings, bytes, ``None``, booleans, 64-bit integers or
-tuples of those (no hash-flooding with crafted floats or huge integers), and
-the only codecs are ``latin-1`` and UTF-8. Every refusal names the source and
-the limit.
+tuples of those, and
+the only codecs are ``latin-1`` and UTF-8. Work that follows references
+does not multiply with them: a pickle can refer to one object many times
+(``t = (t, t)`` twenty times over is a few dozen bytes with a million
+leaves), so
+
+* a key's size counts every member of its nested tuples each time it
+  occurs, up to :attr:`PickleLimits.max_key_items`, which bounds what
+  checking, hashing and comparing one key costs;
+* keys of one dict or set that share a hash value cost a comparison each
+  on every insertion, and the hashes of integers and tuples are not
+  randomised, so a file could hold thousands of keys crafted to collide
+  (quadratic time): the comparisons of a load are budgeted
+  (:attr:`PickleLimits.max_collisions`);
+* walks over results remember the objects they have seen;
+* messages show file data through :func:`short_repr`, which looks at a
+  bounded number of members (three levels, six per container) and never at
+  the repr of other objects.
+
+Every refusal names the source and the limit.
 
 Example:
     >>> import pickle
@@ -50,6 +67,7 @@ Example:
     mmyowo.fileio.safe_pickle.PickleRefusedError: evil.pkl: refusing ...
 """
 import io
+import itertools
 import math
 import pickletools
 import re
@@ -64,7 +82,7 @@ import numpy as np
 __all__ = [
     'DataUnpickler', 'GlobalRef', 'NUMPY_DTYPES', 'PendingObject',
     'Placeholder', 'PickleLimits', 'PickleRefusedError', 'PickleReport',
-    'Reader', 'load_data_pickle'
+    'Reader', 'load_data_pickle', 'short_repr'
 ]
 
 
@@ -86,12 +104,28 @@ class PickleLimits:
             smallest) whatever the file declares.
         max_depth (int): Nesting depth of containers in the result.
         max_items (int): Elements of one numpy array read from the file
-            (its bytes must be in the file as well).
+            (its bytes must be in the file as well), or of one tensor.
+        max_key_items (int): Size of one dict key or set member: 1 for a
+            plain key, and for a tuple 1 plus the sizes of its members,
+            counted each time they occur (a key that repeats one tuple is
+            as large as one that spells it out), so no key costs more than
+            this many steps to check, hash or compare.
+        max_collisions (int): Comparisons with earlier keys of the same
+            hash value (in their dict or set) that the insertions of one
+            load may cost, on top of :attr:`collisions_per_key` per key.
+            Honest data has few equal hashes (e.g. ``-1`` and ``-2`` hash
+            alike, so tuples that differ only there do); keys crafted to
+            collide cost one comparison per earlier key each and run out of
+            the budget after about 1,500 (hash flooding).
+        collisions_per_key (int): See :attr:`max_collisions`.
     """
 
     max_ops: int = 20_000_000
     max_depth: int = 100
     max_items: int = 2**34
+    max_key_items: int = 64
+    max_collisions: int = 1_000_000
+    collisions_per_key: int = 16
 
 
 @dataclass
@@ -218,6 +252,79 @@ class _Foreign(PendingObject):
         return Placeholder(self.qualname, vm.source)
 
 
+# --------------------------------------------------------------- messages --
+_REPR_LEVELS = 3
+_REPR_MEMBERS = 6
+_REPR_TEXT = 40
+
+
+def short_repr(value: Any, limit: int = 80) -> str:
+    """A repr of file data for messages, made in bounded time.
+
+    ``f'{value!r:.80}'`` builds the whole repr before cutting it, and a
+    tuple that holds one tuple twice, 30 deep, has a repr of a billion
+    leaves. This looks at most three levels deep and at six members per
+    container, shows text and bytes by their first 40 characters, integers
+    over 64 bits by their size, and other objects (arrays, tensors,
+    placeholders, readers' pending objects) by their type alone, never by
+    their own repr.
+
+    Args:
+        value: Anything read from a file.
+        limit: Characters of the result, ``...`` included.
+
+    Returns:
+        str: At most ``limit`` characters.
+    """
+    text = _short(value, _REPR_LEVELS)
+    return text if len(text) <= limit else text[:max(limit - 3, 0)] + '...'
+
+
+def _short(value: Any, level: int) -> str:
+    """One node of :func:`short_repr`, ``level`` levels left."""
+    if value is None or isinstance(
+            value, (bool, float, complex, np.number, np.bool_)):
+        return repr(value)
+    if isinstance(value, int):
+        if value.bit_length() > 64:
+            return f'<{value.bit_length()}-bit integer>'
+        return repr(value)
+    if isinstance(value, (str, bytes, bytearray)):
+        head = repr(value[:_REPR_TEXT])
+        return head + '...' if len(value) > _REPR_TEXT else head
+    if isinstance(value, GlobalRef):
+        name = value.qualname
+        return f'<{name[:_REPR_TEXT]}...>' if len(name) > _REPR_TEXT else \
+            f'<{name}>'
+    if isinstance(value, dict):
+        members: Any = value.items()
+        left, right = '{', '}'
+    elif isinstance(value, (tuple, list, set, frozenset)):
+        members = value
+        left, right = {
+            list: ('[', ']'),
+            set: ('{', '}'),
+            frozenset: ('frozenset({', '})')
+        }.get(type(value), ('(', ')'))
+    else:
+        return f'<{type(value).__name__}>'
+    if not value:
+        return left + right
+    if level <= 0:
+        return left + '...' + right
+    shown = itertools.islice(members, _REPR_MEMBERS)
+    if isinstance(value, dict):
+        parts = [
+            f'{_short(k, level - 1)}: {_short(v, level - 1)}' for k, v in shown
+        ]
+    else:
+        parts = [_short(m, level - 1) for m in shown]
+    if len(value) > _REPR_MEMBERS:
+        parts.append('...')
+    trail = ',' if len(value) == 1 and left == '(' else ''
+    return left + ', '.join(parts) + trail + right
+
+
 # ------------------------------------------------------------------ numpy --
 #: dtype strings (without byte order) numpy arrays may have in a file:
 #: numbers, booleans and fixed-size text/bytes. No objects, no structured or
@@ -233,10 +340,10 @@ def numpy_dtype(spec: Any, byteorder: Any, vm: 'DataUnpickler') -> np.dtype:
     with a checked byte order."""
     if not isinstance(spec, str) or not (spec in NUMPY_DTYPES
                                          or _TEXT_DTYPE.match(spec)):
-        raise vm.refuse(f'numpy dtype {spec!r} is not one of the numeric or '
-                        'text dtypes read from files')
+        raise vm.refuse(f'numpy dtype {short_repr(spec)} is not one of the '
+                        'numeric or text dtypes read from files')
     if byteorder not in _BYTE_ORDERS:
-        raise vm.refuse(f'numpy dtype byte order {byteorder!r}')
+        raise vm.refuse(f'numpy dtype byte order {short_repr(byteorder)}')
     order = '' if byteorder in '|=' else byteorder
     return np.dtype(order + spec)
 
@@ -282,7 +389,7 @@ def _as_shape(value: Any, vm: 'DataUnpickler') -> Tuple[int, ...]:
     if not isinstance(value, tuple) or len(value) > 32 or not all(
             isinstance(v, int) and not isinstance(v, bool) and v >= 0
             for v in value):
-        raise vm.refuse(f'array shape {value!r:.80} is not a tuple of '
+        raise vm.refuse(f'array shape {short_repr(value)} is not a tuple of '
                         'non-negative integers')
     if math.prod(value) > vm.limits.max_items:
         raise vm.refuse(f'array shape {value} has more than '
@@ -376,8 +483,8 @@ def _codecs_encode(vm: 'DataUnpickler', args: tuple) -> bytes:
         args = (args[0], 'utf-8')
     if len(args) != 2 or not isinstance(args[0], str) or \
             args[1] not in ('latin1', 'latin-1', 'iso-8859-1', 'utf-8'):
-        raise vm.refuse(f'_codecs.encode with codec {args[1:]!r:.40}: only '
-                        'latin-1 (and utf-8) text is decoded')
+        raise vm.refuse(f'_codecs.encode with codec {short_repr(args[1:])}: '
+                        'only latin-1 (and utf-8) text is decoded')
     try:
         return args[0].encode(args[1])
     except UnicodeEncodeError as err:
@@ -406,9 +513,12 @@ def _make_set(vm: 'DataUnpickler', args: tuple, kind: type) -> Any:
     items = args[0] if args else ()
     if not isinstance(items, (list, tuple, set, frozenset)):
         raise vm.refuse(f'{kind.__name__} of {_kind(items)}')
+    members: set = set()
     for item in items:
         vm.check_key(item)
-    return kind(items)
+        vm.count_key(members, item)
+        members.add(item)
+    return members if kind is set else kind(members)
 
 
 def _complex(vm: 'DataUnpickler', args: tuple) -> complex:
@@ -499,6 +609,8 @@ BASE_CLASSES: Dict[Tuple[str, str], Reader] = {
 }
 
 _INT64 = 2**63
+# Size from which count_key tracks a container's hash values.
+_TRACKED_FROM = 16
 
 
 def _kind(value: Any) -> str:
@@ -559,6 +671,12 @@ class DataUnpickler:
         # attribute state BUILD gave them.
         self.own_dicts: Dict[int, dict] = {}
         self.dict_state: Dict[int, Any] = {}
+        # Per dict or set of over _TRACKED_FROM keys filled here, by id: the
+        # container (kept alive so that its id is not reused) and its number
+        # of keys per hash value; and the budget's counts (count_key).
+        self.key_hashes: Dict[int, Tuple[Any, Counter]] = {}
+        self.keys_counted = 0
+        self.collisions = 0
         self.proto = 0
 
     # ------------------------------------------------------------ errors --
@@ -568,27 +686,75 @@ class DataUnpickler:
                                   f'pickle: {why}')
 
     # -------------------------------------------------------------- keys --
-    def check_key(self, key: Any, depth: int = 0) -> None:
-        """Refuse dict keys / set members that could flood a hash table."""
-        if isinstance(key, (str, bytes)) or key is None or \
-                isinstance(key, bool):
+    def check_key(self, key: Any) -> None:
+        """Refuse dict keys / set members that could flood a hash table or cost
+        more than :attr:`PickleLimits.max_key_items` steps to hash."""
+        limit = self.limits.max_key_items
+        size = 1
+        # (member, tuple nesting depth); walked without recursion.
+        pending: List[Tuple[Any, int]] = [(key, 0)]
+        while pending:
+            item, depth = pending.pop()
+            if isinstance(item, (str, bytes)) or item is None or \
+                    isinstance(item, bool):
+                continue
+            if isinstance(item, (int, np.integer)):
+                if -_INT64 <= int(item) < _INT64:
+                    continue
+                raise self.refuse('an integer key outside 64 bits')
+            if not isinstance(item, tuple) or depth >= 4:
+                raise self.refuse(
+                    f'a dict key or set member of type {_kind(item)} (keys '
+                    'may be text, bytes, 64-bit integers, None, booleans or '
+                    'tuples of those)')
+            # Counted before the members are looked at, so a long tuple
+            # costs nothing to refuse.
+            size += len(item)
+            if size > limit:
+                raise self.refuse(
+                    f'a dict key or set member of more than {limit} '
+                    'elements (limit; members of nested tuples count each '
+                    'time they occur)')
+            pending.extend((member, depth + 1) for member in item)
+
+    def count_key(self, container: Union[dict, set], key: Any) -> None:
+        """Charge the insertion of ``key`` into ``container`` (a dict or set
+        about to receive it) to the collision budget
+        (:attr:`PickleLimits.max_collisions`): a new key costs one comparison
+        per key of ``container`` with its hash value.
+
+        Containers are tracked from :data:`_TRACKED_FROM` keys on (their
+        earlier keys counted then): smaller ones cost at most that many
+        comparisons per insertion, which the per-key allowance covers, and
+        most containers of a pickle are small. The ``in`` test is bounded
+        by the same budget; :meth:`check_key` must have accepted ``key``.
+        """
+        self.keys_counted += 1
+        if len(container) < _TRACKED_FROM or key in container:
             return
-        if isinstance(key, (int, np.integer)):
-            if -_INT64 <= int(key) < _INT64:
-                return
-            raise self.refuse('an integer key outside 64 bits')
-        if isinstance(key, tuple) and depth < 4:
-            for item in key:
-                self.check_key(item, depth + 1)
-            return
-        raise self.refuse(f'a dict key or set member of type {_kind(key)} '
-                          '(keys may be text, bytes, 64-bit integers, '
-                          'None, booleans or tuples of those)')
+        entry = self.key_hashes.get(id(container))
+        if entry is None:
+            counts: Counter = Counter(hash(k) for k in container)
+            self.key_hashes[id(container)] = (container, counts)
+            self.collisions += sum(n * (n - 1) // 2 for n in counts.values())
+        else:
+            counts = entry[1]
+        value = hash(key)
+        self.collisions += counts[value]
+        counts[value] += 1
+        limits = self.limits
+        if self.collisions > limits.max_collisions + \
+                limits.collisions_per_key * self.keys_counted:
+            raise self.refuse(
+                f'dict keys or set members that share hash values cost over '
+                f'{limits.max_collisions} comparisons (limit: keys crafted '
+                'to collide would make reading take quadratic time)')
 
     def fill_dict(self, target: dict, pairs: List[Tuple[Any, Any]]) -> None:
         """``target[k] = v`` for checked keys."""
         for key, value in pairs:
             self.check_key(key)
+            self.count_key(target, key)
             target[key] = value
 
     # ----------------------------------------------------------- objects --
@@ -653,6 +819,7 @@ class DataUnpickler:
         """
         try:
             result = self._run()
+            self.key_hashes.clear()
         except PickleRefusedError:
             raise
         except (ValueError, TypeError, KeyError, IndexError, EOFError,
@@ -763,6 +930,7 @@ class DataUnpickler:
                     raise self.refuse(f'adds items to a {_kind(target_set)}')
                 for item in items:
                     self.check_key(item)
+                    self.count_key(target_set, item)
                     target_set.add(item)
             elif name in ('GLOBAL', 'INST'):
                 module, _, attr = arg.partition(' ')
@@ -915,19 +1083,37 @@ _LEAVES = (str, bytes, bytearray, int, float, complex, np.ndarray, np.generic,
            np.dtype, Placeholder)
 
 
-def _is_plain(value: Any, depth: int = 0) -> bool:
-    """Whether ``value`` is a small tree of builtin data."""
-    if depth > 8:
-        return False
-    if value is None or isinstance(value, (str, bytes, int, float)):
-        return True
-    if isinstance(value, (list, tuple)):
-        return all(_is_plain(v, depth + 1) for v in value)
-    if isinstance(value, dict):
-        return all(
-            _is_plain(k, depth + 1) and _is_plain(v, depth + 1)
-            for k, v in value.items())
-    return False
+def _is_plain(value: Any, max_depth: int = 8) -> bool:
+    """Whether ``value`` is builtin data at most ``max_depth`` levels deep.
+
+    Each container is looked at once (by id), however often the file refers to
+    it, so the check costs one step per object and reference.
+    """
+    # id -> height (levels below it), None when not plain data; the value
+    # is read from the file, so its objects stay alive and ids stay unique.
+    heights: Dict[int, Optional[int]] = {}
+
+    def height(node: Any, depth: int) -> Optional[int]:
+        if node is None or isinstance(node, (str, bytes, int, float)):
+            return 0
+        if depth > max_depth or not isinstance(node, (list, tuple, dict)):
+            return None
+        key = id(node)
+        if key in heights:
+            return heights[key]
+        heights[key] = None  # a cycle is not plain data
+        members = itertools.chain.from_iterable(node.items()) if \
+            isinstance(node, dict) else node
+        most = 0
+        for member in members:
+            below = height(member, depth + 1)
+            if below is None or depth + 1 + below > max_depth:
+                return None
+            most = max(most, below + 1)
+        heights[key] = most
+        return most
+
+    return height(value, 0) is not None
 
 
 def load_data_pickle(

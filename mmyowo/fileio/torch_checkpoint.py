@@ -11,18 +11,25 @@ Both formats ``torch.save`` writes are read without ``torch.load``:
   read the same way, then the storages' raw bytes.
 
 Tensors are made with ``torch.as_strided`` on those storages after checking
-that every view lies inside its storage. Other torch objects (quantized,
-sparse or nested tensors, bare modules) are refused; names of other
-libraries become placeholders (:class:`~mmyowo.fileio.safe_pickle.
-Placeholder`, counted in the report), except mmengine's ``HistoryBuffer``,
-which becomes the plain dict of :mod:`mmyowo.fileio.message_hub_state`.
+that every view lies inside its storage, that its sizes, strides and offset
+fit in torch's 64-bit integers and that it has at most
+:attr:`~mmyowo.fileio.safe_pickle.PickleLimits.max_items` elements (a
+stride of 0 repeats one element: a view of ``2**80`` elements needs one).
+Zip records that are encrypted or stored as patches are refused. Other
+torch objects (quantized, sparse or nested tensors, bare modules) are
+refused; names of other libraries become placeholders
+(:class:`~mmyowo.fileio.safe_pickle.Placeholder`, counted in the report),
+except mmengine's ``HistoryBuffer``, which becomes the plain dict of
+:mod:`mmyowo.fileio.message_hub_state`.
 
 Resources: the declared size of every zip record counts against a budget of
 :attr:`ArchiveLimits.max_expansion` times the file size (at least
 :attr:`ArchiveLimits.min_budget`), so a small compressed record cannot
 expand to gigabytes; a storage must have exactly the bytes its tensor
 claims; the pickle itself is bounded by :class:`ArchiveLimits` and
-:class:`~mmyowo.fileio.safe_pickle.PickleLimits`.
+:class:`~mmyowo.fileio.safe_pickle.PickleLimits`. Moving the result to
+another device handles each object once, however often the file refers to
+it (objects shared in the file stay shared).
 """
 import io
 import math
@@ -38,7 +45,8 @@ import torch
 
 from .message_hub_state import plain_history_buffer
 from .safe_pickle import (DataUnpickler, GlobalRef, PendingObject,
-                          PickleLimits, PickleRefusedError, PickleReport)
+                          PickleLimits, PickleRefusedError, PickleReport,
+                          short_repr)
 
 __all__ = ['ArchiveLimits', 'read_torch_checkpoint']
 
@@ -67,6 +75,15 @@ _DEVICE = re.compile(r'^(cpu|cuda|mps|meta|xpu|hpu)(:\d{1,3})?$')
 LEGACY_MAGIC = 0x1950a86a20f9469cfc6c
 LEGACY_PROTOCOL = 1001
 MiB = 1 << 20
+#: Torch's sizes, strides and offsets are 64-bit signed integers.
+_INT64 = 2**63
+#: Zip flag bits of records zipfile cannot read: encrypted (0x1), patch
+#: data (0x20), strongly encrypted (0x40). torch.save sets none of them.
+_UNREADABLE_ZIP_FLAGS = {
+    0x1: 'is encrypted',
+    0x20: 'holds patch data',
+    0x40: 'is encrypted'
+}
 
 MapLocation = Union[None, str, torch.device, Dict[str, str], Callable]
 
@@ -114,10 +131,13 @@ class _StorageValue(PendingObject):
 
 
 def _int(value: Any, vm: DataUnpickler, what: str) -> int:
-    """A non-negative int (not a bool)."""
+    """A non-negative int (not a bool) that fits in 64 bits."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise vm.refuse(f'tensor {what} {value!r:.40} is not a non-negative '
-                        'integer')
+        raise vm.refuse(f'tensor {what} {short_repr(value, 40)} is not a '
+                        'non-negative integer')
+    if value >= _INT64:
+        raise vm.refuse(f'tensor {what} {short_repr(value, 40)} does not fit '
+                        'in 64 bits')
     return value
 
 
@@ -145,7 +165,13 @@ def _tensor(vm: DataUnpickler, storage: Any, offset: Any, size: Any,
     stride = _ints(stride, vm, 'stride')
     if len(size) != len(stride):
         raise vm.refuse('tensor size and stride of different lengths')
-    if math.prod(size):
+    numel = math.prod(size)
+    # Strides of 0 let a view of one element claim any number of them,
+    # which torch cannot count past 2**63 and a copy cannot hold.
+    if numel > vm.limits.max_items:
+        raise vm.refuse(f'a tensor of size {size} has {numel} elements, more '
+                        f'than {vm.limits.max_items} (limit)')
+    if numel:
         last = offset + sum((n - 1) * s for n, s in zip(size, stride))
         if last >= flat.numel():
             raise vm.refuse(f'a tensor of size {size} and stride {stride} at '
@@ -221,7 +247,7 @@ def _device(vm: DataUnpickler, args: tuple) -> torch.device:
         isinstance(args[0], str) and isinstance(args[1], int) else \
         (args[0] if len(args) == 1 else None)
     if not isinstance(text, str) or not _DEVICE.match(text):
-        raise vm.refuse(f'torch.device{args!r:.60}')
+        raise vm.refuse(f'torch.device{short_repr(args, 60)}')
     return torch.device(text)
 
 
@@ -275,6 +301,14 @@ class _HistoryBuffer(PendingObject):
     def finish(self, vm: DataUnpickler) -> Dict[str, Any]:
         """The plain form (:func:`plain_history_buffer`)."""
         state = self.state or {}
+        max_length = state.get('max_length', 1_000_000)
+        # plain_history_buffer's message shows a wrong max_length with repr,
+        # which takes as long as the value is large: check the type here.
+        if isinstance(max_length, bool) or not isinstance(
+                max_length, (int, np.integer)) or \
+                not 0 < int(max_length) < _INT64:
+            raise vm.refuse('a HistoryBuffer with max_length '
+                            f'{short_repr(max_length, 40)}')
         values = []
         for name in ('_log_history', '_count_history'):
             value = state.get(name, np.zeros(0))
@@ -282,9 +316,8 @@ class _HistoryBuffer(PendingObject):
                 value.finish(vm) if isinstance(value, PendingObject) else value
             )
         try:
-            return plain_history_buffer(
-                state.get('max_length', 1_000_000), values[0], values[1],
-                vm.source)
+            return plain_history_buffer(max_length, values[0], values[1],
+                                        vm.source)
         except ValueError as err:
             raise vm.refuse(str(err)) from None
 
@@ -301,7 +334,7 @@ def _storage_dtype(value: Any, vm: DataUnpickler) -> torch.dtype:
     if isinstance(value, GlobalRef) and value.module == 'torch' and \
             value.name in STORAGE_DTYPES:
         return STORAGE_DTYPES[value.name]
-    raise vm.refuse(f'storage type {getattr(value, "qualname", value)!r:.60}')
+    raise vm.refuse(f'storage type {short_repr(value, 60)}')
 
 
 def _check_bool(flat: torch.Tensor, vm: DataUnpickler) -> None:
@@ -344,6 +377,25 @@ def _new_vm(data: Any,
         limits=limits.pickle)
 
 
+def _read_record(archive: zipfile.ZipFile, info: zipfile.ZipInfo,
+                 source: str) -> bytearray:
+    """The bytes of one record, which must have its declared size."""
+    buffer = bytearray(info.file_size)
+    with archive.open(info) as stream:
+        done = 0
+        while done < len(buffer):
+            chunk = stream.read(min(len(buffer) - done, 16 * MiB))
+            if not chunk:
+                break
+            buffer[done:done + len(chunk)] = chunk
+            done += len(chunk)
+        if done != len(buffer) or stream.read(1):
+            raise PickleRefusedError(
+                f'{source}: record {info.filename} does not have its '
+                'declared size')
+    return buffer
+
+
 def _read_zip(file: Any, size: int, source: str,
               limits: ArchiveLimits) -> Tuple[Any, PickleReport, List[Any]]:
     """The zip format; returns ``(value, report, storages)``."""
@@ -375,6 +427,11 @@ def _read_zip(file: Any, size: int, source: str,
             raise PickleRefusedError(
                 f'{source}: record {info.filename} uses compression method '
                 f'{info.compress_type} (torch stores records uncompressed)')
+        for bit, what in _UNREADABLE_ZIP_FLAGS.items():
+            if info.flag_bits & bit:
+                raise PickleRefusedError(
+                    f'{source}: record {info.filename} {what} (torch stores '
+                    'records as plain bytes)')
     if pickles[0].file_size > limits.max_pickle_bytes:
         raise PickleRefusedError(
             f'{source}: its object pickle has {pickles[0].file_size} bytes '
@@ -382,20 +439,15 @@ def _read_zip(file: Any, size: int, source: str,
     names = {i.filename: i for i in infos}
 
     def read(info: zipfile.ZipInfo) -> bytearray:
-        buffer = bytearray(info.file_size)
-        with archive.open(info) as stream:
-            done = 0
-            while done < len(buffer):
-                chunk = stream.read(min(len(buffer) - done, 16 * MiB))
-                if not chunk:
-                    break
-                buffer[done:done + len(chunk)] = chunk
-                done += len(chunk)
-            if done != len(buffer) or stream.read(1):
-                raise PickleRefusedError(
-                    f'{source}: record {info.filename} does not have its '
-                    'declared size')
-        return buffer
+        try:
+            return _read_record(archive, info, source)
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError,
+                UnicodeDecodeError) as err:
+            # A CRC or compression failure, or a local header whose name
+            # is not the UTF-8 it claims.
+            raise PickleRefusedError(
+                f'{source}: record {info.filename} is damaged '
+                f'({type(err).__name__}: {str(err)[:200]})') from None
 
     little = True
     if prefix + 'byteorder' in names:
@@ -408,7 +460,7 @@ def _read_zip(file: Any, size: int, source: str,
     def persistent_load(pid: Any) -> _StorageValue:
         if not isinstance(pid, tuple) or len(pid) != 5 or \
                 pid[0] != 'storage':
-            raise vm.refuse(f'persistent id {pid!r:.80}')
+            raise vm.refuse(f'persistent id {short_repr(pid)}')
         _, kind, key, location, numel = pid
         dtype = _storage_dtype(kind, vm)
         if not isinstance(key, str) or not isinstance(location, str):
@@ -456,8 +508,8 @@ def _read_legacy(data: bytes, source: str,
     info = _new_vm(stream, source, limits, unknown='error').load()
     if protocol != LEGACY_PROTOCOL or not isinstance(info, dict) or \
             not isinstance(info.get('little_endian', True), bool):
-        raise PickleRefusedError(
-            f'{source}: a legacy torch file of protocol {protocol!r:.20}')
+        raise PickleRefusedError(f'{source}: a legacy torch file of protocol '
+                                 f'{short_repr(protocol, 20)}')
     little = info.get('little_endian', True)
     roots: Dict[str, _Storage] = {}
     views: Dict[str, _StorageValue] = {}
@@ -465,7 +517,7 @@ def _read_legacy(data: bytes, source: str,
     def persistent_load(pid: Any) -> _StorageValue:
         if not isinstance(pid, tuple) or len(pid) != 6 or \
                 pid[0] != 'storage':
-            raise vm.refuse(f'persistent id {pid!r:.80} (legacy files '
+            raise vm.refuse(f'persistent id {short_repr(pid)} (legacy files '
                             'holding modules are not read)')
         _, kind, key, location, numel, view = pid
         dtype = _storage_dtype(kind, vm)
@@ -535,17 +587,36 @@ def _target(location: str, map_location: MapLocation) -> torch.device:
 
 
 def _move(value: Any, device: torch.device) -> Any:
-    """``value`` with every tensor on ``device`` (containers rebuilt)."""
-    if isinstance(value, torch.Tensor):
-        return value.to(device)
-    if isinstance(value, dict):
-        moved = type(value)((k, _move(v, device)) for k, v in value.items())
-        if hasattr(value, '_metadata'):
-            moved._metadata = value._metadata  # type: ignore[attr-defined]
+    """``value`` with every tensor on ``device`` (containers rebuilt).
+
+    Each object is moved once (by id), so what the file shares (tied weights, a
+    list referred to many times) stays shared and costs one step per reference,
+    not one per path to it.
+    """
+    # id -> (object, moved): the object is kept so that its id stays unique.
+    done: Dict[int, Tuple[Any, Any]] = {}
+
+    def move(node: Any) -> Any:
+        key = id(node)
+        if key in done:
+            return done[key][1]
+        if isinstance(node, torch.Tensor):
+            moved: Any = node.to(device)
+        elif isinstance(node, dict):
+            moved = type(node)()
+            for k, v in node.items():
+                moved[k] = move(v)
+            if hasattr(node, '_metadata'):
+                moved._metadata = node._metadata
+        elif isinstance(node, (list, tuple)) and \
+                not isinstance(node, torch.Size):
+            moved = type(node)(move(v) for v in node)
+        else:
+            moved = node
+        done[key] = (node, moved)
         return moved
-    if isinstance(value, (list, tuple)) and not isinstance(value, torch.Size):
-        return type(value)(_move(v, device) for v in value)
-    return value
+
+    return move(value)
 
 
 def read_torch_checkpoint(

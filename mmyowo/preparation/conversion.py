@@ -9,11 +9,12 @@ minimum size) are dropped and counted, never silently kept.
 """
 import os.path as osp
 from collections import Counter
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ..datasets.annotations import save_annotations
+from ..utils.text_io import not_utf8_message
 
 
 def split_videos(train_lists: Sequence[Sequence[str]],
@@ -141,23 +142,38 @@ def read_split_list(path: str) -> List[str]:
     if not osp.isfile(path):
         raise FileNotFoundError(f'split list not found: {path}')
     videos: Dict[str, None] = {}
-    with open(path, 'r', encoding='utf-8') as f:
-        for lineno, line in enumerate(f, 1):
-            entry = line.split('#', 1)[0].strip()
-            if not entry:
-                continue
-            # Only the path counts: some lists append a label column.
-            parts = entry.split()[0].replace('\\', '/').strip('/').split('/')
-            if parts[0] in ('labels', 'rgb-images', 'rawframes', 'videos'):
-                parts = parts[1:]
-            if parts and osp.splitext(parts[-1])[1]:
-                if len(parts) == 3:  # Class/video/00009.txt
-                    parts = parts[:2]
-                elif len(parts) == 2:  # Class/video.avi
-                    parts = [parts[0], osp.splitext(parts[1])[0]]
-            if len(parts) != 2 or not all(parts):
-                raise ValueError(
-                    f'{path}:{lineno}: expected a video id "Class/video" '
-                    f'(optionally followed by "/00001.txt"), got {entry!r}')
-            videos['/'.join(parts)] = None
+    for lineno, line in text_lines(path):
+        entry = line.split('#', 1)[0].strip()
+        if not entry:
+            continue
+        # Only the path counts: some lists append a label column.
+        parts = entry.split()[0].replace('\\', '/').strip('/').split('/')
+        if parts[0] in ('labels', 'rgb-images', 'rawframes', 'videos'):
+            parts = parts[1:]
+        if parts and osp.splitext(parts[-1])[1]:
+            if len(parts) == 3:  # Class/video/00009.txt
+                parts = parts[:2]
+            elif len(parts) == 2:  # Class/video.avi
+                parts = [parts[0], osp.splitext(parts[1])[0]]
+        if len(parts) != 2 or not all(parts):
+            raise ValueError(
+                f'{path}:{lineno}: expected a video id "Class/video" '
+                f'(optionally followed by "/00001.txt"), got {entry!r}')
+        videos['/'.join(parts)] = None
     return list(videos)
+
+
+def text_lines(path: str) -> Iterator[Tuple[int, str]]:
+    """Yield ``(line number, line)`` of a UTF-8 text file (1-based numbers; a
+    byte-order mark is accepted).
+
+    Raises:
+        ValueError: Naming the file, the line and the byte where the file
+            stops being UTF-8 text.
+    """
+    with open(path, 'r', encoding='utf-8-sig') as f:
+        try:
+            yield from enumerate(f, 1)
+        except UnicodeDecodeError as err:
+            raise ValueError(
+                not_utf8_message(path, err, lambda n: f'{path}:{n}')) from None

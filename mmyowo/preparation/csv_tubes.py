@@ -39,7 +39,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .conversion import new_ground_truth
+from .conversion import new_ground_truth, text_lines
 from .csv_annotations import (LABEL_SEPARATOR, CSVAnnotationError, CSVOptions,
                               CSVRow)
 
@@ -126,24 +126,24 @@ def read_class_list(path: str) -> List[str]:
     Raises:
         FileNotFoundError: If ``path`` does not exist.
         ValueError: Naming the file and line for an empty list, a
-            duplicated name or a name holding :data:`LABEL_SEPARATOR`.
+            duplicated name, a name holding :data:`LABEL_SEPARATOR` or bytes
+            that are not UTF-8 text.
     """
     if not osp.isfile(path):
         raise FileNotFoundError(f'class list not found: {path}')
     names: Dict[str, int] = {}
-    with open(path, encoding='utf-8-sig') as f:
-        for lineno, line in enumerate(f, 1):
-            name = line.strip()
-            if not name:
-                continue
-            if name in names:
-                raise ValueError(f'{path}:{lineno}: class {name!r} already '
-                                 f'on line {names[name]}')
-            if LABEL_SEPARATOR in name:
-                raise ValueError(f'{path}:{lineno}: class {name!r} holds '
-                                 f'{LABEL_SEPARATOR!r}, which separates '
-                                 'several labels in the CSV')
-            names[name] = lineno
+    for lineno, line in text_lines(path):
+        name = line.strip()
+        if not name:
+            continue
+        if name in names:
+            raise ValueError(f'{path}:{lineno}: class {name!r} already on '
+                             f'line {names[name]}')
+        if LABEL_SEPARATOR in name:
+            raise ValueError(f'{path}:{lineno}: class {name!r} holds '
+                             f'{LABEL_SEPARATOR!r}, which separates several '
+                             'labels in the CSV')
+        names[name] = lineno
     if not names:
         raise ValueError(f'{path}: no class names (one per line)')
     return list(names)
@@ -155,15 +155,16 @@ def read_video_list(path: str) -> List[str]:
 
     Raises:
         FileNotFoundError: If ``path`` does not exist.
+        ValueError: Naming the file and line for bytes that are not UTF-8
+            text.
     """
     if not osp.isfile(path):
         raise FileNotFoundError(f'video list not found: {path}')
     videos: Dict[str, None] = {}
-    with open(path, encoding='utf-8-sig') as f:
-        for line in f:
-            entry = line.split('#', 1)[0].strip()
-            if entry:
-                videos[entry] = None
+    for _, line in text_lines(path):
+        entry = line.split('#', 1)[0].strip()
+        if entry:
+            videos[entry] = None
     return list(videos)
 
 

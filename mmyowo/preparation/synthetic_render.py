@@ -14,6 +14,8 @@ from typing import Iterator, List, Sequence, Tuple
 import cv2
 import numpy as np
 
+from ..utils.atomic_io import remove_stale_temporaries
+from ..utils.image_io import write_image
 from .synthetic_scene import (_PIXELS, Appearance, SyntheticConfig,
                               SyntheticObject, _rng, sample_video_objects,
                               split_labels)
@@ -122,7 +124,11 @@ def iter_split_objects(seed: int, split_index: int, count: int,
 
 def write_frames(frame_dir: str, frames: Sequence[np.ndarray],
                  filename_tmpl: str, jpeg_quality: int) -> None:
-    """Write RGB frames as JPEG files numbered from 1.
+    """Write RGB frames as JPEG files numbered from 1, each atomically.
+
+    Each frame's encoded bytes take its name only once whole, so a kill
+    never leaves a truncated JPEG; they are not fsync'ed (milliseconds per
+    frame, and the generator writes thousands of small ones).
 
     Args:
         frame_dir (str): Folder, created if needed.
@@ -131,11 +137,13 @@ def write_frames(frame_dir: str, frames: Sequence[np.ndarray],
         jpeg_quality (int): OpenCV JPEG quality.
 
     Raises:
-        OSError: If OpenCV cannot write a frame (the message names it).
+        OSError: If a frame cannot be encoded or written (the message names
+            it).
     """
     os.makedirs(frame_dir, exist_ok=True)
     encode = [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality]
     for index, frame in enumerate(frames):
         path = osp.join(frame_dir, filename_tmpl.format(index + 1))
-        if not cv2.imwrite(path, frame[..., ::-1], encode):
-            raise OSError(f'cannot write frame {path}')
+        write_image(path, frame[..., ::-1], encode)
+    # Once per folder rather than after each frame: it lists the folder.
+    remove_stale_temporaries(frame_dir)

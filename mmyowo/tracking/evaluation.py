@@ -45,17 +45,19 @@ classes under the metric's ``score_thr`` are 0).
   action. Both use ``mim test``'s defaults (``+1``-pixel boxes, default
   linking options).
 """
-import json
 import os.path as osp
 from collections import defaultdict
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import (Any, Callable, Dict, List, Mapping, Optional, Sequence,
+                    Tuple)
 
 import numpy as np
 from mmengine.structures import InstanceData
 
-from mmyowo.evaluation.functional import (box_iou, check_videos, video_ap,
+from mmyowo.evaluation.functional import (box_iou, check_videos,
+                                          parse_detections, video_ap,
                                           video_map, yowo_video_ap,
                                           yowo_video_map)
+from mmyowo.utils.atomic_io import load_json
 from .online import OnlineActionTracker, TrackedFrame
 
 Frames = Dict[int, Tuple[np.ndarray, np.ndarray]]
@@ -78,17 +80,29 @@ def group_detections(detections: np.ndarray, num_videos: int,
 
     Returns:
         Per video, ``{frame: (boxes (n, 4), scores (n, C))}``.
+
+    Raises:
+        ValueError: For rows that
+            :func:`~mmyowo.evaluation.functional.parse_detections` refuses
+            (e.g. a video index outside ``[0, num_videos)`` or a label
+            outside ``[0, num_classes)``, which would index the wrong video
+            or class).
     """
-    detections = np.asarray(detections, dtype=np.float64).reshape(-1, 8)
+    dets = parse_detections(detections, [str(i) for i in range(num_videos)],
+                            None, num_classes)
     grouped: List[Dict[int, Dict[tuple, np.ndarray]]] = [
         defaultdict(dict) for _ in range(num_videos)
     ]
-    for video, frame, label, score, *box in detections:
-        boxes = grouped[int(video)][int(frame)]
+    for video, frame, label, score, box in zip(dets.video.tolist(),
+                                               dets.frame.tolist(),
+                                               dets.label.tolist(),
+                                               dets.score.tolist(),
+                                               dets.boxes.tolist()):
+        boxes = grouped[video][frame]
         key = tuple(box)
         if key not in boxes:
             boxes[key] = np.zeros(num_classes)
-        boxes[key][int(label)] = max(boxes[key][int(label)], score)
+        boxes[key][label] = max(boxes[key][label], score)
     out: List[Frames] = []
     for per_video in grouped:
         frames: Frames = {}
@@ -144,11 +158,7 @@ def load_track_ids(path: str, gt: dict) -> Dict[str, Dict[str, List[int]]]:
     """
     if not osp.isfile(path):
         raise FileNotFoundError(f'track-id file not found: {path}')
-    with open(path, encoding='utf-8') as f:
-        try:
-            tracks = json.load(f)
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise ValueError(f'{path}: invalid JSON: {err}') from err
+    tracks = load_json(path, ValueError)
     if not isinstance(tracks, dict):
         raise ValueError(f'{path}: expected {{video_id: {{label: [track '
                          f'ids]}}}}, got a {type(tracks).__name__}')
@@ -393,6 +403,30 @@ def online_tubes(video: str, frames: List[TrackedFrame],
     return tubes
 
 
+def _checked_names(results: Any) -> Tuple[List[str], List[str]]:
+    """``videos`` and ``class_names`` of a results dict, after checking that it
+    has the keys :func:`evaluate_tracking` reads."""
+    if not isinstance(results, Mapping):
+        raise ValueError('results must be a dict as load_detection_results '
+                         f'returns, got a {type(results).__name__}')
+    missing = [
+        key for key in ('detections', 'videos', 'class_names')
+        if key not in results
+    ]
+    if missing:
+        raise ValueError(f'results: missing {missing}')
+    names = []
+    for key in ('videos', 'class_names'):
+        value = results[key]
+        # A str would pass as a sequence of one-character names.
+        if not isinstance(value, (list, tuple)) or not all(
+                isinstance(v, str) for v in value):
+            raise ValueError(f'results: {key} must be a list of str, got '
+                             f'{value!r:.80}')
+        names.append(list(value))
+    return names[0], names[1]
+
+
 def evaluate_tracking(results: Dict[str, Any],
                       gt: dict,
                       tracks: Optional[dict] = None,
@@ -422,7 +456,12 @@ def evaluate_tracking(results: Dict[str, Any],
             ``smoothing``, ``events``).
 
     Raises:
-        ValueError: For an unknown protocol or ``edge_frames < 1``.
+        ValueError: For an unknown protocol, ``edge_frames < 1``, results
+            that are not such a dict (missing keys, ``videos`` or
+            ``class_names`` not a list of str), an evaluated video unknown
+            to ``gt``, or a detection row that
+            :func:`~mmyowo.evaluation.functional.parse_detections` refuses
+            (checked before any tracking).
     """
     unknown = [p for p in protocols if p not in VIDEO_PROTOCOLS]
     if unknown or not protocols:
@@ -431,10 +470,11 @@ def evaluate_tracking(results: Dict[str, Any],
     if int(edge_frames) != edge_frames or edge_frames < 1:
         raise ValueError(f'edge_frames must be an integer >= 1, got '
                          f'{edge_frames!r}')
-    videos = list(results['videos'])
-    class_names = list(results['class_names'])
+    videos, class_names = _checked_names(results)
     num_classes = len(class_names)
     nframes = check_videos(gt, videos)
+    # Before grouping, which indexes videos and classes by these columns.
+    parse_detections(results['detections'], videos, nframes, num_classes)
     online_cfg.setdefault('events', dict(on_thr=score_thr))
     grouped = group_detections(results['detections'], len(videos), num_classes)
     tracked = {

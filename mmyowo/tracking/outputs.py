@@ -31,7 +31,7 @@ from typing import IO, Dict, List, Optional, Sequence, Tuple
 
 from mmengine.utils import mkdir_or_exist
 
-from mmyowo.engine.atomic_io import temporary_path
+from mmyowo.utils.atomic_io import claim_temporary, release_temporary
 from .events import ActionEvent
 from .online import TrackedFrame
 
@@ -51,20 +51,30 @@ class _AtomicFile:
     def __init__(self, path: str) -> None:
         self.path = osp.abspath(path)
         mkdir_or_exist(osp.dirname(self.path))
-        self.tmp = temporary_path(self.path)
-        self.file: IO[str] = open(self.tmp, 'x', encoding='utf-8', newline='')
+        # Claimed: an atomic write in this folder meanwhile would otherwise
+        # remove it as a leftover of this process.
+        self.tmp = claim_temporary(self.path)
+        try:
+            self.file: IO[str] = open(
+                self.tmp, 'x', encoding='utf-8', newline='')
+        except BaseException:
+            release_temporary(self.tmp)
+            raise
 
     def close(self, keep: bool = True) -> None:
         """Flush, sync and rename into place (or remove if not ``keep``)."""
         if self.file.closed:
             return
-        self.file.flush()
-        os.fsync(self.file.fileno())
-        self.file.close()
-        if keep:
-            os.replace(self.tmp, self.path)
-        else:
-            os.remove(self.tmp)
+        try:
+            self.file.flush()
+            os.fsync(self.file.fileno())
+            self.file.close()
+            if keep:
+                os.replace(self.tmp, self.path)
+            else:
+                os.remove(self.tmp)
+        finally:
+            release_temporary(self.tmp)
 
 
 class TrackingWriter:

@@ -13,8 +13,10 @@ from mmengine.config import Config
 
 from mmyowo.apis import VideoReader, YOWOVideoDetector, init_detector
 from mmyowo.apis.inference import CPU_FRAME_BATCH, resolve_frame_batch
+from mmyowo.apis.model_init import checkpoint_dataset_meta
 from mmyowo.apis.preprocessing import FramePreprocessor
 from mmyowo.datasets.transforms.loading import VideoDecodeError
+from mmyowo.utils.checkpoint import CheckpointLoadError
 from .._paths import UCF24_MINI_VIDEOS as UCF24_MINI
 from ..models._cfgs import small_yowo_cfg
 
@@ -151,6 +153,63 @@ def test_init_detector_from_file(tmp_path):
     detector = YOWOVideoDetector(model, clip_len=2, input_size=(32, 32))
     assert (detector.clip_len, detector.frame_interval,
             detector.input_size) == (2, 3, (32, 32))
+
+
+BAD_META = [
+    ([1, 2], 'meta must be a dict, got a list'),
+    ('abc', 'meta must be a dict, got a str'),
+    (dict(dataset_meta=['a', 'b', 'c']),
+     'meta.dataset_meta must be a dict, got a list'),
+    # A str would give one class name per character.
+    (dict(dataset_meta=dict(classes='abc')),
+     'classes must be a list or tuple of str'),
+    (dict(dataset_meta=dict(classes=['a', 1, 'c'])),
+     'classes must be a list or tuple of str'),
+    (dict(dataset_meta=dict(classes={
+        'a': 0,
+        'b': 1,
+        'c': 2
+    })), 'classes must be a list or tuple of str'),
+    (dict(dataset_meta=dict(classes=['a', 'b'])),
+     '2 class names for a model with 3 classes'),
+    (dict(dataset_meta=dict(classes=[])),
+     '0 class names for a model with 3 classes'),
+]
+
+
+@pytest.mark.parametrize('meta, match', BAD_META)
+def test_checkpoint_dataset_meta_refuses(meta, match):
+    with pytest.raises(CheckpointLoadError, match=match) as info:
+        checkpoint_dataset_meta({'meta': meta}, 'model.pth', 3)
+    assert str(info.value).startswith('model.pth: ')
+
+
+@pytest.mark.parametrize('checkpoint, expected', [
+    ({}, None),
+    (dict(meta=None), None),
+    (dict(meta={}), None),
+    (dict(meta=dict(dataset_meta=None)), None),
+    (dict(meta=dict(dataset_meta=dict(other=1))), dict(other=1)),
+    (dict(meta=dict(dataset_meta=dict(classes=('a', 'b', 'c')))),
+     dict(classes=('a', 'b', 'c'))),
+])
+def test_checkpoint_dataset_meta_accepts(checkpoint, expected):
+    assert checkpoint_dataset_meta(checkpoint, 'model.pth', 3) == expected
+    # Without the model's number of classes, any count is accepted.
+    assert checkpoint_dataset_meta(
+        dict(meta=dict(dataset_meta=dict(classes=['a']))), 'model.pth',
+        None) == dict(classes=['a'])
+
+
+@pytest.mark.parametrize('meta, match', [BAD_META[0], BAD_META[3]])
+def test_init_detector_checks_the_dataset_meta(tmp_path, meta, match):
+    source = make_model()
+    ckpt = str(tmp_path / 'model.pth')
+    torch.save({'state_dict': source.state_dict(), 'meta': meta}, ckpt)
+    cfg = Config(dict(model=small_yowo_cfg(num_classes=3)))
+    with pytest.raises(CheckpointLoadError, match=match) as info:
+        init_detector(cfg, ckpt)
+    assert str(info.value).startswith(f'{ckpt}: ')
 
 
 def test_init_detector_errors():

@@ -95,8 +95,9 @@ VIDEO = 'Biking/v_Biking_g01_c01'
 BIKING = 3  # 1-based class of Biking in UCF101-24
 
 
-def write_mat(path, sf, cls, boxes, num_imgs=10):
-    """A finalAnnots-like mat with one tube of float ``boxes``."""
+def write_mat(path, sf, cls, boxes, num_imgs=10, name=VIDEO):
+    """A finalAnnots-like mat with one tube of float ``boxes`` (``num_imgs`` a
+    number or the array stored as is)."""
     tube = np.empty((1, 1),
                     dtype=[('ef', 'O'), ('sf', 'O'), ('class', 'O'),
                            ('boxes', 'O')])
@@ -106,7 +107,9 @@ def write_mat(path, sf, cls, boxes, num_imgs=10):
     annot = np.empty((1, 1),
                      dtype=[('num_imgs', 'O'), ('videoName', 'O'),
                             ('tubes', 'O')])
-    annot[0, 0] = (np.array([[num_imgs]]), np.array([VIDEO]), tube)
+    if np.ndim(num_imgs) == 0:
+        num_imgs = np.array([[num_imgs]])
+    annot[0, 0] = (num_imgs, np.array([name]), tube)
     savemat(str(path), {'annot': annot})
     return str(path)
 
@@ -173,6 +176,50 @@ def test_malformed_tube_names_file_video_and_tube(tmp_path, sf, cls, boxes,
     assert message in str(info.value)
 
 
+@pytest.mark.parametrize('num_imgs, shown', [
+    (np.zeros((0, 0)), '[]'),
+    (np.array([[10, 11]]), '[10, 11]'),
+    (np.nan, '[nan]'),
+    (np.inf, '[inf]'),
+    (9.5, '[9.5]'),
+    (0, '[0]'),
+])
+def test_bad_num_imgs_names_file_and_video(tmp_path, num_imgs, shown):
+    """An empty num_imgs used to raise a bare IndexError, infinity an
+    OverflowError; 9.5 was truncated to 9 and 0 accepted."""
+    mat = write_mat(tmp_path / 'a.mat', 2, BIKING, [[1, 2, 10, 20]], num_imgs)
+    with pytest.raises(ValueError) as info:
+        convert(mat, tmp_path)
+    assert str(info.value) == (
+        f"{mat}: video '{VIDEO}': num_imgs must be one positive integer, "
+        f'got {shown}')
+
+
+def test_empty_video_name_names_file_and_entry(tmp_path):
+    mat = write_mat(tmp_path / 'a.mat', 2, BIKING, [[1, 2, 10, 20]], name='')
+    with pytest.raises(ValueError) as info:
+        convert(mat, tmp_path)
+    assert str(info.value) == (
+        f'{mat}: annot entry 0: videoName must be one video id '
+        '"Class/video", got []')
+
+
+@pytest.mark.parametrize('boxes, shape', [
+    ([[1, 2, 10, 20, 5]] * 3, '(3, 5)'),
+    ([[1, 2, 10]] * 4, '(4, 3)'),
+])
+def test_boxes_without_four_columns_name_file_video_and_tube(
+        tmp_path, boxes, shape):
+    """Five columns used to fail in numpy's reshape; three columns of four
+    boxes were silently read as three boxes of four columns."""
+    mat = write_mat(tmp_path / 'a.mat', 2, BIKING, boxes)
+    with pytest.raises(ValueError) as info:
+        convert(mat, tmp_path)
+    assert str(info.value) == (
+        f"{mat}: video '{VIDEO}' tube 0: boxes must be an (n, 4) array of "
+        f'x, y, w, h, got shape {shape}')
+
+
 # --------------------------------------------------------------------- #
 # convert_jhmdb21.py
 # --------------------------------------------------------------------- #
@@ -181,10 +228,17 @@ def test_malformed_tube_names_file_video_and_tube(tmp_path, sf, cls, boxes,
     ('1 10 10 inf 50', 'a coordinate is not finite'),
     ('1 10 10 50', '4 fields'),
     ('1 10 10 fifty 50', "could not convert string to float: 'fifty'"),
+    ('inf 10 10 50 50', "class 'inf' is not an integer"),
+    ('nan 10 10 50 50', "class 'nan' is not an integer"),
+    ('1.5 10 10 50 50', "class '1.5' is not an integer"),
 ])
 def test_malformed_jhmdb_label_line(tmp_path, line, problem):
     """NaN / infinite coordinates used to pass: infinity clipped to the frame
-    border, NaN dropped as a "degenerate" box."""
+    border, NaN dropped as a "degenerate" box.
+
+    Class ``inf`` used to raise a
+    bare OverflowError, class ``1.5`` was read as 1.
+    """
     folder = tmp_path / 'labels' / 'wave' / 'v1'
     folder.mkdir(parents=True)
     (folder / '00001.txt').write_text('21 10 10 50 50\n')
@@ -212,6 +266,60 @@ def test_jhmdb_class_out_of_range(tmp_path):
             str(tmp_path / 'labels'), '--out',
             str(tmp_path / 'gt.pkl'), '--train-list', lst, '--test-list', lst
         ])
+
+
+def convert_jhmdb(tmp_path, videos=('wave/v1', )):
+    lst = write_list(tmp_path / 'list.txt', videos)
+    return convert_jhmdb21.main([
+        str(tmp_path / 'labels'), '--out',
+        str(tmp_path / 'gt.pkl'), '--train-list', lst, '--test-list', lst
+    ])
+
+
+def test_jhmdb_video_without_box_is_refused(tmp_path):
+    """Label files that are all blank used to end in max() of an empty
+    sequence."""
+    folder = tmp_path / 'labels' / 'wave' / 'v1'
+    folder.mkdir(parents=True)
+    (folder / '00001.txt').write_text('\n')
+    (folder / '00002.txt').write_text('')
+    with pytest.raises(ValueError) as info:
+        convert_jhmdb(tmp_path)
+    assert str(info.value) == (
+        f'{folder}: the label files hold no box (all 2 are blank): remove '
+        'the video from the split lists')
+    assert not (tmp_path / 'gt.pkl').exists()
+
+
+def test_jhmdb_build_gt_refuses_a_video_without_box():
+    with pytest.raises(ValueError) as info:
+        convert_jhmdb21.build_gt({'wave/v1': {}}, [['wave/v1']], [[]], {})
+    assert str(info.value) == "video 'wave/v1': no box in its label files"
+
+
+def test_jhmdb_label_file_named_by_a_non_ascii_digit(tmp_path):
+    """'2' in superscript passes str.isdigit() but not int()."""
+    folder = tmp_path / 'labels' / 'wave' / 'v1'
+    folder.mkdir(parents=True)
+    path = folder / '0000\u00b2.txt'
+    path.write_text('21 10 10 50 50\n')
+    with pytest.raises(ValueError) as info:
+        convert_jhmdb(tmp_path)
+    assert str(info.value) == (
+        f'{path}: label files must be named by frame number, e.g. 00001.txt')
+
+
+def test_jhmdb_label_file_that_is_not_utf8_text(tmp_path):
+    """Used to raise a bare UnicodeDecodeError."""
+    folder = tmp_path / 'labels' / 'wave' / 'v1'
+    folder.mkdir(parents=True)
+    (folder / '00001.txt').write_text('21 10 10 50 50\n')
+    (folder / '00002.txt').write_bytes(b'21 12 12 52 52\n21 1\xe9 1 5 5\n')
+    with pytest.raises(ValueError) as info:
+        convert_jhmdb(tmp_path)
+    assert str(info.value) == (
+        f"{folder / '00002.txt'}:2: byte b'\\xe9' is not UTF-8 text: save "
+        'the file as UTF-8')
 
 
 # --------------------------------------------------------------------- #

@@ -4,8 +4,11 @@ into wrong results without a word, called as their users call them
 rawframes numbered from ``00000``, a NaN box tolerance, an extraction killed
 half way and rerun, two video files of one id."""
 import json
+import multiprocessing
 import os
 import os.path as osp
+import resource
+import signal
 
 import cv2
 import numpy as np
@@ -206,19 +209,20 @@ def test_extraction_interrupted_then_rerun(tmp_path, monkeypatch):
     video = write_video(tmp_path / 'videos' / 'walk' / 'clip01.avi', 120)
     out = tmp_path / 'rawframes'
     args = [str(tmp_path / 'videos'), str(out)]
-    real_imwrite = cv2.imwrite
+    real_write = videos_to_rawframes.write_frame
     written = []
 
-    def imwrite_then_interrupt(path, *rest):
+    def write_then_interrupt(path, *rest):
         if len(written) == 40:
             raise KeyboardInterrupt  # as a kill: no cleanup code runs after
         written.append(path)
-        return real_imwrite(path, *rest)
+        return real_write(path, *rest)
 
-    monkeypatch.setattr(cv2, 'imwrite', imwrite_then_interrupt)
+    monkeypatch.setattr(videos_to_rawframes, 'write_frame',
+                        write_then_interrupt)
     with pytest.raises(KeyboardInterrupt):
         videos_to_rawframes.main(args)
-    monkeypatch.setattr(cv2, 'imwrite', real_imwrite)
+    monkeypatch.setattr(videos_to_rawframes, 'write_frame', real_write)
     frame_dir = out / VIDEO
     assert len(os.listdir(frame_dir)) == 40
 
@@ -238,6 +242,51 @@ def test_extraction_interrupted_then_rerun(tmp_path, monkeypatch):
     (frame_dir / '00120.jpg').unlink()
     assert dict(videos_to_rawframes.main(args))[VIDEO].startswith(
         'ok: 120 frames (replaced 119 frame files')
+
+
+FRAME_LIMIT = 8 * 1024  # bytes a killed write gets to disk
+
+
+def write_noise_video(path, num_frames):
+    """An MJPG AVI of noise: each frame's JPEG exceeds :data:`FRAME_LIMIT`."""
+    os.makedirs(path.parent, exist_ok=True)
+    rng = np.random.default_rng(0)
+    writer = cv2.VideoWriter(
+        str(path), cv2.VideoWriter_fourcc(*'MJPG'), 25.0, (160, 120))
+    for _ in range(num_frames):
+        writer.write(rng.integers(0, 256, (120, 160, 3), np.uint8))
+    writer.release()
+
+
+def killed_mid_write(target, *args):
+    """Run ``target(*args)`` in a child killed by SIGXFSZ as soon as a file it
+    writes grows past :data:`FRAME_LIMIT`, as a kill during the write."""
+
+    def run():
+        signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (FRAME_LIMIT, FRAME_LIMIT))
+        target(*args)
+
+    child = multiprocessing.get_context('fork').Process(target=run)
+    child.start()
+    child.join(60)
+    assert child.exitcode == -signal.SIGXFSZ
+
+
+def test_frame_write_killed_leaves_no_partial_frame(tmp_path):
+    """A frame whose writer was killed half way used to stay under its final
+    name, a truncated JPEG that a dataset would read."""
+    path = tmp_path / 'videos' / 'walk' / 'clip01.avi'
+    write_noise_video(path, 3)
+    frame_dir = tmp_path / 'rawframes' / VIDEO
+    task = (VIDEO, str(path), str(frame_dir), '{:05d}.jpg', 95, False)
+    killed_mid_write(videos_to_rawframes.extract_frames, task)
+    assert [n for n in os.listdir(frame_dir) if not n.startswith('.')] == []
+    # The rerun extracts every frame and removes the dead temporary.
+    assert videos_to_rawframes.extract_frames(task)[1] == 'ok: 3 frames'
+    assert sorted(os.listdir(frame_dir)) == [
+        '.extracted.json', '00001.jpg', '00002.jpg', '00003.jpg'
+    ]
 
 
 def test_two_video_files_of_one_id(tmp_path):
@@ -268,3 +317,21 @@ def test_two_video_files_of_one_id(tmp_path):
         videos_to_rawframes.main(
             [str(root), str(tmp_path / 'out'), '--ext', '.avi']))
     assert results == {VIDEO: 'ok: 10 frames', 'walk/clip02': 'ok: 10 frames'}
+
+
+@pytest.mark.parametrize(
+    'record',
+    [
+        # json's parser recurses per level: RecursionError.
+        b'[' * 100000,
+        # int(inf): OverflowError.
+        b'{"frames": 1e400, "filename_tmpl": "{:05d}.jpg"}',
+        b'\xff\xfe',
+        b'["frames"]',
+    ])
+def test_unreadable_completion_record_means_extract_again(tmp_path, record):
+    frame_dir = tmp_path / VIDEO
+    write_frames(tmp_path, [1, 2], videos=[VIDEO])
+    (frame_dir / '.extracted.json').write_bytes(record)
+    assert videos_to_rawframes.completed_frames(str(frame_dir),
+                                                '{:05d}.jpg') is None

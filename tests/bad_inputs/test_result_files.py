@@ -42,7 +42,16 @@ def convert(path, tmp_path):
 
 def results(path, tmp_path):
     """The frame-mAP metric's ``results_file`` (``mim test``)."""
-    detections = np.random.default_rng(0).random((500, 8))
+    # Valid rows: the loader refuses what FrameMAPMetric cannot have written.
+    rng = np.random.default_rng(0)
+    n = 500
+    corner = rng.random((n, 2)) * 50
+    detections = np.column_stack([
+        rng.integers(0, 2, n),
+        rng.integers(1, 25, n),
+        rng.integers(0, 2, n),
+        rng.random(n), corner, corner + rng.random((n, 2)) * 50
+    ])
     save_detection_results(path, detections, ['v1', 'v2'], ['a', 'b'],
                            'gt.pkl', 0)
 

@@ -227,6 +227,25 @@ def test_file_errors(tmp_path):
         load_annotations(str(not_dict))
 
 
+def test_deeply_nested_json_names_the_file(tmp_path):
+    # json's parser recurses per level: RecursionError, unless caught.
+    deep = tmp_path / 'deep.json'
+    deep.write_text('{"labels": ' + '[' * 100000)
+    with pytest.raises(ValueError, match='deep.json: invalid JSON'):
+        load_annotations(str(deep))
+
+
+def test_huge_integer_frame_count_names_the_file(tmp_path):
+    # float() of a 400-digit integer raises OverflowError.
+    gt = json.loads(json.dumps(_to_builtin(make_gt())))
+    gt['nframes'][VIDEO_A] = 10**400
+    path = tmp_path / 'huge.json'
+    path.write_text(json.dumps(gt))
+    with pytest.raises(ValueError, match=r'huge.json: .*nframes') as err:
+        load_annotations(str(path))
+    assert 'out of range' in str(err.value)
+
+
 def test_save_refuses_invalid_gt(tmp_path):
     gt = make_gt()
     gt['nframes'][VIDEO_A] = 2  # tube reaches frame 4

@@ -11,7 +11,8 @@ from mmaction.evaluation import read_labelmap
 from mmaction.registry import DATASETS, TRANSFORMS
 from mmengine.registry import init_default_scope
 
-from mmyowo.datasets.ava_files import AVAFileError, read_ava_exclusions
+from mmyowo.datasets.ava_files import (AVAFileError, read_ava_boxes,
+                                       read_ava_exclusions)
 from mmyowo.preparation.synthetic_ava import (AVA_SYNTHETIC_ACTIONS,
                                               generate_synthetic_ava)
 
@@ -184,6 +185,44 @@ def test_bad_exclusions_and_empty_splits(ava, tmp_path):
         build(ava, ann_file=one, exclude_file=every)
     with pytest.raises(ValueError, match='rawframes only'):
         build(ava, use_frames=False)
+
+
+@pytest.mark.parametrize('reader', [
+    lambda path: read_ava_boxes(path, None, None),
+    read_ava_exclusions,
+])
+def test_csv_that_is_not_utf8_text_is_named(tmp_path, reader):
+    """Used to raise a bare UnicodeDecodeError (locale encoding), without the
+    file or the line."""
+    path = tmp_path / 'latin1.csv'
+    path.write_bytes(b'v,0902,0.1,0.1,0.5,0.5,1,0\n\n' +
+                     'caf\xe9,0903,0.1,0.1,0.5,0.5,1,0\n'.encode('latin1'))
+    with pytest.raises(AVAFileError) as info:
+        reader(str(path))
+    assert str(info.value) == (
+        f"{path}, line 3: byte b'\\xe9' is not UTF-8 text: save the file as "
+        'UTF-8')
+
+
+def test_csv_field_over_the_csv_limit_is_named(tmp_path):
+    """A field longer than the csv module's limit used to raise a bare
+    csv.Error."""
+    path = tmp_path / 'long.csv'
+    path.write_text('v,0902,0.1,0.1,0.5,0.5,1,0\n'
+                    f'v,0902,0.1,0.1,0.5,0.5,1,{"7" * 140000}\n')
+    with pytest.raises(AVAFileError) as info:
+        read_ava_boxes(str(path), None, None)
+    assert str(info.value) == (
+        f'{path}, line 2: not CSV text: field larger than field limit '
+        '(131072)')
+
+
+def test_csv_with_byte_order_mark(tmp_path):
+    """A UTF-8 byte-order mark is not part of the first video id."""
+    path = tmp_path / 'bom.csv'
+    path.write_bytes(b'\xef\xbb\xbfv,0902,0.1,0.1,0.5,0.5,1,0\n')
+    records, _ = read_ava_boxes(str(path), None, None)
+    assert list(records) == [('v', 902)]
 
 
 def test_decoder_refuses_pixel_boxes(ava):

@@ -9,6 +9,7 @@ from mmyowo.datasets.annotations import load_annotations
 from mmyowo.preparation.conversion import (clip_boxes, new_ground_truth,
                                            read_split_list, sanitize_tube,
                                            save_converted, split_videos)
+from mmyowo.preparation.csv_tubes import read_class_list, read_video_list
 from .test_annotations import VIDEO_A, _assert_gt_equal, make_gt
 
 
@@ -108,3 +109,28 @@ def test_clip_boxes_drops_zero_area_whatever_min_size():
         report=report)
     np.testing.assert_array_equal(tube, [[4, 5, 5, 5.5, 6]])
     assert report['degenerate boxes dropped'] == 3
+
+
+@pytest.mark.parametrize('reader',
+                         [read_split_list, read_class_list, read_video_list])
+def test_list_that_is_not_utf8_text_is_named(tmp_path, reader):
+    """Used to raise a bare UnicodeDecodeError.
+
+    The bad byte lies past the first chunk the text layer decodes, on line 3.
+    """
+    path = tmp_path / 'latin1.txt'
+    path.write_bytes(b'Basketball/v_Basketball_g01_c01\n' +
+                     b'Biking/v_Biking_g01_c01 # ' + b'x' * 10000 + b'\n' +
+                     'Diving/v_Caf\xe9_g01_c01\n'.encode('latin1'))
+    with pytest.raises(ValueError) as info:
+        reader(str(path))
+    assert str(info.value) == (
+        f"{path}:3: byte b'\\xe9' is not UTF-8 text: save the file as UTF-8")
+
+
+@pytest.mark.parametrize('reader',
+                         [read_split_list, read_class_list, read_video_list])
+def test_list_with_byte_order_mark(tmp_path, reader):
+    path = tmp_path / 'bom.txt'
+    path.write_bytes(b'\xef\xbb\xbfBiking/v_Biking_g01_c01\n')
+    assert reader(str(path)) == ['Biking/v_Biking_g01_c01']

@@ -1,6 +1,7 @@
 """The onnxruntime backend: the exported graphs, run behind the model
 interface, give the PyTorch path's detections on real frames, and exports
 that do not fit the config are refused."""
+import hashlib
 import itertools
 import json
 import os
@@ -187,9 +188,63 @@ def test_refuses_exports_that_do_not_fit(exported, tmp_path):
         with pytest.raises(ManifestError, match=message):
             load_manifest(str(broken))
     (broken / 'manifest.json').write_text('{')
-    with pytest.raises(ManifestError, match='manifest.json: not a JSON'):
+    with pytest.raises(ManifestError, match='manifest.json: invalid JSON'):
         load_manifest(str(broken))
     with pytest.raises(ManifestError, match='no manifest'):
+        load_manifest(str(tmp_path))
+
+
+def fake_export(folder, **fields):
+    """An export directory of placeholder graphs whose manifest passes
+    :func:`load_manifest`'s checks, with ``fields`` replaced."""
+    graphs = {}
+    for name in ('per_frame', 'keyframe_head'):
+        file = f'{name}.onnx'
+        (folder / file).write_bytes(name.encode())
+        graphs[name] = dict(
+            file=file,
+            sha256=hashlib.sha256(name.encode()).hexdigest(),
+            inputs=[],
+            outputs=[])
+    manifest = dict(
+        format='mmyowo-onnx',
+        version=1,
+        clip_len=CLIP_LEN,
+        input_size=list(SIZE),
+        strides=[8, 16, 32],
+        num_classes=len(CLASSES),
+        with_3d=False,
+        dtype='float32',
+        opset=17,
+        graphs=graphs,
+        dataset_meta=dict(classes=CLASSES))
+    manifest.update(fields)
+    (folder / 'manifest.json').write_text(json.dumps(manifest))
+    return str(folder)
+
+
+def test_manifest_dataset_meta_is_checked(tmp_path):
+    manifest = load_manifest(fake_export(tmp_path))
+    assert manifest['dataset_meta'] == dict(classes=CLASSES)
+    manifest = load_manifest(fake_export(tmp_path, dataset_meta=None))
+    assert manifest['dataset_meta'] is None
+    for meta, problem in [
+        (['a', 'b', 'c'], 'dataset_meta must be a dict'),
+        (dict(classes='abc'),
+         'dataset_meta.classes must be a list or tuple of str'),
+        (dict(classes=['a', 2, 'c']),
+         'dataset_meta.classes must be a list or tuple of str'),
+    ]:
+        fake_export(tmp_path, dataset_meta=meta)
+        with pytest.raises(ManifestError, match=problem) as info:
+            load_manifest(str(tmp_path))
+        assert 'manifest.json' in str(info.value)
+
+
+def test_deeply_nested_manifest_names_the_file(tmp_path):
+    # json's parser recurses per level: RecursionError, unless caught.
+    (tmp_path / 'manifest.json').write_text('[' * 100000)
+    with pytest.raises(ManifestError, match='manifest.json: invalid JSON'):
         load_manifest(str(tmp_path))
 
 

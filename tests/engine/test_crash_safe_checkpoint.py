@@ -30,6 +30,7 @@ from torch.utils.data import Dataset
 from mmyowo.engine import checkpoint_problem
 from mmyowo.engine.atomic_io import (AtomicLocalBackend, atomic_write_bytes,
                                      is_temporary)
+from ..fileio._payloads import set_zip_flags
 
 LIMIT = 8 * 1024  # bytes a broken write gets to disk; checkpoints are larger
 
@@ -193,6 +194,35 @@ def test_checkpoint_problem(tmp_path):
     with zipfile.ZipFile(tmp_path / 'other.zip', 'w') as archive:
         archive.writestr('a.txt', 'x')
     assert 'data.pkl' in checkpoint_problem(str(tmp_path / 'other.zip'))
+
+
+@pytest.mark.parametrize('bits, reason', [(0x1, 'encrypted'),
+                                          (0x20, 'patch data'),
+                                          (0x40, 'encrypted')])
+def test_checkpoint_problem_of_records_zipfile_cannot_read(
+        tmp_path, bits, reason):
+    """Zipfile raises RuntimeError / NotImplementedError for these records,
+    which crashed auto-resume instead of skipping the file."""
+    path = tmp_path / 'ok.pth'
+    torch.save(dict(w=torch.ones(3)), path)
+    with zipfile.ZipFile(path) as archive:
+        first = archive.infolist()[0].filename
+    path.write_bytes(set_zip_flags(path.read_bytes(), bits))
+    problem = checkpoint_problem(str(path))
+    assert problem is not None and reason in problem
+    assert first in problem
+
+
+def test_checkpoint_problem_of_a_broken_deflate_stream(tmp_path):
+    path = tmp_path / 'deflated.pth'
+    with zipfile.ZipFile(path, 'w', zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr('archive/data.pkl', pickle.dumps(list(range(999))))
+    data = bytearray(path.read_bytes())
+    # The first byte of the stream: block type 3 (reserved) is invalid.
+    data[30 + len('archive/data.pkl')] |= 0x06
+    path.write_bytes(bytes(data))
+    problem = checkpoint_problem(str(path))
+    assert problem is not None and 'archive/data.pkl' in problem
 
 
 def test_saves_prune_after_pointer(tmp_path):

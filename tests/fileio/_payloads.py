@@ -247,3 +247,83 @@ def zip_bomb(path, size: int = 380 << 20) -> None:
             block = bytes(1 << 20)
             for _ in range(size >> 20):
                 f.write(block)
+
+
+def shared_tuple_key(width: int, levels: int = 4, as_set=False) -> bytes:
+    """A dict (or a frozenset) whose one key is a tuple of ``width``
+
+    references to one tuple, ``levels`` deep: ``width ** levels`` members to
+    check and hash, written in about ``10 * width`` bytes.
+    """
+    key = pickle.MARK + (pickle.BININT1 + b'\x01') * width + pickle.TUPLE
+    for level in range(1, levels):
+        key += pickle.BINPUT + bytes([level]) + pickle.POP + pickle.MARK + \
+            (pickle.BINGET + bytes([level])) * width + pickle.TUPLE
+    if as_set:
+        return glob('builtins', 'frozenset') + key + pickle.TUPLE1 + \
+            pickle.TUPLE1 + pickle.REDUCE
+    return pickle.EMPTY_DICT + key + pickle.NONE + pickle.SETITEM
+
+
+def doubling_tuple(depth: int, leaf: bytes = b'K\x01') -> bytes:
+    """``t = (t, t)`` ``depth`` times: a repr of ``2 ** depth`` leaves."""
+    return leaf + (pickle.DUP + pickle.TUPLE2) * depth
+
+
+def shared_lists(width: int, levels: int, leaf: bytes = b'K\x01') -> bytes:
+    """A list of ``width`` references to one list, ``levels`` deep, whose
+    innermost list holds ``width`` times ``leaf``: ``width ** levels`` leaves
+    for a walk that does not remember what it saw."""
+    body = pickle.EMPTY_LIST + pickle.MARK + leaf * width + pickle.APPENDS
+    for level in range(1, levels):
+        body += pickle.BINPUT + bytes([level]) + pickle.POP + \
+            pickle.EMPTY_LIST + pickle.MARK + \
+            (pickle.BINGET + bytes([level])) * width + pickle.APPENDS
+    return body
+
+
+def ordered_dict_with_metadata(metadata: bytes) -> bytes:
+    """``OrderedDict()`` whose ``BUILD`` state sets ``_metadata`` (as torch
+    state dicts do) to ``metadata``."""
+    return (glob('collections', 'OrderedDict') + pickle.EMPTY_TUPLE +
+            pickle.REDUCE + pickle.EMPTY_DICT + text('_metadata') + metadata +
+            pickle.SETITEM + pickle.BUILD)
+
+
+def storage_pid(kind: bytes = b'', key: str = '0', numel: int = 2) -> bytes:
+    """``BINPERSID ('storage', kind, key, 'cpu', numel)``: a zip storage record
+    (``kind`` defaults to ``torch.FloatStorage``)."""
+    kind = kind or glob('torch', 'FloatStorage')
+    return (pickle.MARK + text('storage') + kind + text(key) + text('cpu') +
+            integer(numel) + pickle.TUPLE + pickle.BINPERSID)
+
+
+def tensor_v2(size: bytes, stride: bytes, offset: bytes = b'K\x00') -> bytes:
+    """``_rebuild_tensor_v2`` over storage record ``0`` (two floats in
+    :func:`torch_zip`'s archive) with the given argument opcodes."""
+    return call(
+        'torch._utils', '_rebuild_tensor_v2', storage_pid(), offset, size,
+        stride, pickle.NEWFALSE,
+        glob('collections', 'OrderedDict') + pickle.EMPTY_TUPLE +
+        pickle.REDUCE)
+
+
+def ints(*values: int) -> bytes:
+    """A tuple of integers."""
+    return pickle.MARK + b''.join(integer(v) for v in values) + pickle.TUPLE
+
+
+def set_zip_flags(data: bytes, bits: int) -> bytes:
+    """A copy of the zip archive ``data`` with general-purpose flag ``bits``
+    (e.g. 0x1: encrypted) set on every record, in the local headers and the
+    central directory."""
+    out = bytearray(data)
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        infos = archive.infolist()
+    for info in infos:
+        out[info.header_offset + 6] |= bits
+    central = out.find(b'PK\x01\x02')
+    while central >= 0:
+        out[central + 8] |= bits
+        central = out.find(b'PK\x01\x02', central + 4)
+    return bytes(out)

@@ -5,6 +5,7 @@ itself; tests/fileio/test_untrusted_entry_points.py sends the same files
 through the entry points users take.
 """
 import io
+import itertools
 import pickle
 import resource
 import subprocess
@@ -278,3 +279,147 @@ def test_stream_is_left_after_stop():
     stream = io.BytesIO(pickle.dumps(1) + pickle.dumps('two'))
     assert DataUnpickler(stream, 's').load() == 1
     assert DataUnpickler(stream, 's').load() == 'two'
+
+
+def _colliding_keys(length):
+    """``4 ** length`` distinct tuples of 64-bit integers of one hash value:
+
+    integers ``2**61 - 1`` apart hash alike, and so do tuples of them.
+    """
+    step = 2**61 - 1
+    keys = list(
+        itertools.product(*[[7 + i * step for i in range(4)]] * length))
+    assert len({hash(k) for k in keys}) == 1
+    return keys
+
+
+@pytest.mark.parametrize('container', ['dict', 'set', 'frozenset'])
+def test_keys_crafted_to_collide_are_refused(container):
+    """Crafted colliding keys make each insertion compare with all earlier ones
+    (quadratic time): 1,024 of them cost half a million comparisons, over a
+    budget of 100,000 plus 16 per key."""
+    make = {
+        'dict': lambda keys: dict.fromkeys(keys, 0),
+        'set': set,
+        'frozenset': frozenset
+    }[container]
+    limits = PickleLimits(max_collisions=100_000)
+    for proto in (2, 4):
+        data = pickle.dumps(make(_colliding_keys(5)), protocol=proto)
+        with pytest.raises(
+                PickleRefusedError,
+                match=r'^f\.pkl: .*share hash values cost over 100000 '
+                r'comparisons \(limit'):
+            DataUnpickler(data, 'f.pkl', limits=limits).load()
+        few = make(_colliding_keys(3))
+        data = pickle.dumps(few, protocol=proto)
+        assert DataUnpickler(data, 'f.pkl', limits=limits).load() == few
+
+
+def test_default_collision_budget():
+    """4,096 crafted keys: 8 million comparisons, over the default budget of a
+    million plus 16 per key."""
+    with pytest.raises(PickleRefusedError, match='cost over 1000000 '):
+        load_data_pickle_bytes(dict.fromkeys(_colliding_keys(6), 0), 4)
+
+
+def test_honest_keys_of_equal_hashes_are_read():
+    """-1 and -2 hash alike, so offsets in -2..2 give groups of up to 16
+    tuples of one hash: honest data, within the per-key allowance; the same
+    key in many dicts, or set again in one, costs nothing."""
+    offsets = {
+        k: i
+        for i, k in enumerate(itertools.product(range(-2, 3), repeat=4))
+    }
+    assert max(Counter(map(hash, offsets)).values()) == 16
+    assert load_data_pickle_bytes(offsets, 2) == offsets
+    value = [{(1, 2): i, 'a': i} for i in range(50)]
+    assert load_data_pickle_bytes(value, 2) == value
+    step = 2**61 - 1
+    assert load_data_pickle_bytes({
+        7: 0,
+        7 + step: 1
+    }, 2) == {
+        7: 0,
+        7 + step: 1
+    }
+    tight = PickleLimits(max_collisions=0, collisions_per_key=0)
+    keys = dict.fromkeys(_colliding_keys(2), 0)
+    assert DataUnpickler(
+        pickle.dumps(keys, protocol=2), 'f.pkl',
+        limits=tight).load() == keys  # under 16 keys
+    with pytest.raises(PickleRefusedError, match='share hash values'):
+        DataUnpickler(
+            pickle.dumps(dict.fromkeys(_colliding_keys(3), 0), protocol=2),
+            'f.pkl',
+            limits=tight).load()
+
+
+def load_data_pickle_bytes(value, proto):
+    return DataUnpickler(pickle.dumps(value, protocol=proto), 'f.pkl').load()
+
+
+def test_tuple_keys_are_bounded_in_size():
+    """A key of 4 levels of 40 references to one tuple made the old reader
+    check and hash 40 ** 4 members from 350 bytes (3 s; 2 kB ran for days);
+    keys count every member each time it occurs."""
+    with pytest.raises(
+            PickleRefusedError,
+            match=r'^f\.pkl: .*dict key or set member of more than 64 '
+            r'elements \(limit'):
+        load(P.shared_tuple_key(40))
+    with pytest.raises(PickleRefusedError, match='more than 64 elements'):
+        load(P.shared_tuple_key(40, as_set=True))
+    assert load(P.shared_tuple_key(3, levels=3)) == {
+        (((1, ) * 3, ) * 3, ) * 3: None
+    }
+    flat = {tuple(range(63)): 1, ('a', (1, (None, True), b'x')): 2}
+    assert load_data_pickle(pickle.dumps(flat), 'f')[0] == flat
+    with pytest.raises(PickleRefusedError, match='more than 64 elements'):
+        load_data_pickle(pickle.dumps({tuple(range(64)): 1}), 'f')
+    assert load(P.shared_tuple_key(5), limits=PickleLimits(max_key_items=781))
+    with pytest.raises(PickleRefusedError, match='more than 780 elements'):
+        load(P.shared_tuple_key(5), limits=PickleLimits(max_key_items=780))
+
+
+def _shape_of(value: bytes) -> bytes:
+    return P.call('numpy._core.numeric', '_frombuffer', P.raw(b''),
+                  P.call('numpy', 'dtype', P.text('f4')), value, P.text('C'))
+
+
+@pytest.mark.parametrize(
+    'build, message', [
+        (_shape_of, 'array shape'),
+        (lambda value: P.call('numpy', 'dtype', value), 'numpy dtype'),
+        (lambda value: P.call('_codecs', 'encode', P.text('a'), value),
+         'codec'),
+    ],
+    ids=['shape', 'dtype', 'codec'])
+def test_refusals_show_a_bounded_repr_of_the_data(build, message):
+    """A tuple holding one tuple twice, 21 deep, has a repr of 2 ** 21
+    leaves: the old messages built it whole before cutting it (2 s; each
+    level doubles)."""
+    with pytest.raises(
+            PickleRefusedError, match=f'^f.pkl: .*{message}') as info:
+        load(build(P.doubling_tuple(21)))
+    # Three levels shown, the rest elided (the old repr was cut mid-way).
+    assert '((...), (...))' in str(info.value)
+    assert len(str(info.value)) < 300
+
+
+def test_shared_metadata_is_checked_once_per_object():
+    """``_metadata`` of 7 levels of 10 references to one list: the old check
+    visited its 10 ** 7 leaves (5 s from 240 bytes)."""
+    got = load(
+        P.ordered_dict_with_metadata(pickle.EMPTY_DICT + P.text('m') +
+                                     P.shared_lists(10, 7) + pickle.SETITEM))
+    lists = got._metadata['m']
+    assert len(lists) == 10 and lists[0] is lists[9]
+    # Still a depth limit: a ninth level is not plain metadata.
+    vm = DataUnpickler(
+        P.wrap(
+            P.ordered_dict_with_metadata(pickle.EMPTY_DICT + P.text('m') +
+                                         P.shared_lists(2, 8) +
+                                         pickle.SETITEM)), 'f')
+    assert not hasattr(vm.load(), '_metadata')
+    assert vm.report.dropped == Counter({'OrderedDict._metadata': 1})

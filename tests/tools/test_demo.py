@@ -17,6 +17,8 @@ from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 
 from mmyowo.apis import VideoTruncatedWarning, YOWOVideoDetector
+from mmyowo.utils.atomic_io import is_temporary
+from mmyowo.utils.checkpoint import CheckpointLoadError
 from mmyowo.visualization.action_labels import PALETTE
 from .._paths import UCF24_MINI_VIDEOS as UCF24_MINI
 from ..apis.test_video_reader import (opencv_counts, truncate,
@@ -82,6 +84,39 @@ def test_class_names(tmp_path):
     assert demo.class_names({}, None, 3) == ['0', '1', '2']
     with pytest.raises(ValueError, match='labels.txt: 2 class names'):
         demo.class_names(None, str(labels), 3)
+
+
+@pytest.mark.parametrize('dataset_meta, match', [
+    (['a', 'b', 'c'], 'dataset_meta must be a dict, got a list'),
+    (dict(classes='abc'), 'classes must be a list or tuple of str'),
+    (dict(classes=[1, 2, 3]), 'classes must be a list or tuple of str'),
+    (dict(classes=['a', 'b']), '2 class names for a model with 3 classes'),
+])
+def test_class_names_from_a_bad_checkpoint(dataset_meta, match):
+    # One label per character of 'abc' before; AttributeError for a list.
+    with pytest.raises(CheckpointLoadError, match=match) as info:
+        demo.class_names(dataset_meta, None, 3, source='model.pth')
+    assert str(info.value).startswith('model.pth: ')
+
+
+def test_class_names_from_an_unreadable_labels_file(tmp_path):
+    labels = tmp_path / 'labels.txt'
+    labels.write_bytes(b'\xff\xfe\x00bad')
+    with pytest.raises(ValueError, match='labels.txt: not UTF-8'):
+        demo.class_names(None, str(labels), 3)
+
+
+def test_demo_refuses_a_checkpoint_with_bad_meta(model_files, tmp_path):
+    cfg_file, ckpt = model_files
+    checkpoint = torch.load(ckpt, weights_only=True)
+    checkpoint['meta'] = [1, 2, 3]
+    torch.save(checkpoint, ckpt)
+    with pytest.raises(CheckpointLoadError, match='meta must be a dict'):
+        demo.main([
+            cfg_file, ckpt,
+            str(tmp_path / 'missing.mp4'),
+            str(tmp_path / 'out.mp4')
+        ])
 
 
 def test_draw_detections():
@@ -239,14 +274,20 @@ def two_actors(clips, metas, key_frame_index=None):
     ]
 
 
+def write_grey_video(path, frames, fps, step):
+    """An 80x48 MJPG video of ``frames`` uniform frames, frame i of grey level
+    ``step * i``."""
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'MJPG'), fps,
+                             (80, 48))
+    for i in range(frames):
+        writer.write(np.full((48, 80, 3), step * i, np.uint8))
+    writer.release()
+    return path
+
+
 def test_demo_live_realtime(model_files, tmp_path, monkeypatch, capsys):
     cfg_file, ckpt = model_files
-    video = str(tmp_path / 'in.avi')
-    writer = cv2.VideoWriter(video, cv2.VideoWriter_fourcc(*'MJPG'), 50,
-                             (80, 48))
-    for i in range(60):
-        writer.write(np.full((48, 80, 3), 2 * i, np.uint8))
-    writer.release()
+    video = write_grey_video(str(tmp_path / 'in.avi'), 60, 50, 2)
     monkeypatch.setattr(YOWOVideoDetector, 'detect_clips', two_actors)
     out = str(tmp_path / 'out.mp4')
     jsonl, csv_file = str(tmp_path / 'p.jsonl'), str(tmp_path / 'p.csv')
@@ -283,12 +324,7 @@ def test_demo_live_realtime(model_files, tmp_path, monkeypatch, capsys):
 def test_demo_tracked_file_mode(model_files, tmp_path, monkeypatch):
     """--out-json without --live: every frame, in order, tracked."""
     cfg_file, ckpt = model_files
-    video = str(tmp_path / 'in.avi')
-    writer = cv2.VideoWriter(video, cv2.VideoWriter_fourcc(*'MJPG'), 25,
-                             (80, 48))
-    for i in range(12):
-        writer.write(np.full((48, 80, 3), 10 * i, np.uint8))
-    writer.release()
+    video = write_grey_video(str(tmp_path / 'in.avi'), 12, 25, 10)
     monkeypatch.setattr(YOWOVideoDetector, 'detect_clips', two_actors)
     jsonl = str(tmp_path / 'p.jsonl')
     demo.main([
@@ -307,12 +343,7 @@ def test_demo_live_ctrl_c_keeps_the_files(model_files, tmp_path, monkeypatch,
     """Ctrl-C (a KeyboardInterrupt in the loop) stops cleanly: the reader
     thread ends, open actions end, every file is written."""
     cfg_file, ckpt = model_files
-    video = str(tmp_path / 'in.avi')
-    writer = cv2.VideoWriter(video, cv2.VideoWriter_fourcc(*'MJPG'), 50,
-                             (80, 48))
-    for i in range(200):
-        writer.write(np.full((48, 80, 3), i, np.uint8))
-    writer.release()
+    video = write_grey_video(str(tmp_path / 'in.avi'), 200, 50, 1)
     calls = []
 
     def interrupted(*args, **kwargs):
@@ -338,6 +369,68 @@ def test_demo_live_ctrl_c_keeps_the_files(model_files, tmp_path, monkeypatch,
     ]
 
 
+@pytest.mark.parametrize('tracked', [False, True])
+def test_demo_error_keeps_the_previous_output(model_files, tmp_path,
+                                              monkeypatch, tracked):
+    """The video is written under a temporary name and renamed when
+    complete: an error half way used to leave a truncated video in place of
+    the previous one."""
+    cfg_file, ckpt = model_files
+    video = write_grey_video(str(tmp_path / 'in.avi'), 12, 25, 10)
+    monkeypatch.setattr(YOWOVideoDetector, 'detect_clips', two_actors)
+    out_dir = tmp_path / 'out'
+    out = out_dir / 'out.mp4'
+    args = [cfg_file, ckpt, video, str(out), '--input-size', '64', '64']
+    if tracked:
+        args += ['--out-json', str(out_dir / 'p.jsonl')]
+    demo.main(args)
+    previous = out.read_bytes()
+    assert len(read_back(str(out))) == 12
+    assert not [n for n in os.listdir(out_dir) if is_temporary(n)]
+    drawn = []
+
+    def draw_then_fail(image, *rest):
+        drawn.append(1)
+        if len(drawn) == 3:
+            raise RuntimeError('drawing failed')
+        return image
+
+    drawing = 'draw_tracked' if tracked else 'draw_detections'
+    monkeypatch.setattr(demo, drawing, draw_then_fail)
+    with pytest.raises(RuntimeError, match='drawing failed'):
+        demo.main(args)
+    assert out.read_bytes() == previous
+    assert not [n for n in os.listdir(out_dir) if is_temporary(n)]
+
+
+@pytest.mark.parametrize('tracked', [False, True])
+def test_demo_ctrl_c_keeps_the_video_so_far(model_files, tmp_path, monkeypatch,
+                                            capsys, tracked):
+    """Ctrl-C is how a camera recording ends: the frames written before it
+    make the output video (the temporary is renamed, not removed)."""
+    cfg_file, ckpt = model_files
+    video = write_grey_video(str(tmp_path / 'in.avi'), 12, 25, 10)
+    monkeypatch.setattr(YOWOVideoDetector, 'detect_clips', two_actors)
+    drawn = []
+
+    def draw_then_interrupt(image, *rest):
+        drawn.append(1)
+        if len(drawn) == 6:
+            raise KeyboardInterrupt
+        return image
+
+    drawing = 'draw_tracked' if tracked else 'draw_detections'
+    monkeypatch.setattr(demo, drawing, draw_then_interrupt)
+    out = tmp_path / 'out.mp4'
+    args = [cfg_file, ckpt, video, str(out), '--input-size', '64', '64']
+    if tracked:
+        args += ['--out-json', str(tmp_path / 'p.jsonl')]
+    demo.main(args)
+    assert 'interrupted (Ctrl-C)' in capsys.readouterr().err
+    assert len(read_back(str(out))) == 5
+    assert not [n for n in os.listdir(tmp_path) if is_temporary(n)]
+
+
 @pytest.mark.parametrize('extra, message', [
     (['--realtime'], 'needs --live'),
     (['--live', '--mode', 'streaming'], 'not causal'),
@@ -351,6 +444,16 @@ def test_demo_live_arguments(tmp_path, capsys, extra, message):
     with pytest.raises(SystemExit):
         demo.parse_args(['c.py', 'm.pth', 'in.mp4', out] + extra)
     assert message in capsys.readouterr().err
+
+
+def test_demo_refuses_an_image_sequence_output(tmp_path, capsys):
+    """OpenCV reads "%04d" as a frame pattern and would write files the atomic
+    rename never sees."""
+    with pytest.raises(SystemExit):
+        demo.parse_args(
+            ['c.py', 'm.pth', 'in.mp4',
+             str(tmp_path / 'f_%04d.png')])
+    assert 'not an image-sequence pattern' in capsys.readouterr().err
 
 
 @pytest.mark.parametrize('dtype', ['fp16', 'bf16'])

@@ -1,8 +1,11 @@
 """Tests of the synthetic dataset generator and its CLI."""
 import json
+import multiprocessing
 import os
 import os.path as osp
+import resource
 import runpy
+import signal
 import sys
 
 import cv2
@@ -12,6 +15,7 @@ import pytest
 from mmyowo.datasets.annotations import load_annotations
 from mmyowo.preparation.synthetic import (build_ground_truth,
                                           generate_synthetic_dataset)
+from mmyowo.preparation.synthetic_render import write_frames
 from mmyowo.preparation.synthetic_scene import (SYNTHETIC_CLASSES,
                                                 SyntheticConfig, sample_actor,
                                                 sample_appearance,
@@ -270,3 +274,30 @@ def test_actors_track_ids(dataset):
             len(ids[str(label)]) == len(t) for label, t in tubes.items())
         flat = [i for v in ids.values() for i in v]
         assert len(flat) == len(set(flat))
+
+
+def test_frames_are_written_atomically(tmp_path):
+    """A frame whose writer was killed half way used to stay under its final
+    name, a truncated JPEG that a dataset would read."""
+    limit = 8 * 1024  # bytes a killed write gets to disk
+    rng = np.random.default_rng(0)
+    # Noise: each JPEG is larger than the limit.
+    frames = [rng.integers(0, 256, (120, 160, 3), np.uint8) for _ in range(2)]
+
+    def run():
+        signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+        write_frames(str(tmp_path / 'killed'), frames, '{:05d}.jpg', 95)
+
+    child = multiprocessing.get_context('fork').Process(target=run)
+    child.start()
+    child.join(60)
+    assert child.exitcode == -signal.SIGXFSZ
+    folder = tmp_path / 'killed'
+    assert [n for n in os.listdir(folder) if not n.startswith('.')] == []
+    # Written whole, and the dead writer's temporary is gone.
+    write_frames(str(folder), frames, '{:05d}.jpg', 95)
+    assert sorted(os.listdir(folder)) == ['00001.jpg', '00002.jpg']
+    for index, frame in enumerate(frames):
+        read = cv2.imread(str(folder / f'{index + 1:05d}.jpg'))
+        assert read.shape == frame.shape

@@ -129,3 +129,34 @@ def test_report_reads_what_the_script_leaves(tmp_path):
     assert '- base (9 s): mAP/frame@0.5: 0.1250  mAP/video@0.2: 0.0000' \
         in text
     assert '## Inference benchmark: base\n\n| a | b |' in text
+
+
+@pytest.mark.parametrize(
+    'line, problem',
+    [
+        ('{"iter": 10, "loss"', 'invalid JSON'),
+        # json's parser recurses per level: RecursionError.
+        ('[' * 100000, 'invalid JSON'),
+        ('["loss", "iter"]', 'not a JSON object'),
+    ])
+def test_report_names_a_broken_scalars_file(tmp_path, line, problem):
+    work = osp.join(str(tmp_path), 'train_base_fp16')
+    write_training(work, [10], [3.0], [0.5], 100)
+    scalars = osp.join(work, '20261205_120000', 'vis_data', 'scalars.json')
+    with open(scalars, 'a') as f:
+        f.write(line + '\n')
+    report = load_report_module()
+    with pytest.raises(ValueError, match=problem) as info:
+        report.build_report(str(tmp_path))
+    assert f'{scalars}:2' in str(info.value)
+
+
+def test_report_names_a_broken_seconds_file(tmp_path):
+    path = osp.join(str(tmp_path), 'total.seconds')
+    with open(path, 'w') as f:
+        f.write('forty\n')
+    report = load_report_module()
+    with pytest.raises(ValueError, match='not a whole number of seconds') \
+            as info:
+        report.build_report(str(tmp_path))
+    assert path in str(info.value)

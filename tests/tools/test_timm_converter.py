@@ -155,3 +155,36 @@ def test_cli_rejects_bad_sources(tmp_path):
     torch.save({'stem.conv1.conv.weight': torch.zeros(1), 'epoch': 3}, mixed)
     with pytest.raises(ValueError, match=r"mixed.pth.*\['epoch'\]"):
         tool.load_timm_state_dict(str(mixed))
+
+
+@pytest.mark.parametrize(
+    'data, problem', [
+        (b'\xff' * 16, 'header too large'),
+        (b'', 'header too small'),
+        (b'\x08\0\0\0\0\0\0\0{"a":1} ', 'invalid JSON in header'),
+        (b'\x38\0\0\0\0\0\0\0{"w":{"dtype":"F32","shape":[4],'
+         b'"data_offsets":[0,16]}} ' + b'\0' * 6, 'incomplete metadata'),
+    ],
+    ids=['huge-header', 'empty', 'not-json', 'truncated-data'])
+def test_cli_names_an_unreadable_safetensors_file(tmp_path, data, problem):
+    """Safetensors' own SafetensorError used to escape without the path."""
+    tool = _load_tool()
+    src = tmp_path / 'timm.safetensors'
+    src.write_bytes(data)
+    with pytest.raises(ValueError) as info:
+        tool.main([str(src), str(tmp_path / 'converted.pth')])
+    text = str(info.value)
+    assert text.startswith(f'{src}: not a readable .safetensors file (')
+    assert problem in text
+    assert not (tmp_path / 'converted.pth').exists()
+
+
+def test_cli_names_the_source_of_keys_it_cannot_convert(tmp_path):
+    tool = _load_tool()
+    src = tmp_path / 'resnet.pth'
+    torch.save({'conv1.weight': torch.zeros(1)}, src)
+    with pytest.raises(ValueError) as info:
+        tool.main([str(src), str(tmp_path / 'converted.pth')])
+    assert str(info.value) == (
+        f'{src}: 1 keys of the timm state dict are not part of cspdarknet53: '
+        "['conv1.weight']")

@@ -216,8 +216,81 @@ def test_evaluate_tracking_rejects_bad_options(files, kwargs, match):
             load_detection_results(res), load_annotations(ann), **kwargs)
 
 
+def results_dict(rows, **changes):
+    """What ``load_detection_results`` returns, built by a direct caller."""
+    results = dict(
+        detections=np.array(rows, dtype=np.float64),
+        videos=['v'],
+        class_names=list(NAMES),
+        ann_file='gt.pkl',
+        split=0)
+    results.update(changes)
+    return {k: v for k, v in results.items() if v is not None}
+
+
+GOOD_ROW = [0, 1, 0, .9, 15, 50, 55, 150]
+
+
+@pytest.mark.parametrize(
+    'rows, match',
+    [
+        # Negative indices used to wrap around to the last video / class;
+        # too large ones raised IndexError deep in the grouping.
+        ([GOOD_ROW, [-1, 2, 0, .9, 15, 50, 55, 150]
+          ], r'row 1 .*video index outside \[0, 1\)'),
+        ([GOOD_ROW, [1, 2, 0, .9, 15, 50, 55, 150]
+          ], r'row 1 .*video index outside \[0, 1\)'),
+        ([GOOD_ROW, [0, 2, -1, .9, 15, 50, 55, 150]
+          ], r'row 1 .*label outside \[0, 2\)'),
+        ([GOOD_ROW, [0, 2, 2, .9, 15, 50, 55, 150]
+          ], r'row 1 .*label outside \[0, 2\)'),
+        ([GOOD_ROW, [0, 2, 0, np.nan, 15, 50, 55, 150]], 'non-finite'),
+        ([GOOD_ROW, [0, NFRAMES + 1, 0, .9, 15, 50, 55, 150]
+          ], f'beyond the {NFRAMES} frames'),
+        ([[0, 1, 0, .9, 15]], r'\(n, 8\) array'),
+    ])
+def test_evaluate_tracking_checks_rows_first(rows, match, monkeypatch):
+
+    def no_grouping(*args):
+        raise AssertionError('grouped before the rows were checked')
+
+    from mmyowo.tracking import evaluation
+    monkeypatch.setattr(evaluation, 'group_detections', no_grouping)
+    with pytest.raises(ValueError, match=match):
+        evaluate_tracking(results_dict(rows), crossing_gt())
+
+
+@pytest.mark.parametrize('changes, match', [
+    (dict(detections=None), r"missing \['detections'\]"),
+    (dict(videos='v'), 'videos must be a list of str'),
+    (dict(videos=[0]), 'videos must be a list of str'),
+    (dict(class_names='ab'), 'class_names must be a list of str'),
+    (dict(class_names=[b'a', b'b']), 'class_names must be a list of str'),
+])
+def test_evaluate_tracking_checks_the_results_dict(changes, match):
+    with pytest.raises(ValueError, match=match):
+        evaluate_tracking(results_dict([GOOD_ROW], **changes), crossing_gt())
+
+
+def test_evaluate_tracking_refuses_a_non_dict():
+    with pytest.raises(ValueError, match='results must be a dict'):
+        evaluate_tracking([GOOD_ROW], crossing_gt())
+
+
+@pytest.mark.parametrize('row, match', [
+    ([-1, 1, 0, .9, 15, 50, 55, 150], 'video index outside'),
+    ([0, 1, -1, .9, 15, 50, 55, 150], 'label outside'),
+    ([0, 1, 2, .9, 15, 50, 55, 150], 'label outside'),
+    ([0, 1, 0, np.inf, 15, 50, 55, 150], 'non-finite'),
+])
+def test_group_detections_checks_rows(row, match):
+    with pytest.raises(ValueError, match=match):
+        group_detections(np.array([row]), 1, 2)
+
+
 @pytest.mark.parametrize('content, match', [
     ('{"v": ', 'invalid JSON'),
+    ('[' * 100000, 'invalid JSON'),
     ('[3, 7]', 'got a list'),
     ('{"w": {"0": [3]}}', "video 'w' has no ground-truth"),
     ('{"v": [3]}', 'got a list'),

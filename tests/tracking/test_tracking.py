@@ -15,6 +15,7 @@ from mmyowo.datasets.annotations import load_annotations
 from mmyowo.tracking import (ActionEventDetector, OnlineActionTracker,
                              ScoreSmoother, TrackingWriter, format_time)
 from mmyowo.tracking.outputs import CSV_HEADER, events_path
+from mmyowo.utils.atomic_io import atomic_write_text, is_temporary
 from ..tools.test_data_converters import load_tool
 
 NAMES = ['Fencing', 'Diving']
@@ -181,6 +182,20 @@ def test_jsonl_and_events_schema(tmp_path):
     assert sorted(e['event']
                   for e in events) == ['ended'] * 2 + ['started'] * 2
     assert not [n for n in os.listdir(tmp_path / 'out') if 'tmp' in n]
+
+
+def test_writer_temporaries_survive_other_atomic_writes(tmp_path):
+    # An atomic write in the same folder removes the temporaries of this
+    # process that nobody writes; the writer's are being written.
+    path = str(tmp_path / 'preds.jsonl')
+    csv_path = str(tmp_path / 'preds.csv')
+    writer = TrackingWriter(NAMES, 0.4, json_path=path, csv_path=csv_path)
+    atomic_write_text('other', str(tmp_path / 'other.txt'))
+    run_tracked(writer)
+    frames = [json.loads(line)['frame'] for line in open(path)]
+    assert frames == list(range(20))
+    assert open(csv_path).readline().strip() == ','.join(CSV_HEADER)
+    assert not [n for n in os.listdir(tmp_path) if is_temporary(n)]
 
 
 def test_csv_round_trip_through_convert_csv(tmp_path):

@@ -7,9 +7,10 @@ file per line; pass one ``--train-list`` / ``--test-list`` pair per split).
 
 Output: the canonical dict of ``mmyowo.datasets.annotations`` with the videos
 of the split lists. The k-th line of a class in the label files of a video
-forms that class's k-th tube (J-HMDB has one actor per video). Boxes are
-clipped into the frame; boxes narrower or lower than ``--min-size`` pixels
-after clipping are dropped and counted in the final report. ``nframes`` and
+forms that class's k-th tube (J-HMDB has one actor per video); a video whose
+label files hold no box is refused. Boxes are clipped into the frame; boxes
+narrower or lower than ``--min-size`` pixels after clipping are dropped and
+counted in the final report. ``nframes`` and
 the frame size come from the rawframes (``--frames-root``) when given, else
 from the last labelled frame and ``--frame-size`` (default 320x240, the
 J-HMDB resolution).
@@ -34,7 +35,7 @@ from mmengine.utils import track_iter_progress
 from mmyowo.datasets.jhmdb21 import JHMDB21_CLASSES
 from mmyowo.preparation.conversion import (new_ground_truth, read_split_list,
                                            sanitize_tube, save_converted,
-                                           split_videos)
+                                           split_videos, text_lines)
 from mmyowo.preparation.media_probe import probe_media
 
 FRAME_SIZE = (320, 240)  # (w, h) of every J-HMDB video
@@ -49,7 +50,9 @@ def read_label_dir(label_dir: str) -> VideoLabels:
     Raises:
         FileNotFoundError: If the folder does not exist or has no label file.
         ValueError: Naming the file and line for a malformed line (also a
-            NaN or infinite coordinate) or a class outside ``1..21``.
+            NaN or infinite coordinate, or a class that is not an integer),
+            a class outside ``1..21`` or bytes that are not UTF-8 text;
+            naming the folder when its label files hold no box.
     """
     if not osp.isdir(label_dir):
         raise FileNotFoundError(f'label folder not found: {label_dir}')
@@ -60,38 +63,48 @@ def read_label_dir(label_dir: str) -> VideoLabels:
     for name in names:
         path = osp.join(label_dir, name)
         stem = osp.splitext(name)[0]
-        if not stem.isdigit():
+        if not (stem.isascii() and stem.isdigit()):
             raise ValueError(f'{path}: label files must be named by frame '
                              'number, e.g. 00001.txt')
         frame = int(stem)
         seen: Counter = Counter()
-        with open(path, 'r', encoding='utf-8') as f:
-            for lineno, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                fields = line.split()
-                try:
-                    if len(fields) != 5:
-                        raise ValueError(f'{len(fields)} fields')
-                    cls = int(float(fields[0]))
-                    box = tuple(float(v) for v in fields[1:])
-                    if not np.isfinite(box).all():
-                        # float() reads 'nan' and 'inf'; clipping would
-                        # turn an infinite side into the frame border.
-                        raise ValueError('a coordinate is not finite')
-                except ValueError as err:
-                    raise ValueError(
-                        f'{path}:{lineno}: expected "cls x1 y1 x2 y2", got '
-                        f'{line.strip()!r} ({err})') from err
-                if not 1 <= cls <= len(JHMDB21_CLASSES):
-                    raise ValueError(f'{path}:{lineno}: class {cls} outside '
-                                     f'1..{len(JHMDB21_CLASSES)}')
-                label = cls - 1
-                per_label = tubes.setdefault(label, [])
-                if seen[label] == len(per_label):
-                    per_label.append([])
-                per_label[seen[label]].append((frame, *box))
-                seen[label] += 1
+        for lineno, line in text_lines(path):
+            if not line.strip():
+                continue
+            fields = line.split()
+            try:
+                if len(fields) != 5:
+                    raise ValueError(f'{len(fields)} fields')
+                # float() first: '1.0' is class 1; but int() would truncate
+                # '1.5' and fail on 'inf' with an OverflowError.
+                number = float(fields[0])
+                if not number.is_integer():
+                    raise ValueError(f'class {fields[0]!r} is not an integer')
+                cls = int(number)
+                box = tuple(float(v) for v in fields[1:])
+                if not np.isfinite(box).all():
+                    # float() reads 'nan' and 'inf'; clipping would
+                    # turn an infinite side into the frame border.
+                    raise ValueError('a coordinate is not finite')
+            except ValueError as err:
+                raise ValueError(
+                    f'{path}:{lineno}: expected "cls x1 y1 x2 y2", got '
+                    f'{line.strip()!r} ({err})') from err
+            if not 1 <= cls <= len(JHMDB21_CLASSES):
+                raise ValueError(f'{path}:{lineno}: class {cls} outside '
+                                 f'1..{len(JHMDB21_CLASSES)}')
+            label = cls - 1
+            per_label = tubes.setdefault(label, [])
+            if seen[label] == len(per_label):
+                per_label.append([])
+            per_label[seen[label]].append((frame, *box))
+            seen[label] += 1
+    if not tubes:
+        # Neither nframes (the last labelled frame) nor a tube could come
+        # from it: a video in the splits without its action.
+        raise ValueError(f'{label_dir}: the label files hold no box (all '
+                         f'{len(names)} are blank): remove the video from the '
+                         'split lists')
     return tubes
 
 
@@ -115,22 +128,30 @@ def build_gt(labels: Dict[str, VideoLabels],
     Returns:
         ``(gt, report)`` with counts of videos, tubes, boxes and of the
         boxes clipped or dropped.
+
+    Raises:
+        ValueError: For a video without any box (see :func:`read_label_dir`).
     """
     report: Counter = Counter()
     gt, videos = new_ground_truth(JHMDB21_CLASSES, train_lists, test_lists)
     for video in videos:
         per_label: Dict[int, List[np.ndarray]] = {}
-        last_frame = max(row[0] for tubes in labels[video].values()
-                         for tube in tubes for row in tube)
+        frames = [
+            row[0] for tubes in labels[video].values() for tube in tubes
+            for row in tube
+        ]
+        if not frames:
+            raise ValueError(f'video {video!r}: no box in its label files')
+        last_frame = max(frames)
         if video in disk:
             nframes, h, w = disk[video]
         else:
             (w, h), nframes = frame_size, int(last_frame)
         for label, tubes in labels[video].items():
             for rows in tubes:
-                rows = np.asarray(rows, dtype=np.float64)
-                tube = sanitize_tube(rows[:, 0], rows[:, 1:], (h, w), nframes,
-                                     min_size, report)
+                array = np.asarray(rows, dtype=np.float64)
+                tube = sanitize_tube(array[:, 0], array[:, 1:], (h, w),
+                                     nframes, min_size, report)
                 if tube is not None:
                     per_label.setdefault(label, []).append(tube)
         gt['gttubes'][video] = per_label

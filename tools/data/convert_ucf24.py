@@ -28,7 +28,7 @@ import argparse
 import os.path as osp
 import zlib
 from collections import Counter
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -44,8 +44,26 @@ ANNOT_SIZE = (320, 240)  # (w, h) of the boxes in finalAnnots.mat
 Tube = Tuple[int, int, np.ndarray]
 
 
-def _scalar(value) -> int:
-    return int(np.asarray(value).reshape(-1)[0])
+def _shown(values: Any) -> str:
+    """A .mat field's values for an error message (a count when many)."""
+    values = np.asarray(values).reshape(-1)
+    if values.size > 4:
+        return f'{values.size} values'
+    return str(values.tolist())
+
+
+def _integer(value: Any) -> Optional[int]:
+    """The one integer a .mat field holds, or None for no value, several
+    values, NaN, infinity, a fraction or something else than a number (which
+    int() would truncate, or fail on without naming the field)."""
+    values = np.asarray(value).reshape(-1)
+    if values.size != 1:
+        return None
+    try:
+        number = float(values[0])
+    except (TypeError, ValueError):
+        return None
+    return int(number) if number.is_integer() else None
 
 
 def parse_final_annots(path: str) -> Dict[str, Tuple[int, List[Tube]]]:
@@ -55,7 +73,10 @@ def parse_final_annots(path: str) -> Dict[str, Tuple[int, List[Tube]]]:
         FileNotFoundError: If ``path`` does not exist.
         ValueError: Naming the file for a file scipy cannot read as a .mat
             (empty, truncated, corrupt, not a .mat v5 file), and the file
-            and video for a malformed entry (no ``annot`` struct, a tube
+            and video for a malformed entry (no ``annot`` struct, a video
+            name that is not one string, a ``num_imgs`` that is not one
+            positive integer, ``sf`` / ``ef`` / ``class`` that are not one
+            integer each, boxes that are not an ``(n, 4)`` array, a tube
             whose box count differs from ``ef - sf + 1``, a non-finite box
             coordinate, a class outside 1..24 or one that contradicts the
             class folder of the video).
@@ -87,28 +108,59 @@ def parse_final_annots(path: str) -> Dict[str, Tuple[int, List[Tube]]]:
             raise ValueError(f'{path}: annot entries lack field {field!r} '
                              f'(fields: {fields})')
     videos = {}
-    for entry in entries:
-        video = str(np.asarray(entry[name_field]).reshape(-1)[0])
+    for number, entry in enumerate(entries):
+        name = np.asarray(entry[name_field]).reshape(-1)
+        if name.size != 1 or not str(name[0]):
+            raise ValueError(f'{path}: annot entry {number}: {name_field} '
+                             'must be one video id "Class/video", got '
+                             f'{_shown(name)}')
+        video = str(name[0])
+        num_imgs = _integer(entry['num_imgs'])
+        if num_imgs is None or num_imgs < 1:
+            raise ValueError(
+                f'{path}: video {video!r}: num_imgs must be one '
+                f'positive integer, got {_shown(entry["num_imgs"])}')
         tubes_field = np.asarray(entry['tubes']).reshape(-1)
         tubes = []
-        if tubes_field.dtype.names:  # videos without tubes hold []
+        if tubes_field.dtype.names:
+            missing = [
+                f for f in ('sf', 'ef', 'class', 'boxes')
+                if f not in tubes_field.dtype.names
+            ]
+            if missing:
+                raise ValueError(f'{path}: video {video!r}: tubes lack '
+                                 f'field(s) {missing} (fields: '
+                                 f'{tubes_field.dtype.names})')
             for index, tube in enumerate(tubes_field):
                 tubes.append(_parse_tube(tube, path, video, index))
-        videos[video] = (_scalar(entry['num_imgs']), tubes)
+        elif tubes_field.size:
+            # Videos without tubes hold []; anything else would be read as
+            # a video without action.
+            raise ValueError(f'{path}: video {video!r}: tubes is not a '
+                             f'struct array (got {_shown(tubes_field)})')
+        videos[video] = (num_imgs, tubes)
     return videos
 
 
 def _parse_tube(tube: np.void, path: str, video: str, index: int) -> Tube:
     where = f'{path}: video {video!r} tube {index}'
+    start, end, label = (_integer(tube[f]) for f in ('sf', 'ef', 'class'))
+    if start is None or end is None or label is None:
+        raise ValueError(f'{where}: sf, ef and class must be integers, got '
+                         f'{_shown(tube["sf"])}, {_shown(tube["ef"])} and '
+                         f'{_shown(tube["class"])}')
+    label -= 1
+    boxes = np.asarray(tube['boxes'])
+    if boxes.ndim != 2 or boxes.shape[1] != 4:
+        # reshape(-1, 4) would read 3 boxes of 4 columns from 4 boxes of 3.
+        raise ValueError(f'{where}: boxes must be an (n, 4) array of x, y, '
+                         f'w, h, got shape {boxes.shape}')
     try:
-        start, end = _scalar(tube['sf']), _scalar(tube['ef'])
-        label = _scalar(tube['class']) - 1
-    except (ValueError, IndexError, OverflowError) as err:
-        # A missing field, an empty array or NaN / infinity.
-        raise ValueError(f'{where}: sf, ef and class must be integers: '
-                         f'{err}') from err
-    # Boxes are uint8/uint16 in the file: widen before x + w can overflow.
-    boxes = np.asarray(tube['boxes'], dtype=np.float64).reshape(-1, 4)
+        # Boxes are uint8/uint16 in the file: widen before x + w can
+        # overflow.
+        boxes = boxes.astype(np.float64)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f'{where}: boxes are not numbers ({err})') from None
     if boxes.shape[0] != end - start + 1:
         raise ValueError(f'{where}: {boxes.shape[0]} boxes for frames '
                          f'{start}..{end}')

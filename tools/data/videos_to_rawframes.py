@@ -45,9 +45,11 @@ import numpy as np
 from mmengine.utils import track_parallel_progress, track_progress
 
 from mmyowo.datasets.transforms.loading import VideoDecodeError, video_path
-from mmyowo.engine.atomic_io import atomic_write_text
 from mmyowo.preparation.conversion import read_split_list
 from mmyowo.preparation.media_probe import parse_frame_number
+from mmyowo.utils.atomic_io import (atomic_write_text, load_json,
+                                    remove_stale_temporaries)
+from mmyowo.utils.image_io import write_image
 
 # (video id, video path, output folder, filename template, JPEG quality,
 #  overwrite)
@@ -93,12 +95,12 @@ def completed_frames(frame_dir: str, filename_tmpl: str) -> Optional[int]:
     """
     record = osp.join(frame_dir, DONE_FILE)
     try:
-        with open(record, encoding='utf-8') as f:
-            done = json.load(f)
+        done = load_json(record, ValueError)
         frames = int(done['frames'])
         same_tmpl = done['filename_tmpl'] == filename_tmpl
-    except (OSError, ValueError, KeyError, TypeError):
-        # Missing or unreadable (json's errors are ValueErrors): not done.
+    except (OSError, ValueError, KeyError, TypeError, OverflowError):
+        # Missing or unreadable (OverflowError: int() of a huge float):
+        # not done, so extracted again.
         return None
     if not same_tmpl or frames < 1:
         return None
@@ -107,6 +109,17 @@ def completed_frames(frame_dir: str, filename_tmpl: str) -> Optional[int]:
         for name in os.listdir(frame_dir)
     } - {None}
     return frames if on_disk == set(range(1, frames + 1)) else None
+
+
+def write_frame(target: str, frame: np.ndarray, quality: int) -> None:
+    """Write one BGR frame as an image file (JPEG for ``.jpg``), atomically
+    (:func:`~mmyowo.utils.image_io.write_image`).
+
+    Raises:
+        OSError: Naming ``target``, when the frame cannot be encoded (e.g. a
+            ``--filename-tmpl`` without an image suffix) or written.
+    """
+    write_image(target, frame, [cv2.IMWRITE_JPEG_QUALITY, quality])
 
 
 def extract_frames(task: Task) -> Tuple[str, str]:
@@ -150,14 +163,15 @@ def extract_frames(task: Task) -> Tuple[str, str]:
             if not ok:
                 break
             decoded += 1
-            target = osp.join(out_dir, filename_tmpl.format(decoded))
-            if not cv2.imwrite(target, frame,
-                               [cv2.IMWRITE_JPEG_QUALITY, quality]):
-                raise OSError(f'{target}: cannot write frame')
+            write_frame(
+                osp.join(out_dir, filename_tmpl.format(decoded)), frame,
+                quality)
     except (OSError, VideoDecodeError) as err:
         return video_id, f'error: {err}'
     finally:
         capture.release()
+    # The frames' writes leave it out: once per folder is enough.
+    remove_stale_temporaries(out_dir)
     if decoded == 0:
         return video_id, (f'error: {path}: no frame could be decoded (empty, '
                           'corrupt or not a video file)')

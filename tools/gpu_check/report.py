@@ -13,13 +13,12 @@ tables), and prints the report too.
 """
 import argparse
 import glob
-import json
 import os.path as osp
 import re
 import statistics
 from typing import Dict, List, Optional
 
-from mmyowo.utils.atomic_io import atomic_write_text
+from mmyowo.utils.atomic_io import atomic_write_text, parse_json
 
 #: mmengine's test summary line, e.g. ``Iter(test) [20/20]  mAP/frame@0.5:
 #: 0.0123  ...``.
@@ -27,27 +26,46 @@ METRICS_LINE = re.compile(r'Iter\(test\).*?\]\s+(.*)$')
 
 
 def read_seconds(path: str) -> Optional[int]:
-    """The integer a ``*.seconds`` file holds, or ``None`` if absent."""
+    """The integer a ``*.seconds`` file holds, or ``None`` if absent.
+
+    Raises:
+        ValueError: Naming the file, when it holds anything else.
+    """
     if not osp.isfile(path):
         return None
-    with open(path) as f:
-        return int(f.read().strip())
+    with open(path, errors='replace') as f:
+        text = f.read().strip()
+    try:
+        return int(text)
+    except ValueError as err:
+        raise ValueError(f'{path}: not a whole number of seconds: '
+                         f'{text!r:.40}') from err
 
 
 def training_row(work_dir: str) -> Optional[Dict[str, object]]:
     """Iterations, final loss, median s/iter (second half) and peak memory of
     one training, from its ``scalars.json``; ``None`` when it logged no
-    iteration (fewer iterations than the logger's interval)."""
+    iteration (fewer iterations than the logger's interval).
+
+    Raises:
+        ValueError: Naming the file and line, for a line that is no JSON
+            object, or a file without training iterations.
+    """
     files = sorted(
         glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))
     if not files:
         return None
     records = []
-    with open(files[-1]) as f:
-        for line in f:
+    with open(files[-1], 'rb') as f:
+        for number, line in enumerate(f, 1):
             line = line.strip()
-            if line:
-                records.append(json.loads(line))
+            if not line:
+                continue
+            where = f'{files[-1]}:{number}'
+            record = parse_json(line, where, ValueError)
+            if not isinstance(record, dict):
+                raise ValueError(f'{where}: not a JSON object')
+            records.append(record)
     train = [r for r in records if 'loss' in r and 'iter' in r]
     if not train:
         raise ValueError(f'{files[-1]}: no training iterations logged')

@@ -95,17 +95,24 @@ def load_timm_state_dict(path: str) -> Dict[str, torch.Tensor]:
     Raises:
         FileNotFoundError: If ``path`` does not exist.
         ImportError: For a .safetensors file without ``safetensors``.
-        ValueError: If the file holds no tensor state dict.
+        ValueError: Naming the file if it holds no tensor state dict or is
+            no valid .safetensors file (bad header, truncated data).
     """
     if not osp.isfile(path):
         raise FileNotFoundError(f'timm checkpoint not found: {path}')
     if path.endswith('.safetensors'):
         try:
+            from safetensors import SafetensorError
             from safetensors.torch import load_file
         except ImportError as err:
             raise ImportError(f'reading {path} needs the safetensors package '
                               '(pip install safetensors)') from err
-        return load_file(path, device='cpu')
+        try:
+            return load_file(path, device='cpu')
+        except SafetensorError as err:
+            # Its message names neither the file nor the format.
+            raise ValueError(f'{path}: not a readable .safetensors file '
+                             f'({err})') from err
     checkpoint = unwrap_state_dict(load_checkpoint_file(path, 'cpu'), path)
     non_tensors = [
         k for k, v in checkpoint.items() if not isinstance(v, torch.Tensor)
@@ -125,7 +132,13 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument('dst', help='output checkpoint path')
     args = parser.parse_args(argv)
 
-    state_dict = convert_timm_cspdarknet53(load_timm_state_dict(args.src))
+    timm_state_dict = load_timm_state_dict(args.src)
+    try:
+        state_dict = convert_timm_cspdarknet53(timm_state_dict)
+    except ValueError as err:
+        # The renaming's messages (unknown keys, no backbone key) do not
+        # say which file they are about.
+        raise ValueError(f'{args.src}: {err}') from err
     dst_dir = osp.dirname(osp.abspath(args.dst))
     if not osp.isdir(dst_dir):
         raise FileNotFoundError(f'output directory does not exist: {dst_dir}')

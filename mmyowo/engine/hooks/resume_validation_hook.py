@@ -11,7 +11,7 @@ from mmengine.dist import (broadcast_object_list, get_world_size,
 from mmengine.hooks import Hook
 from mmengine.runner import BaseLoop, EpochBasedTrainLoop, IterBasedTrainLoop
 
-from mmyowo.utils.atomic_io import atomic_write_text
+from mmyowo.utils.atomic_io import atomic_write_text, load_json
 
 #: Key of the checkpoint's ``meta`` naming the validation that follows it.
 META_KEY = 'pending_validation'
@@ -188,7 +188,11 @@ class ResumeValidationHook(Hook):
             runner (Runner): The runner.
             checkpoint (dict): The loaded checkpoint.
         """
-        meta = checkpoint.get('meta') or {}
+        meta = checkpoint.get('meta')
+        if not isinstance(meta, dict):
+            # load_from takes any checkpoint (converted weights, other
+            # tools'): without a dict there is no token to resume.
+            return
         token = meta.get(META_KEY)
         if isinstance(token, str) and isinstance(
                 getattr(runner, '_train_loop', None), BaseLoop):
@@ -201,8 +205,8 @@ class ResumeValidationHook(Hook):
         if not osp.isfile(path):
             return None
         try:
-            with open(path, encoding='utf-8') as f:
-                token = json.load(f).get('token')
-        except (ValueError, AttributeError):
+            marker = load_json(path, ValueError)
+        except ValueError:
             return None  # unreadable: validate again, which is safe
+        token = marker.get('token') if isinstance(marker, dict) else None
         return token if isinstance(token, str) else None

@@ -15,9 +15,13 @@ from mmengine.dist import (broadcast_object_list, get_world_size,
 from mmengine.hooks import Hook
 from mmengine.runner import BaseLoop
 
-from mmyowo.utils.atomic_io import temporary_path
+from mmyowo.utils.atomic_io import (claim_temporary, parse_json,
+                                    release_temporary)
 
 LOCK_NAME = 'train.lock'
+#: Largest process id a lock may name: ``pid_t`` is a 32-bit int on Linux
+#: and macOS (``os.kill`` raises ``OverflowError`` beyond it).
+MAX_PID = 2**31 - 1
 
 # Locks held by this process: path -> (the lock's content, the thread of
 # the run holding it). Used to release them at exit and to tell an earlier
@@ -65,7 +69,7 @@ def _process_runs(pid: int) -> bool:
 def _remove_if_ours(path: str, content: str) -> None:
     """Remove the lock at ``path`` if it still holds ``content``."""
     try:
-        with open(path, encoding='utf-8') as f:
+        with open(path, encoding='utf-8', errors='replace') as f:
             if f.read() != content:
                 return
         os.remove(path)
@@ -190,7 +194,9 @@ class WorkDirLockHook(Hook):
                     _HELD[path] = (content, threading.current_thread())
                 return
             try:
-                with open(path, encoding='utf-8') as f:
+                # Anyone may have written it: undecodable bytes are
+                # replaced, and _parse refuses the text.
+                with open(path, encoding='utf-8', errors='replace') as f:
                     existing = f.read()
             except FileNotFoundError:
                 continue  # released meanwhile
@@ -212,18 +218,22 @@ class WorkDirLockHook(Hook):
         """Create ``path`` holding ``content``; ``False`` if it exists."""
         os.makedirs(osp.dirname(path), exist_ok=True)
         # Written whole under a temporary name first, so that nobody reads
-        # a half-written lock; link() fails when the name exists.
-        tmp = temporary_path(path)
-        with open(tmp, 'x', encoding='utf-8') as f:
-            f.write(content)
-            f.flush()
-            os.fsync(f.fileno())
+        # a half-written lock; link() fails when the name exists. Claimed,
+        # so that an atomic write in the work dir meanwhile leaves it.
+        tmp = claim_temporary(path)
         try:
-            os.link(tmp, path)
-        except FileExistsError:
-            return False
+            with open(tmp, 'x', encoding='utf-8') as f:
+                f.write(content)
+                f.flush()
+                os.fsync(f.fileno())
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                return False
+            finally:
+                os.remove(tmp)
         finally:
-            os.remove(tmp)
+            release_temporary(tmp)
         return True
 
     @staticmethod
@@ -231,32 +241,37 @@ class WorkDirLockHook(Hook):
         """Remove the stale lock ``path`` if it still holds ``seen``."""
         # Renamed away first: of several processes taking over, one gets
         # the file; a fresh lock created meanwhile is put back.
-        aside = temporary_path(path)
+        aside = claim_temporary(path)
         try:
-            os.rename(path, aside)
-        except FileNotFoundError:
-            return False
-        with open(aside, encoding='utf-8') as f:
-            now = f.read()
-        if now != seen:
             try:
-                os.link(aside, path)
-            except FileExistsError:
-                pass
+                os.rename(path, aside)
+            except FileNotFoundError:
+                return False
+            with open(aside, encoding='utf-8', errors='replace') as f:
+                now = f.read()
+            if now != seen:
+                try:
+                    os.link(aside, path)
+                except FileExistsError:
+                    pass
+                os.remove(aside)
+                return False
             os.remove(aside)
-            return False
-        os.remove(aside)
+        finally:
+            release_temporary(aside)
         return True
 
     @staticmethod
     def _parse(path: str, text: str) -> Dict[str, Any]:
         """The holder a lock file names."""
         try:
-            holder = json.loads(text)
+            holder = parse_json(text, path, ValueError)
         except ValueError:
             holder = None
-        if not (isinstance(holder, dict)
-                and isinstance(holder.get('pid'), int)
+        pid = holder.get('pid') if isinstance(holder, dict) else None
+        # A pid <= 0 would signal a process group, one beyond pid_t would
+        # make os.kill raise: neither names one training.
+        if not (type(pid) is int and 0 < pid <= MAX_PID
                 and isinstance(holder.get('host'), str)):
             raise WorkDirLockedError(
                 f'{path} exists but is not a lock written by '
