@@ -90,7 +90,6 @@ from mmyowo.apis.results import check_score_thr
 from mmyowo.deploy.optimize import DTYPES, InferenceOptions, check_dtype
 from mmyowo.tracking import OnlineActionTracker, TrackedPerson, TrackingWriter
 from mmyowo.utils.atomic_io import atomic_output_path
-from mmyowo.utils.dataset_meta import check_dataset_meta
 from mmyowo.visualization.action_labels import draw_person_actions
 
 
@@ -278,26 +277,16 @@ def check_live_args(parser: argparse.ArgumentParser,
     args.track = bool(args.track or args.live or args.out_json or args.out_csv)
 
 
-def class_names(dataset_meta: Optional[dict],
-                labels_file: Optional[str],
-                num_classes: int,
-                source: str = 'the checkpoint') -> List[str]:
-    """Class names from the checkpoint, else a labels file, else indices.
-
-    Args:
-        dataset_meta: The model's ``dataset_meta`` (from the checkpoint or
-            the export), ``None`` if it has none.
-        labels_file: ``--labels``: one name a line.
-        num_classes: The model's number of classes.
-        source: The checkpoint, for messages.
+def class_names(dataset_meta: Optional[dict], labels_file: Optional[str],
+                num_classes: int) -> List[str]:
+    """Class names from the model's ``dataset_meta`` (checked by
+    :func:`~mmyowo.apis.init_detector` when it read the checkpoint or the
+    export), else a labels file, else indices.
 
     Raises:
-        CheckpointLoadError: Naming ``source``, if ``dataset_meta`` is not a
-            dict or its ``classes`` are not ``num_classes`` strs.
         ValueError: Naming ``labels_file``, if it is not UTF-8 text or does
             not hold ``num_classes`` names.
     """
-    dataset_meta = check_dataset_meta(dataset_meta, source, num_classes)
     names = (dataset_meta or {}).get('classes')
     if names is not None:
         return list(names)
@@ -510,7 +499,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     if detector.optimized is not None:  # set by optimize=
         print(f'Inference: {detector.optimized.describe()}')
     names = class_names(model.dataset_meta, args.labels,
-                        model.bbox_head.num_classes, args.checkpoint)
+                        model.bbox_head.num_classes)
     if args.track:
         run_tracked(args, model, detector, names)
         return

@@ -74,7 +74,7 @@ def load_manifest(onnx_dir: str) -> dict:
     uses, that every graph the model needs is listed with a plain file name
     in ``onnx_dir``, that each file's SHA-256 is the one recorded (a
     graph from another export is refused), and that ``dataset_meta``, if
-    any, is a dict whose ``classes``, if any, are a list of str.
+    any, is a dict whose ``classes``, if any, are ``num_classes`` strs.
 
     Raises:
         ManifestError: Naming the file and the problem.
@@ -125,7 +125,13 @@ def load_manifest(onnx_dir: str) -> dict:
                                 'export')
         for key in ('inputs', 'outputs'):
             _field(entry, key, list, f'{path} graph "{name}"')
-    check_dataset_meta(manifest.get('dataset_meta'), path, error=ManifestError)
+    # One class name per class of the graphs (check_manifest then holds
+    # those to the config's).
+    check_dataset_meta(
+        manifest.get('dataset_meta'),
+        path,
+        manifest['num_classes'],
+        error=ManifestError)
     return manifest
 
 

@@ -17,14 +17,8 @@ import zipfile
 import zlib
 from typing import List, Optional, Sequence, Tuple
 
+from mmyowo.fileio.torch_checkpoint import UNREADABLE_ZIP_FLAGS
 from .atomic_io import is_temporary
-
-#: Zip flag bits of records zipfile cannot read, and what they mean.
-_UNREADABLE_FLAGS = {
-    0x1: 'is encrypted',
-    0x20: 'holds patch data',
-    0x40: 'is encrypted'
-}
 
 
 def checkpoint_problem(path: str, verify_crc: bool = True) -> Optional[str]:
@@ -53,7 +47,7 @@ def checkpoint_problem(path: str, verify_crc: bool = True) -> Optional[str]:
                        for n in names):
                 return 'the zip archive has no data.pkl record'
             for info in archive.infolist():
-                for bit, what in _UNREADABLE_FLAGS.items():
+                for bit, what in UNREADABLE_ZIP_FLAGS.items():
                     if info.flag_bits & bit:
                         return (f'record {info.filename} {what} (torch.save '
                                 'writes plain records)')

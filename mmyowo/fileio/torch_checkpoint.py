@@ -79,7 +79,7 @@ MiB = 1 << 20
 _INT64 = 2**63
 #: Zip flag bits of records zipfile cannot read: encrypted (0x1), patch
 #: data (0x20), strongly encrypted (0x40). torch.save sets none of them.
-_UNREADABLE_ZIP_FLAGS = {
+UNREADABLE_ZIP_FLAGS = {
     0x1: 'is encrypted',
     0x20: 'holds patch data',
     0x40: 'is encrypted'
@@ -301,14 +301,6 @@ class _HistoryBuffer(PendingObject):
     def finish(self, vm: DataUnpickler) -> Dict[str, Any]:
         """The plain form (:func:`plain_history_buffer`)."""
         state = self.state or {}
-        max_length = state.get('max_length', 1_000_000)
-        # plain_history_buffer's message shows a wrong max_length with repr,
-        # which takes as long as the value is large: check the type here.
-        if isinstance(max_length, bool) or not isinstance(
-                max_length, (int, np.integer)) or \
-                not 0 < int(max_length) < _INT64:
-            raise vm.refuse('a HistoryBuffer with max_length '
-                            f'{short_repr(max_length, 40)}')
         values = []
         for name in ('_log_history', '_count_history'):
             value = state.get(name, np.zeros(0))
@@ -316,8 +308,9 @@ class _HistoryBuffer(PendingObject):
                 value.finish(vm) if isinstance(value, PendingObject) else value
             )
         try:
-            return plain_history_buffer(max_length, values[0], values[1],
-                                        vm.source)
+            return plain_history_buffer(
+                state.get('max_length', 1_000_000), values[0], values[1],
+                vm.source)
         except ValueError as err:
             raise vm.refuse(str(err)) from None
 
@@ -427,7 +420,7 @@ def _read_zip(file: Any, size: int, source: str,
             raise PickleRefusedError(
                 f'{source}: record {info.filename} uses compression method '
                 f'{info.compress_type} (torch stores records uncompressed)')
-        for bit, what in _UNREADABLE_ZIP_FLAGS.items():
+        for bit, what in UNREADABLE_ZIP_FLAGS.items():
             if info.flag_bits & bit:
                 raise PickleRefusedError(
                     f'{source}: record {info.filename} {what} (torch stores '

@@ -74,9 +74,19 @@ VIDEO_PROTOCOLS: Dict[str, Tuple[Callable[..., Dict[float, Dict]],
                                  }
 
 
-def group_detections(detections: np.ndarray, num_videos: int,
-                     num_classes: int) -> List[Frames]:
-    """Group detection rows back into boxes with ``(C,)`` score vectors.
+def group_detections(detections: np.ndarray,
+                     num_videos: int,
+                     num_classes: int,
+                     nframes: Optional[np.ndarray] = None) -> List[Frames]:
+    """Group detection rows back into boxes with ``(C,)`` score vectors, after
+    checking every row (the columns index videos and classes).
+
+    Args:
+        detections: ``(n, 8)`` rows as ``mim test`` saves them.
+        num_videos: Number of evaluated videos.
+        num_classes: Number of classes.
+        nframes: ``(num_videos,)`` frame counts, to check the frame
+            column against; ``None`` checks only ``frame >= 1``.
 
     Returns:
         Per video, ``{frame: (boxes (n, 4), scores (n, C))}``.
@@ -89,7 +99,7 @@ def group_detections(detections: np.ndarray, num_videos: int,
             or class).
     """
     dets = parse_detections(detections, [str(i) for i in range(num_videos)],
-                            None, num_classes)
+                            nframes, num_classes)
     grouped: List[Dict[int, Dict[tuple, np.ndarray]]] = [
         defaultdict(dict) for _ in range(num_videos)
     ]
@@ -473,10 +483,10 @@ def evaluate_tracking(results: Dict[str, Any],
     videos, class_names = _checked_names(results)
     num_classes = len(class_names)
     nframes = check_videos(gt, videos)
-    # Before grouping, which indexes videos and classes by these columns.
-    parse_detections(results['detections'], videos, nframes, num_classes)
     online_cfg.setdefault('events', dict(on_thr=score_thr))
-    grouped = group_detections(results['detections'], len(videos), num_classes)
+    # Checks every row, before any tracking.
+    grouped = group_detections(results['detections'], len(videos), num_classes,
+                               nframes)
     tracked = {
         video:
         track_video(grouped[i], int(nframes[i]), class_names, fps,

@@ -232,6 +232,7 @@ def test_manifest_dataset_meta_is_checked(tmp_path):
         (['a', 'b', 'c'], 'dataset_meta must be a dict'),
         (dict(classes='abc'),
          'dataset_meta.classes must be a list or tuple of str'),
+        (dict(classes=CLASSES[:-1]), 'class names for a model with'),
         (dict(classes=['a', 2, 'c']),
          'dataset_meta.classes must be a list or tuple of str'),
     ]:

@@ -86,19 +86,6 @@ def test_class_names(tmp_path):
         demo.class_names(None, str(labels), 3)
 
 
-@pytest.mark.parametrize('dataset_meta, match', [
-    (['a', 'b', 'c'], 'dataset_meta must be a dict, got a list'),
-    (dict(classes='abc'), 'classes must be a list or tuple of str'),
-    (dict(classes=[1, 2, 3]), 'classes must be a list or tuple of str'),
-    (dict(classes=['a', 'b']), '2 class names for a model with 3 classes'),
-])
-def test_class_names_from_a_bad_checkpoint(dataset_meta, match):
-    # One label per character of 'abc' before; AttributeError for a list.
-    with pytest.raises(CheckpointLoadError, match=match) as info:
-        demo.class_names(dataset_meta, None, 3, source='model.pth')
-    assert str(info.value).startswith('model.pth: ')
-
-
 def test_class_names_from_an_unreadable_labels_file(tmp_path):
     labels = tmp_path / 'labels.txt'
     labels.write_bytes(b'\xff\xfe\x00bad')

@@ -249,13 +249,16 @@ GOOD_ROW = [0, 1, 0, .9, 15, 50, 55, 150]
           ], f'beyond the {NFRAMES} frames'),
         ([[0, 1, 0, .9, 15]], r'\(n, 8\) array'),
     ])
-def test_evaluate_tracking_checks_rows_first(rows, match, monkeypatch):
+def test_evaluate_tracking_checks_rows_before_tracking(rows, match,
+                                                       monkeypatch):
+    # The offline linking refused some of these rows too, but only after
+    # every video had been tracked.
 
-    def no_grouping(*args):
-        raise AssertionError('grouped before the rows were checked')
+    def no_tracking(*args, **kwargs):
+        raise AssertionError('tracked before the rows were checked')
 
     from mmyowo.tracking import evaluation
-    monkeypatch.setattr(evaluation, 'group_detections', no_grouping)
+    monkeypatch.setattr(evaluation, 'track_video', no_tracking)
     with pytest.raises(ValueError, match=match):
         evaluate_tracking(results_dict(rows), crossing_gt())
 
