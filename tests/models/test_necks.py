@@ -12,6 +12,10 @@ def test_i3d_neck_collapses_time():
     torch.testing.assert_close(I3DNeck(16)(x), x.mean(dim=2))
     torch.testing.assert_close(
         I3DNeck(16, temporal_pool='max')([x]), x.amax(dim=2))
+    torch.testing.assert_close(
+        I3DNeck(16, temporal_pool='last')(x), x[:, :, 3])
+    with pytest.raises(ValueError, match="'avg', 'max' or 'last'"):
+        I3DNeck(16, temporal_pool='first')
     projected = I3DNeck(16, out_channels=32)(x)
     assert projected.shape == (2, 32, 7, 7)
     with pytest.raises(ValueError, match=r'\[B, C, T, H, W\]'):

@@ -23,16 +23,25 @@ class I3DNeck(InitCfgModule):
     ...) yields ``[B, C, T', H/32, W/32]``; the fusion neck (paper §3.2,
     Fig. 3) needs ``[B, C, H/32, W/32]``: YOWO-Plus takes only the 3D
     branch's last, lowest-resolution map (§3.2), whose time axis the paper
-    leaves implicit. Here it is averaged (or max-pooled), then an optional 1x1
-    ConvModule projects the channels, e.g. so that they are divisible by the
-    squared scale factors of the STM. Nothing here depends on the backbone
-    being I3D; the name only follows the default 3D branch.
+    leaves implicit. Here it is averaged (or max-pooled, or its newest slice
+    is taken), then an optional 1x1 ConvModule projects the channels, e.g. so
+    that they are divisible by the squared scale factors of the STM. Nothing
+    here depends on the backbone being I3D; the name only follows the default
+    3D branch.
+
+    ``'last'`` is for models whose key frame is always the newest clip frame
+    (the causal per-frame mode of live video): the last time slice is the
+    one aligned with the key frame, whereas the average cannot tell motion
+    at the key frame from motion earlier in the clip. It needs a fixed key
+    position; a model trained with the key frame anywhere in the clip
+    (KFRS) should keep ``'avg'``.
 
     Args:
         in_channels (int): Channels of the 3D backbone output.
         out_channels (int, optional): Channels after projection. ``None``
             keeps ``in_channels`` and adds no parameters.
-        temporal_pool (str): ``'avg'`` or ``'max'``.
+        temporal_pool (str): ``'avg'``, ``'max'`` or ``'last'`` (the newest
+            time slice).
         norm_cfg (dict): Norm of the projection. Defaults to BN.
         act_cfg (dict): Activation of the projection. Defaults to LeakyReLU.
         init_cfg (dict, optional): Initialisation config.
@@ -46,9 +55,9 @@ class I3DNeck(InitCfgModule):
                  act_cfg: dict = dict(type='LeakyReLU', negative_slope=0.1),
                  init_cfg: Optional[Union[dict, list]] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        if temporal_pool not in ('avg', 'max'):
-            raise ValueError(
-                f"temporal_pool must be 'avg' or 'max', got {temporal_pool!r}")
+        if temporal_pool not in ('avg', 'max', 'last'):
+            raise ValueError("temporal_pool must be 'avg', 'max' or 'last', "
+                             f'got {temporal_pool!r}')
         self.in_channels = in_channels
         self.temporal_pool = temporal_pool
         self.out_channels = out_channels or in_channels
@@ -79,7 +88,12 @@ class I3DNeck(InitCfgModule):
         if x.dim() != 5:
             raise ValueError('I3DNeck expects a [B, C, T, H, W] tensor, got '
                              f'{tuple(x.shape)}')
-        x = x.mean(dim=2) if self.temporal_pool == 'avg' else x.amax(dim=2)
+        if self.temporal_pool == 'avg':
+            x = x.mean(dim=2)
+        elif self.temporal_pool == 'max':
+            x = x.amax(dim=2)
+        else:
+            x = x[:, :, -1]
         return x if self.proj is None else self.proj(x)
 
 
