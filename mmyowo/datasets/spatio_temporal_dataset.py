@@ -6,7 +6,7 @@ the key frame is chosen later in the pipeline by ``KFRSampleFrames`` (paper
 §3.1), which needs only the key frame and the video length.
 """
 import os.path as osp
-from typing import Callable, Dict, List, Optional, Tuple, Union
+from typing import Callable, Dict, Iterable, List, Optional, Set, Tuple, Union
 
 import numpy as np
 from mmaction.datasets import BaseActionDataset
@@ -18,6 +18,24 @@ from .multilabel import (find_multilabel_box, merge_identical_boxes,
 from .transforms.loading import video_path
 
 KEY_FRAME_MODES = ('annotated', 'all')
+
+
+def near_frames(frames: Iterable[int], margin: int, nframes: int) -> List[int]:
+    """The frames within ``margin`` of any of ``frames``, inside
+    ``1..nframes``, sorted.
+
+    Example:
+        >>> near_frames([5, 6, 20], 2, 21)
+        [3, 4, 5, 6, 7, 8, 18, 19, 20, 21]
+        >>> near_frames([5, 6], 0, 10)
+        [5, 6]
+    """
+    near: Set[int] = set()
+    for frame in frames:
+        near.update(
+            range(max(1, frame - margin),
+                  min(nframes, frame + margin) + 1))
+    return sorted(near)
 
 
 @DATASETS.register_module()
@@ -58,6 +76,15 @@ class SpatioTemporalActionDataset(BaseActionDataset):
             split that yields no key frame at all (no video listed, or no
             annotated frame with ``'annotated'``) is an error naming the
             file, the split and the mode.
+        key_frame_margin: With ``key_frames='annotated'``, also take the
+            frames within ``key_frame_margin`` frames of an annotated one
+            (each with the boxes annotated there, if any): the actors just
+            before and after their actions, at rest while the clip still
+            shows motion, as negatives. A detector whose key frame is the
+            newest clip frame otherwise never trains on the frames right
+            after an action and keeps labelling the actor there. ``0``
+            (default) keeps the annotated frames only; must be ``0`` with
+            ``key_frames='all'``.
         key_frame_stride: Keep every ``key_frame_stride``-th key frame of a
             video (the first one included).
         filename_tmpl: Rawframe file name template (1-based numbers with the
@@ -85,6 +112,7 @@ class SpatioTemporalActionDataset(BaseActionDataset):
                  test_mode: bool = False,
                  key_frames: Optional[str] = None,
                  key_frame_stride: int = 1,
+                 key_frame_margin: int = 0,
                  filename_tmpl: str = '{:05d}.jpg',
                  video_ext: str = '.avi',
                  flat_video_dir: bool = False,
@@ -106,11 +134,20 @@ class SpatioTemporalActionDataset(BaseActionDataset):
         if key_frame_stride < 1:
             raise ValueError(
                 f'key_frame_stride must be >= 1, got {key_frame_stride}')
+        if int(key_frame_margin) != key_frame_margin or key_frame_margin < 0:
+            raise ValueError('key_frame_margin must be an integer >= 0, got '
+                             f'{key_frame_margin!r}')
+        if key_frame_margin and key_frames != 'annotated':
+            raise ValueError('key_frame_margin widens key_frames='
+                             "'annotated'; with key_frames="
+                             f'{key_frames!r} it must be 0, got '
+                             f'{key_frame_margin}')
         if start_index is None:
             start_index = 0 if self.use_video else 1
         self.split = split
         self.key_frames = key_frames
         self.key_frame_stride = key_frame_stride
+        self.key_frame_margin = int(key_frame_margin)
         self.filename_tmpl = filename_tmpl
         self.video_ext = video_ext
         self.flat_video_dir = flat_video_dir
@@ -161,7 +198,7 @@ class SpatioTemporalActionDataset(BaseActionDataset):
             }
             nframes = gt['nframes'][video]
             if self.key_frames == 'annotated':
-                frames = sorted(per_frame)
+                frames = near_frames(per_frame, self.key_frame_margin, nframes)
             else:
                 frames = list(range(1, nframes + 1))
             media = self._media_info(video)

@@ -114,6 +114,49 @@ def test_training_samples_always_have_boxes(ucf_root):
         assert len(info['gt_bboxes']) == len(info['gt_labels']) > 0
 
 
+def test_key_frame_margin_adds_the_frames_around_actions(ucf_root):
+    """V1 is annotated on 2..6 of 8 frames, V2 on 1..3 of 6."""
+    near = build(ucf_root, key_frame_margin=1)
+    assert keys_of(near) == [(V1, f) for f in range(1, 8)] + \
+        [(V2, f) for f in range(1, 5)]
+    assert keys_of(build(ucf_root, key_frame_margin=5)) == keys_of(
+        build(ucf_root, key_frames='all'))
+    infos = {
+        (d['video_id'], d['frame_id']): d
+        for d in map(near.get_data_info, range(len(near)))
+    }
+    # The added frames are negatives: no box, and labels of the right type.
+    for key in [(V1, 1), (V1, 7), (V2, 4)]:
+        assert infos[key]['gt_bboxes'].shape == (0, 4)
+        assert infos[key]['gt_labels'].shape == (0, )
+        assert infos[key]['gt_labels'].dtype == np.int64
+    # Annotated frames keep their boxes.
+    np.testing.assert_array_equal(infos[(V1, 4)]['gt_bboxes'],
+                                  [TUBE_A[2, 1:], TUBE_B[0, 1:]])
+    # The stride applies to the widened list.
+    assert keys_of(build(ucf_root, key_frame_margin=1,
+                         key_frame_stride=3)) == [(V1, 1), (V1, 4), (V1, 7),
+                                                  (V2, 1), (V2, 4)]
+
+
+def test_margin_frame_through_the_training_pipeline(ucf_root):
+    """A margin frame after an action is a clip of frames with a key frame and
+    no box, as the synthetic training pipeline packs it."""
+    pipeline = [
+        dict(type='KFRSampleFrames', clip_len=4, key_frame_position='last'),
+        dict(type='RawFrameDecodeKeepBoxes'),
+        dict(type='Resize', scale=(32, 32), keep_ratio=False),
+        dict(type='FormatShape', input_format='NCTHW', collapse=True),
+        dict(type='PackActionInputs'),
+    ]
+    dataset = build(ucf_root, pipeline=pipeline, key_frame_margin=1)
+    packed = dataset[6]  # V1, frame 7, one frame after TUBE_B
+    assert tuple(packed['inputs'].shape) == (3, 4, 32, 32)
+    instances = packed['data_samples'].gt_instances
+    assert tuple(instances.bboxes.shape) == (0, 4)
+    assert len(instances.labels) == 0
+
+
 def test_data_info_contents(ucf_root):
     train = build(ucf_root)
     info = train.get_data_info(2)  # V1, frame 4: both tubes
@@ -366,5 +409,10 @@ def test_argument_errors(ucf_root):
         build(ucf_root, key_frames='some')
     with pytest.raises(ValueError, match='key_frame_stride'):
         build(ucf_root, key_frame_stride=0)
+    for margin in (-1, 1.5):
+        with pytest.raises(ValueError, match='key_frame_margin must be'):
+            build(ucf_root, key_frame_margin=margin)
+    with pytest.raises(ValueError, match="with key_frames='all' it must be"):
+        build(ucf_root, key_frames='all', key_frame_margin=2)
     with pytest.raises(ValueError, match='split 1 does not exist'):
         build(ucf_root, split=1)
