@@ -359,7 +359,7 @@ def test_synthetic_key_frame_last_ablation_only_changes_the_sampler():
         assert full[key] == ablation[key]
 
 
-def test_synthetic_live_recipe_changes_the_temporal_stride_and_epochs():
+def test_synthetic_live_recipe_changes_stride_epochs_and_key_frames():
     kflast = load('yowo_plus_synthetic_kflast.py').to_dict()
     live = load('yowo_plus_synthetic_live.py').to_dict()
     assert kflast['model']['backbone_3d']['conv1_stride_t'] == 2
@@ -372,6 +372,9 @@ def test_synthetic_live_recipe_changes_the_temporal_stride_and_epochs():
     (warmup, cosine), (kf_warmup, kf_cosine) = (live['param_scheduler'],
                                                 kflast['param_scheduler'])
     assert warmup == kf_warmup and cosine == dict(kf_cosine, end=8)
+    # The annotated key frames widened by 3 frames on each side.
+    assert live['train_dataloader']['dataset'].pop('key_frame_margin') == 3
+    assert 'key_frame_margin' not in kflast['train_dataloader']['dataset']
     for name in ('max_epochs', 'train_cfg', 'param_scheduler'):
         live.pop(name)
         kflast.pop(name)
