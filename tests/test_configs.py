@@ -134,6 +134,10 @@ def test_leaf_configs_keep_the_runtime(name, tmp_path, monkeypatch):
         if key not in ('checkpoint', 'logger'):
             assert hooks[key] == hook, key
     assert hooks['checkpoint']['type'] == 'AtomicCheckpointHook'
+    # mmaction's logger settings, in the hook safe under several processes.
+    assert hooks['logger']['type'] == 'MainProcessLoggerHook'
+    assert hooks['logger']['ignore_last'] == host['default_hooks']['logger'][
+        'ignore_last']
     assert hooks['checkpoint_fit'] == dict(type='CheckpointFitHook')
     assert cfg['model_wrapper_cfg'] == dict(
         type='MMDistributedDataParallel', find_unused_parameters=True)

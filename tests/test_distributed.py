@@ -17,8 +17,12 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from mmengine.config import Config
 
-from mmyowo.evaluation.functional import load_detection_results
+from mmyowo.datasets.annotations import load_annotations
+from mmyowo.evaluation.functional import frame_map, load_detection_results
+from mmyowo.evaluation.metrics import FrameMAPMetric
+from mmyowo.evaluation.metrics.frame_map_metric import VIDEO_PROTOCOLS
 from mmyowo.utils import load_checkpoint_file
 from ._e2e import PYTHON, REPO, make_tiny_data, mim, run_command, write_config
 
@@ -76,11 +80,60 @@ def bn_batches(state: dict, prefix: str) -> set:
 
 
 def read_test_metrics(work_dir: str) -> dict:
-    """The metrics ``test.py`` dumped, at full precision."""
+    """The metrics ``test.py`` dumped, at full precision.
+
+    One file, valid JSON: mmengine's own ``LoggerHook`` wrote it from both
+    ranks at once, which once gave one rank's JSON followed by the tail of
+    the other's (``MainProcessLoggerHook``).
+    """
     files = glob.glob(osp.join(work_dir, '*', '*.json'))
     assert len(files) == 1, files
     with open(files[0]) as f:
         return {k: v for k, v in json.load(f).items() if k.startswith('mAP')}
+
+
+def metrics_of_results_file(path: str, config: str) -> dict:
+    """The metrics of the config's test evaluator, computed anew from a results
+    file's detections (every frame of the test videos predicted, as
+    ``key_frames='all'`` tests them)."""
+    cfg = {
+        k: v
+        for k, v in Config.fromfile(config).test_evaluator.items()
+        if k not in ('type', '_scope_', 'results_file')
+    }
+    metric = FrameMAPMetric(**cfg)
+    results = load_detection_results(path)
+    detections, videos = results['detections'], results['videos']
+    gt = load_annotations(results['ann_file'])
+    frames = np.array([(i, f) for i, video in enumerate(videos)
+                       for f in range(1, gt['nframes'][video] + 1)])
+    metrics = {
+        f'mAP/frame@{metric.iou_thr}':
+        frame_map(
+            detections,
+            gt,
+            videos,
+            metric.iou_thr,
+            metric.protocol,
+            metric.pixel_plus_one,
+            round_boxes=metric.round_boxes,
+            frames=frames)['mAP']
+    }
+    for i, name in enumerate(metric.video_protocols):
+        key = 'video' if i == 0 else f'video_{name}'
+        maps = VIDEO_PROTOCOLS[name](
+            detections,
+            gt,
+            videos,
+            metric.video_iou_thrs,
+            pixel_plus_one=metric.pixel_plus_one,
+            link_cfg=metric.yowo_link_cfg
+            if name == 'yowo' else metric.link_cfg)
+        metrics.update({
+            f'mAP/{key}@{thr}': result['mAP']
+            for thr, result in maps.items()
+        })
+    return metrics
 
 
 def test_two_rank_training_and_testing(tmp_path, tiny_data):
@@ -159,9 +212,22 @@ def test_two_rank_training_and_testing(tmp_path, tiny_data):
         results['single']
     assert 'mAP/frame@0.5' in metrics and 'mAP/video@0.2' in metrics
     assert dist_metrics.keys() == metrics.keys()
-    for key, value in metrics.items():
-        assert dist_metrics[key] == pytest.approx(value, rel=1e-9, abs=1e-12)
-    # Every test frame once: no rank's padding or duplicate counted.
+    # Every test frame once: no rank's padding or duplicate counted. The
+    # ranks run other batches than one process, so the float32 features
+    # differ in their last bits: boxes (pixels) and scores agree to 1e-3
+    # (differences up to 6e-5 seen), the video, frame and class exactly ...
     assert len(dets['detections']) > 0
+    np.testing.assert_array_equal(dist_dets['detections'][:, :3],
+                                  dets['detections'][:, :3])
     np.testing.assert_allclose(
-        dist_dets['detections'], dets['detections'], rtol=1e-6, atol=1e-6)
+        dist_dets['detections'], dets['detections'], rtol=0, atol=1e-3)
+    # ... and the metrics are checked against the detections each run
+    # saved: this near-random model has near-tied scores whose order such
+    # differences flip (frame-mAP 0.0049102 against 0.0049076 once).
+    for mode, (logged, _) in results.items():
+        recomputed = metrics_of_results_file(
+            str(tmp_path / f'test_{mode}' / 'results.npz'), test_cfg)
+        assert logged.keys() == recomputed.keys(), mode
+        for key, value in recomputed.items():
+            assert logged[key] == pytest.approx(
+                value, rel=1e-12, abs=1e-15), (mode, key)

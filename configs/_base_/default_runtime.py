@@ -1,13 +1,18 @@
 # mmaction2's runtime plus what mmyowo needs on top of it: the plugin import,
-# crash-safe checkpoints, the checkpoint fit, class-count and annotation-file
-# checks, the work-dir lock, the validation of resumed runs and DDP settings
-# for frozen branches. Everything else (hooks, env, logging,
-# visualizer) is mmaction's own default_runtime.py.
+# a logger hook safe under several processes, crash-safe checkpoints, the
+# checkpoint fit, class-count and annotation-file checks, the work-dir lock,
+# the validation of resumed runs and DDP settings for frozen branches.
+# Everything else (env, logging, visualizer) is mmaction's own
+# default_runtime.py.
 _base_ = 'mmaction::_base_/default_runtime.py'
 
 custom_imports = dict(imports=['mmyowo'], allow_failed_imports=False)
 
 default_hooks = dict(
+    # LoggerHook whose test-metrics JSON only the main process writes,
+    # atomically: under --launcher pytorch mmengine's writes it from every
+    # rank into the same file, which can come out corrupt.
+    logger=dict(type='MainProcessLoggerHook'),
     # CheckpointHook with atomic writes and a checked auto-resume pointer:
     # a kill at any moment leaves complete checkpoints only.
     checkpoint=dict(type='AtomicCheckpointHook', max_keep_ckpts=3),

@@ -6,58 +6,22 @@ weights and exit code 0.
 """
 import pytest
 import torch
-import torch.nn as nn
-from mmengine.evaluator import BaseMetric
-from mmengine.model import BaseModel
 from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
-from torch.utils.data import Dataset
 
 from mmyowo.engine.hooks import CheckpointFitHook
 from mmyowo.utils import CheckpointMismatchError
-
-
-class _Net(BaseModel):
-
-    def __init__(self, classes: int = 3):
-        super().__init__()
-        self.body = nn.Linear(2, 8)
-        self.head = nn.Linear(8, classes)
-
-    def forward(self, inputs, data_samples=None, mode='tensor'):
-        x = inputs if torch.is_tensor(inputs) else torch.stack(inputs)
-        out = self.head(self.body(x))
-        if mode == 'loss':
-            return dict(loss=out.mean())
-        return [dict(out=o) for o in out] if mode == 'predict' else out
-
-
-class _Data(Dataset):
-
-    def __len__(self):
-        return 4
-
-    def __getitem__(self, i):
-        return dict(inputs=torch.full((2, ), float(i)))
-
-
-class _Metric(BaseMetric):
-
-    def process(self, data_batch, data_samples):
-        self.results.extend(s['out'].sum().item() for s in data_samples)
-
-    def compute_metrics(self, results):
-        return dict(total=sum(results))
+from ._toy import SumMetric, ToyData, ToyNet
 
 
 def _runner(tmp_path, classes, name, **kwargs):
     loader = dict(
-        dataset=_Data(),
+        dataset=ToyData(),
         batch_size=2,
         collate_fn=dict(type='default_collate'),
         sampler=dict(type='DefaultSampler', shuffle=False))
     return Runner(
-        model=_Net(classes),
+        model=ToyNet(classes),
         work_dir=str(tmp_path / name),
         default_scope='mmengine',
         experiment_name=name,
@@ -66,7 +30,7 @@ def _runner(tmp_path, classes, name, **kwargs):
         train_cfg=dict(by_epoch=True, max_epochs=1),
         test_dataloader=loader,
         test_cfg=dict(),
-        test_evaluator=dict(type=_Metric),
+        test_evaluator=dict(type=SumMetric),
         custom_hooks=[dict(type=CheckpointFitHook)],
         **kwargs)
 
