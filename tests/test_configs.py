@@ -303,6 +303,8 @@ def test_synthetic_recipe():
     assert cfg.train_cfg.val_begin == max_epochs
     assert cfg.model.bbox_head.loss_cls.loss_weight == 4.0
     assert cfg.model.bbox_head.head_module.num_classes == 4
+    # Its narrow 3D convolutions train faster channels-last on the CPU.
+    assert cfg.model.train_channels_last_3d is True
     # No flip: it would turn move_left into move_right.
     for pipeline in pipelines(cfg).values():
         assert 'Flip' not in [t['type'] for t in pipeline]

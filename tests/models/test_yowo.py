@@ -192,3 +192,72 @@ def test_one_sample_per_clip():
     inputs, samples = make_batch(batch=2)
     with pytest.raises(ValueError, match='1 data samples for a batch of 2'):
         model.extract_feat(inputs, samples[:1])
+
+
+def _layout_seen_by_3d_branch(model, inputs):
+    """The memory layout of the clips the 3D backbone received."""
+    seen = []
+    handle = model.backbone_3d.register_forward_pre_hook(
+        lambda module, args: seen.append((args[0].is_contiguous(
+            memory_format=torch.channels_last_3d), args[0].is_contiguous())))
+    try:
+        model(inputs, mode='tensor')
+    finally:
+        handle.remove()
+    (layout, ) = seen
+    return {(True, False): 'channels_last_3d', (False, True): 'ncdhw'}[layout]
+
+
+@pytest.mark.parametrize('setting,training,expected', [
+    (True, True, 'channels_last_3d'),
+    (True, False, 'ncdhw'),
+    (False, True, 'ncdhw'),
+])
+def test_train_channels_last_3d_layout(setting, training, expected):
+    """In training mode the setting gives the 3D branch channels-last clips;
+    inference keeps the layout it is given."""
+    model = build(dict(small_yowo_cfg(), train_channels_last_3d=setting))
+    model.train(training)
+    inputs, _ = make_batch()
+    assert _layout_seen_by_3d_branch(model, inputs) == expected
+
+
+def test_train_channels_last_3d_changes_no_value():
+    """A training step in either layout: the same losses and gradients up to
+    float rounding (the layout is memory order only)."""
+    torch.manual_seed(0)
+    cfg = small_yowo_cfg()
+    cfg['neck']['drop_block_cfg'] = None
+    models = {
+        flag: build(dict(cfg, train_channels_last_3d=flag))
+        for flag in (False, True)
+    }
+    models[True].load_state_dict(models[False].state_dict())
+    inputs, samples = make_batch()
+    grads, losses = {}, {}
+    for flag, model in models.items():
+        model.train()
+        data = model.data_preprocessor(
+            dict(inputs=list(inputs), data_samples=copy.deepcopy(samples)),
+            training=True)
+        loss = sum(model(**data, mode='loss').values())
+        loss.backward()
+        losses[flag] = loss.item()
+        grads[flag] = {
+            name: p.grad.clone()
+            for name, p in model.named_parameters() if p.grad is not None
+        }
+    assert losses[True] == pytest.approx(losses[False], rel=1e-5)
+    assert grads[True].keys() == grads[False].keys()
+    stem = 'backbone_3d.conv1.conv.weight'
+    assert stem in grads[True]
+    for name, grad in grads[False].items():
+        torch.testing.assert_close(
+            grads[True][name], grad, rtol=1e-3, atol=1e-5, msg=name)
+
+
+def test_train_channels_last_3d_setting_is_checked():
+    with pytest.raises(
+            TypeError, match='train_channels_last_3d must be a '
+            "bool, got 'on'"):
+        build(dict(small_yowo_cfg(), train_channels_last_3d='on'))

@@ -55,6 +55,19 @@ class YOWO(BaseModel):
             (stride ``L // frames_3d``; all ``L`` frames if fewer). For a 3D
             branch trained on sparsely sampled clips (X3D: 13 frames, one
             in 6) and to cut its cost. ``None``: the whole clip.
+        train_channels_last_3d (bool): In training mode, give the 3D branch
+            its clips in the ``torch.channels_last_3d`` memory order
+            (NDHWC), so that its convolutions work channels-last: on the CPU
+            oneDNN runs the backward pass of narrow 3D convolutions (a few
+            channels on large maps) faster so. A training step of the
+            synthetic recipe's small model took 1.23x less time, of its
+            variant with the full-resolution stem 1.39x; the full-size
+            YOWO-Plus and the tiny variant gained nothing (0.99x, 0.94x;
+            ``tools/analysis/benchmark_train_step.py``, README "Speed"),
+            hence off by default and on in the synthetic configs. The same
+            values up to float rounding. Inference keeps the layout it is
+            given (for channels-last inference on CUDA see
+            :class:`~mmyowo.deploy.InferenceOptions`).
         init_cfg (dict, optional): Initialisation config.
 
     Pretrained branches: a branch config's ``init_cfg=dict(type='Pretrained',
@@ -91,7 +104,11 @@ class YOWO(BaseModel):
                  data_preprocessor: Optional[dict] = None,
                  input_2d: Optional[dict] = None,
                  frames_3d: Optional[int] = None,
+                 train_channels_last_3d: bool = False,
                  init_cfg: Optional[Union[dict, list]] = None) -> None:
+        if not isinstance(train_channels_last_3d, bool):
+            raise TypeError('train_channels_last_3d must be a bool, got '
+                            f'{train_channels_last_3d!r}')
         if data_preprocessor is None:
             data_preprocessor = dict(
                 type='ActionDataPreprocessor', format_shape='NCTHW')
@@ -117,6 +134,7 @@ class YOWO(BaseModel):
             raise ValueError(
                 f'frames_3d must be >= 1 or None, got {frames_3d}')
         self.frames_3d = frames_3d
+        self.train_channels_last_3d = train_channels_last_3d
 
     def _preprocessor_norm(
             self) -> Tuple[Optional[List[float]], Optional[List[float]]]:
@@ -277,6 +295,8 @@ class YOWO(BaseModel):
             # ``stride`` apart before it.
             first = length - 1 - stride * (self.frames_3d - 1)
             clips = clips[:, :, first::stride]
+        if self.training and self.train_channels_last_3d:
+            clips = clips.contiguous(memory_format=torch.channels_last_3d)
         with self._grad_ctx('backbone_3d'):
             try:
                 feat = self.backbone_3d(clips)
