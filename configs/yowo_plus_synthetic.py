@@ -1,5 +1,6 @@
 # Embedded default: a small YOWO-Plus (1.3 M parameters) trained from scratch
-# on the synthetic set on 2 CPU cores in about 9 minutes (README, "Results").
+# on the synthetic set on 2 CPU cores in 9-17 minutes, depending on the
+# machine's day (README, "Results").
 # Generate the data first: python tools/data/generate_synthetic.py
 # data/synthetic (tools/run_main.sh does both).
 _base_ = [
