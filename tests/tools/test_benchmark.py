@@ -4,6 +4,7 @@ import importlib.util
 import os.path as osp
 
 import pytest
+import torch
 
 from tests._paths import REPO
 
@@ -103,13 +104,17 @@ def test_target_ratios(bench):
 
 def test_side_by_side_run(bench, tmp_path, capsys):
     out = tmp_path / 'bench.md'
+    # The rows run with their own thread count; the caller's comes back.
+    caller_threads = torch.get_num_threads()
+    threads = '1' if caller_threads > 1 else '2'
     report = bench.main([
         SYNTHETIC, SYNTHETIC_2D, '--backends', 'eager', 'optimized',
-        'onnxruntime', '--dtypes', 'fp32', 'bf16', '--threads', '1',
+        'onnxruntime', '--dtypes', 'fp32', 'bf16', '--threads', threads,
         '--clip-lens', '4', '--shape', '64', '64', '--repeats', '1',
         '--warmup', '0', '--rounds', '2', '--no-flops', '--out',
         str(out)
     ])
+    assert torch.get_num_threads() == caller_threads
     assert out.read_text() == report + '\n'
     assert 'then the median over 2 interleaved rounds' in report
     # Interleaved: every row once in round 1, then every row in round 2.
@@ -128,7 +133,7 @@ def test_side_by_side_run(bench, tmp_path, capsys):
     settings = [
         tuple(c.strip() for c in line.split('|')[1:7]) for line in table
     ]
-    expected = [(model, backend, 'fp32', '1', '4', '1')
+    expected = [(model, backend, 'fp32', threads, '4', '1')
                 for model in ('yowo_plus_synthetic', 'yowo_plus_synthetic_2d')
                 for backend in ('eager', 'optimized', 'onnxruntime')]
     assert settings == expected

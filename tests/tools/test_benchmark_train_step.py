@@ -4,6 +4,7 @@ import importlib.util
 import os.path as osp
 
 import pytest
+import torch
 
 from tests._paths import REPO
 
@@ -41,10 +42,18 @@ def test_both_layouts_side_by_side(tool, tmp_path, monkeypatch):
 
     monkeypatch.setattr(tool, 'step_fns', counting)
     out = tmp_path / 'train_step.md'
-    report = tool.main([SYNTHETIC, *TINY, '--out', str(out)])
+    # The tool runs with its own thread count and gives the caller's back.
+    caller = torch.get_num_threads()
+    other = 1 if caller > 1 else 2
+    report = tool.main(
+        [SYNTHETIC, *TINY, '--threads',
+         str(other), '--out',
+         str(out)])
+    assert torch.get_num_threads() == caller
     assert out.read_text() == report + '\n'
     assert report.startswith('Training step, batch 2 x 3 x 4 x 64 x 64, '
-                             'cpu, 1 threads, median of 1 after 0 warm-up, '
+                             f'cpu, {other} threads, median of 1 after 0 '
+                             'warm-up, '
                              'then the median over 2 interleaved rounds')
     rows = [
         line for line in report.splitlines()

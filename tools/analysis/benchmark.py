@@ -375,6 +375,18 @@ def detectors(model: torch.nn.Module, args: argparse.Namespace,
 
 
 def main(argv=None) -> str:
+    """Run the benchmark of ``argv`` and return its report; the caller's torch
+    thread count is restored afterwards (tests call this in-process, and the
+    rows set their own)."""
+    caller_threads = torch.get_num_threads()
+    try:
+        return run(argv)
+    finally:
+        torch.set_num_threads(caller_threads)
+
+
+def run(argv=None) -> str:
+    """The benchmark of :func:`main`."""
     args = parse_args(argv)
     device = torch.device(args.device)
     if device.type == 'cuda':

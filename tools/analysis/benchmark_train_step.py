@@ -101,11 +101,12 @@ def measure_rows(args: argparse.Namespace) -> List[Dict[str, Any]]:
     """All rows, measured ``args.rounds`` times in turn (medians)."""
     bench = load_benchmark()
     device = torch.device(args.device)
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    clips = torch.randn(args.batch_size, 3, args.clip_len, *args.shape)
-    clips = clips.to(device)
+    clips = torch.randn(
+        args.batch_size,
+        3,
+        args.clip_len,
+        *args.shape,
+        generator=torch.Generator().manual_seed(0)).to(device)
     rows = []
     for config in args.configs:
         for layout, flag in LAYOUTS.items():
@@ -137,13 +138,15 @@ def measure_rows(args: argparse.Namespace) -> List[Dict[str, Any]]:
     return rows
 
 
-def format_report(rows: List[Dict[str, Any]], args: argparse.Namespace) -> str:
-    """Markdown table with each layout's speed-up over ``nchw``."""
+def format_report(rows: List[Dict[str, Any]], args: argparse.Namespace,
+                  threads: int) -> str:
+    """Markdown table with each layout's speed-up over ``nchw``, measured with
+    ``threads`` CPU threads."""
     base = {r['model']: r for r in rows if r['layout'] == 'nchw'}
     lines = [
         f'Training step, batch {args.batch_size} x 3 x {args.clip_len} x '
         f'{args.shape[0]} x {args.shape[1]}, {args.device}, '
-        f'{torch.get_num_threads()} threads, median of {args.repeats} '
+        f'{threads} threads, median of {args.repeats} '
         f'after {args.warmup} warm-up, then the median over {args.rounds} '
         f'interleaved rounds; torch {torch.__version__}, '
         f'{platform.processor() or platform.machine()}', '',
@@ -161,7 +164,15 @@ def format_report(rows: List[Dict[str, Any]], args: argparse.Namespace) -> str:
 
 def main(argv=None) -> str:
     args = parse_args(argv)
-    report = format_report(measure_rows(args), args)
+    # A caller's thread count is its own (tests call main in-process).
+    caller_threads = torch.get_num_threads()
+    threads = args.threads or caller_threads
+    torch.set_num_threads(threads)
+    try:
+        rows = measure_rows(args)
+    finally:
+        torch.set_num_threads(caller_threads)
+    report = format_report(rows, args, threads)
     print(report)
     if args.out:
         atomic_write_text(report + '\n', args.out)
