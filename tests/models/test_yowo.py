@@ -251,9 +251,12 @@ def test_train_channels_last_3d_changes_no_value():
     assert grads[True].keys() == grads[False].keys()
     stem = 'backbone_3d.conv1.conv.weight'
     assert stem in grads[True]
+    # Per tensor, against its own scale: a gradient is a sum over the batch
+    # and the maps, whose rounding differs with the summation order, so a
+    # near-zero element may move by more than a fraction of itself.
     for name, grad in grads[False].items():
-        torch.testing.assert_close(
-            grads[True][name], grad, rtol=1e-3, atol=1e-5, msg=name)
+        error = (grads[True][name] - grad).abs().max().item()
+        assert error <= 1e-4 * grad.abs().max().item() + 1e-6, (name, error)
 
 
 def test_train_channels_last_3d_setting_is_checked():
