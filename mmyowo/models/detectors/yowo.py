@@ -60,8 +60,8 @@ class YOWO(BaseModel):
             (NDHWC), so that its convolutions work channels-last: on the CPU
             oneDNN runs the backward pass of narrow 3D convolutions (a few
             channels on large maps) faster so. A training step of the
-            synthetic recipe's small model took 1.23x less time, of its
-            variant with the full-resolution stem 1.39x; the full-size
+            synthetic recipe's small model ran 1.23x as fast, of its variant
+            with the full-resolution stem 1.39x; the full-size
             YOWO-Plus and the tiny variant gained nothing (0.99x, 0.94x;
             ``tools/analysis/benchmark_train_step.py``, README "Speed"),
             hence off by default and on in the synthetic configs. The same
